@@ -1,0 +1,1 @@
+export { ComplexFftPlan, RealFftPlan, complexFftPlan, realFftPlan, rfft, irfft } from './math/fft.js';

@@ -1,0 +1,2 @@
+// XAFS: Larch's find_e0, pre_edge, autobk and transforms (filled in by the XAFS work).
+export {};
