@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/** The `batchfit` command line: dispatches to one command per science. */
+import { fftDemo } from './fftDemo.js';
+
+const USAGE = `usage: batchfit [command] [options]
+  (no command)   the demo: the batched FFT on the GPU (CPU fallback)
+  fft-demo       the batched FFT demo only`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'fft-demo':
+      return fftDemo();
+    case '-h':
+    case '--help':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`batchfit: unknown command '${command}'${rest.length ? '' : ''}\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(`batchfit: ${(e as Error).message}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,115 @@
+/** Storage, uniform and read-back buffers, with their sizes checked against the device limits. */
+import { GpuDeviceError, type GpuContext } from './context.js';
+
+// WebGPU's usage and map-mode bits (fixed by the specification). Spelled out because Node has
+// no GPUBufferUsage global.
+export const BufferUsage = {
+  MAP_READ: 0x1,
+  MAP_WRITE: 0x2,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+  QUERY_RESOLVE: 0x200,
+} as const;
+const MAP_MODE_READ = 0x1;
+
+/** Buffers are sized in multiples of 16 bytes: copies need 4, uniform structs 16. */
+export function paddedSize(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
+function checkSize(ctx: GpuContext, label: string, bytes: number, binding: boolean): void {
+  if (!Number.isFinite(bytes) || bytes <= 0) throw new RangeError(`${label}: buffer size must be positive, got ${bytes}`);
+  const lim = ctx.limits;
+  if (bytes > lim.maxBufferSize) {
+    throw new RangeError(`${label}: ${bytes} bytes exceed this device's maxBufferSize = ${lim.maxBufferSize}`);
+  }
+  if (binding && bytes > lim.maxStorageBufferBindingSize) {
+    throw new RangeError(
+      `${label}: ${bytes} bytes exceed maxStorageBufferBindingSize = ${lim.maxStorageBufferBindingSize}; split the batch (see planChunks)`,
+    );
+  }
+}
+
+/**
+ * A storage buffer for kernel data. With `wholeBinding` the buffer is bound in one piece, so it
+ * must fit `maxStorageBufferBindingSize`; otherwise it is bound in ranges (chunks).
+ */
+export function createStorageBuffer(
+  ctx: GpuContext,
+  label: string,
+  bytes: number,
+  options: { wholeBinding?: boolean; copySrc?: boolean; copyDst?: boolean } = {},
+): GPUBuffer {
+  const size = paddedSize(bytes);
+  checkSize(ctx, label, size, options.wholeBinding ?? true);
+  let usage = BufferUsage.STORAGE;
+  if (options.copySrc ?? true) usage |= BufferUsage.COPY_SRC;
+  if (options.copyDst ?? true) usage |= BufferUsage.COPY_DST;
+  return ctx.device.createBuffer({ label, size, usage });
+}
+
+export function createUniformBuffer(ctx: GpuContext, label: string, bytes: number): GPUBuffer {
+  const size = paddedSize(bytes);
+  if (size > ctx.limits.maxUniformBufferBindingSize) {
+    throw new RangeError(`${label}: ${size} bytes exceed maxUniformBufferBindingSize = ${ctx.limits.maxUniformBufferBindingSize}`);
+  }
+  return ctx.device.createBuffer({ label, size, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+}
+
+/** Copies typed-array data into a buffer at a byte offset (sizes rounded to 4 bytes as WebGPU needs). */
+export function upload(ctx: GpuContext, buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+  ctx.assertUsable();
+  if (data.byteLength % 4 !== 0) throw new RangeError(`upload size must be a multiple of 4 bytes, got ${data.byteLength}`);
+  if (byteOffset + data.byteLength > buffer.size) {
+    throw new RangeError(`${buffer.label}: upload of ${data.byteLength} bytes at offset ${byteOffset} overruns its ${buffer.size} bytes`);
+  }
+  ctx.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * A MAP_READ staging buffer reused for every read-back of up to `capacity` bytes: copy into it
+ * in the same submission as the kernels, then `read`.
+ */
+export class ReadbackBuffer {
+  readonly buffer: GPUBuffer;
+  private readonly ctx: GpuContext;
+
+  constructor(ctx: GpuContext, label: string, capacity: number) {
+    const size = paddedSize(capacity);
+    checkSize(ctx, label, size, false);
+    this.ctx = ctx;
+    this.buffer = ctx.device.createBuffer({ label, size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  }
+
+  /** Adds the copy of `bytes` bytes from `source` (at `sourceOffset`) to an encoder. */
+  copyFrom(encoder: GPUCommandEncoder, source: GPUBuffer, bytes: number, sourceOffset = 0, targetOffset = 0): void {
+    encoder.copyBufferToBuffer(source, sourceOffset, this.buffer, targetOffset, Math.ceil(bytes / 4) * 4);
+  }
+
+  /**
+   * Waits for the submitted work, then copies `target.byteLength` bytes (from `byteOffset`) into
+   * `target`. Errors of the commands submitted so far are thrown here.
+   */
+  async read(target: ArrayBufferView, byteOffset = 0): Promise<void> {
+    await this.ctx.settle();
+    const b = this.buffer;
+    try {
+      await b.mapAsync(MAP_MODE_READ, byteOffset, Math.ceil(target.byteLength / 4) * 4);
+    } catch (e) {
+      this.ctx.assertUsable();
+      throw new GpuDeviceError(`read-back of ${b.label} failed: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const src = new Uint8Array(b.getMappedRange(byteOffset, Math.ceil(target.byteLength / 4) * 4), 0, target.byteLength);
+      new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(src);
+    } finally {
+      b.unmap();
+    }
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Acquiring a WebGPU device in Node (Dawn through the `webgpu` package) or in a browser
+ * (`navigator.gpu`), and surfacing device loss and validation errors as exceptions.
+ */
+
+/** No WebGPU adapter could be obtained; callers catch this to fall back to the CPU path. */
+export class GpuUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GpuUnavailableError';
+  }
+}
+
+/** The device was lost, or a command it was given failed validation or ran out of memory. */
+export class GpuDeviceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GpuDeviceError';
+  }
+}
+
+/** What the adapter says of itself, for logs, test output and benchmark labels. */
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A software or otherwise degraded adapter (lavapipe, SwiftShader). */
+  isFallbackAdapter: boolean;
+}
+
+/** The limits this library raises above the WebGPU defaults, up to what the adapter offers. */
+const RAISED_LIMITS = [
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+] as const;
+
+export interface GpuContextOptions {
+  /** A `GPU` object to use instead of `navigator.gpu` or Dawn (tests, embedding). */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+  /** Dawn toggles for Node, e.g. `adapter=NVIDIA` or `backend=vulkan`. */
+  dawnFlags?: string[];
+}
+
+/**
+ * Dawn's `create()` result. Held at module level because if it becomes unreachable while a
+ * device lives, V8 may collect it and Dawn crashes in its event processing.
+ */
+let dawnGpu: GPU | undefined;
+
+async function defaultGpu(dawnFlags: readonly string[]): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+  if (!isNode) throw new GpuUnavailableError('WebGPU is not available: navigator.gpu is undefined in this browser');
+  if (dawnGpu === undefined) {
+    let mod: { create: (flags: string[]) => GPU };
+    try {
+      // A variable specifier keeps browser bundlers from trying to resolve the native module.
+      const name = 'webgpu';
+      mod = (await import(name)) as typeof mod;
+    } catch (e) {
+      throw new GpuUnavailableError(`the 'webgpu' package could not be loaded: ${(e as Error).message}`, { cause: e });
+    }
+    // Full-resolution timestamps: Dawn quantizes them by default.
+    dawnGpu = mod.create(['disable-dawn-features=timestamp_quantization', ...dawnFlags]);
+  }
+  return dawnGpu;
+}
+
+/** A device with the limits this library needs, its adapter's description and error tracking. */
+export class GpuContext {
+  readonly gpu: GPU;
+  readonly adapter: GPUAdapter;
+  readonly device: GPUDevice;
+  readonly adapterInfo: AdapterDescription;
+  readonly hasTimestamps: boolean;
+  private lost: GPUDeviceLostInfo | undefined;
+  private uncaptured: GPUError | undefined;
+  private readonly pendingScopes: Promise<GPUError | null>[] = [];
+
+  private constructor(gpu: GPU, adapter: GPUAdapter, device: GPUDevice) {
+    this.gpu = gpu;
+    this.adapter = adapter;
+    this.device = device;
+    const i = adapter.info;
+    this.adapterInfo = {
+      vendor: i.vendor,
+      architecture: i.architecture,
+      device: i.device,
+      description: i.description,
+      isFallbackAdapter: Boolean((i as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    };
+    this.hasTimestamps = device.features.has('timestamp-query');
+    void device.lost.then((info) => {
+      this.lost = info;
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      this.uncaptured ??= (ev as GPUUncapturedErrorEvent).error;
+    });
+  }
+
+  static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
+    const gpu = options.gpu ?? (await defaultGpu(options.dawnFlags ?? []));
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {});
+    } catch (e) {
+      throw new GpuUnavailableError(`requestAdapter failed: ${(e as Error).message}`, { cause: e });
+    }
+    if (!adapter) {
+      throw new GpuUnavailableError(
+        'no WebGPU adapter found (in Node this needs a Vulkan driver: a GPU driver, or Mesa lavapipe for a software one)',
+      );
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of RAISED_LIMITS) {
+      const v = adapter.limits[name];
+      if (typeof v === 'number') requiredLimits[name] = v;
+    }
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    } catch (e) {
+      throw new GpuUnavailableError(`requestDevice failed: ${(e as Error).message}`, { cause: e });
+    }
+    return new GpuContext(gpu, adapter, device);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** One line naming the adapter, e.g. "mesa software llvmpipe (fallback)". */
+  describe(): string {
+    const a = this.adapterInfo;
+    const name = [a.vendor, a.architecture, a.device || a.description].filter((s) => s).join(' ');
+    return `${name || 'unknown adapter'}${a.isFallbackAdapter ? ' (fallback)' : ''}`;
+  }
+
+  /** Throws if the device was lost or an earlier command failed outside an error scope. */
+  assertUsable(): void {
+    if (this.lost) throw new GpuDeviceError(`GPU device lost (${this.lost.reason}): ${this.lost.message}`);
+    if (this.uncaptured) throw new GpuDeviceError(`GPU error: ${this.uncaptured.message}`);
+  }
+
+  /**
+   * Encodes and submits commands inside validation and out-of-memory error scopes. Errors come
+   * back from the next `settle()` (which every read-back awaits), so a bad command is reported
+   * where its results would have been used.
+   */
+  submit(encode: (encoder: GPUCommandEncoder) => void): void {
+    this.assertUsable();
+    const d = this.device;
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    const encoder = d.createCommandEncoder();
+    encode(encoder);
+    d.queue.submit([encoder.finish()]);
+    this.pendingScopes.push(d.popErrorScope(), d.popErrorScope());
+  }
+
+  /** Waits for every submitted command's error scopes; throws the first error. */
+  async settle(): Promise<void> {
+    const scopes = this.pendingScopes.splice(0);
+    const errors = await Promise.all(scopes);
+    this.assertUsable();
+    const first = errors.find((e) => e !== null);
+    if (first) throw new GpuDeviceError(`GPU command failed: ${first.message}`);
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+/** Shortcut for `GpuContext.create`. */
+export function requestGpuContext(options?: GpuContextOptions): Promise<GpuContext> {
+  return GpuContext.create(options);
+}
