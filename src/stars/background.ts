@@ -1,0 +1,227 @@
+/**
+ * Sky background: a tiled map (sigma-clipped median and MAD σ per tile, 3×3 median over the tile
+ * grid, bilinear between tile centres) and the local annulus estimate.
+ */
+import type { Image } from './image.js';
+
+export const MAD_TO_SIGMA = 1.482602218505602;
+
+/** Per-pixel sky level and sky σ, both the size of the image. */
+export interface BackgroundMap {
+  width: number;
+  height: number;
+  background: Float32Array;
+  noise: Float32Array;
+}
+
+/** k-th smallest of `v[0..n)` (Hoare's selection); reorders `v`, allocates nothing. */
+function selectKth(v: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (hi > lo) {
+    const pivot = v[(lo + hi) >> 1] as number;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while ((v[i] as number) < pivot) i++;
+      while ((v[j] as number) > pivot) j--;
+      if (i <= j) {
+        const t = v[i] as number;
+        v[i] = v[j] as number;
+        v[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return v[k] as number;
+}
+
+/** Median of `v[0..n)` (mean of the two middle values when n is even); reorders `v`. NaN-free input. */
+export function medianInPlace(v: Float64Array, n: number): number {
+  if (n <= 0) return NaN;
+  const h = n >> 1;
+  const upper = selectKth(v, n, h);
+  if (n & 1) return upper;
+  // After selection every value left of h is ≤ v[h]; the lower middle value is their maximum.
+  let lower = -Infinity;
+  for (let i = 0; i < h; i++) if ((v[i] as number) > lower) lower = v[i] as number;
+  return 0.5 * (lower + upper);
+}
+
+/**
+ * κσ-clipped median and MAD σ of `v[0..n)`. `scratch` must hold n values. Returns the count
+ * kept in `out[2]`. Reorders `v`.
+ */
+export function sigmaClippedStats(v: Float64Array, n: number, kappa: number, iterations: number, scratch: Float64Array, out: Float64Array): void {
+  let m = NaN;
+  let s = NaN;
+  for (let it = 0; it <= iterations; it++) {
+    m = medianInPlace(v, n);
+    for (let i = 0; i < n; i++) scratch[i] = Math.abs((v[i] as number) - m);
+    s = MAD_TO_SIGMA * medianInPlace(scratch, n);
+    if (it === iterations || n < 3 || !(s > 0)) break;
+    const lim = kappa * s;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const x = v[i] as number;
+      if (Math.abs(x - m) <= lim) v[k++] = x;
+    }
+    if (k === n) break;
+    n = k;
+  }
+  out[0] = m;
+  out[1] = s;
+  out[2] = n;
+}
+
+export interface BackgroundOptions {
+  /** Tile side in pixels (default 64). */
+  tileSize?: number;
+  /** Clipping threshold in σ (default 3). */
+  kappa?: number;
+  /** Clipping iterations (default 5). */
+  iterations?: number;
+}
+
+/** SEP/photutils `Background2D`-style map: tile statistics, 3×3 median filter, bilinear interpolation. */
+export function backgroundMap(image: Image, options: BackgroundOptions = {}): BackgroundMap {
+  const { width: W, height: H, data } = image;
+  const tile = Math.max(8, Math.floor(options.tileSize ?? 64));
+  const kappa = options.kappa ?? 3;
+  const iterations = options.iterations ?? 5;
+  const nx = Math.max(1, Math.round(W / tile));
+  const ny = Math.max(1, Math.round(H / tile));
+  const gridBg = new Float64Array(nx * ny);
+  const gridSd = new Float64Array(nx * ny);
+  const maxTile = (Math.ceil(W / nx) + 1) * (Math.ceil(H / ny) + 1);
+  const vals = new Float64Array(maxTile);
+  const scratch = new Float64Array(maxTile);
+  const st = new Float64Array(3);
+  for (let ty = 0; ty < ny; ty++) {
+    const y0 = Math.floor((ty * H) / ny);
+    const y1 = Math.floor(((ty + 1) * H) / ny);
+    for (let tx = 0; tx < nx; tx++) {
+      const x0 = Math.floor((tx * W) / nx);
+      const x1 = Math.floor(((tx + 1) * W) / nx);
+      let n = 0;
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) {
+          const v = data[y * W + x] as number;
+          if (Number.isFinite(v)) vals[n++] = v;
+        }
+      }
+      if (n < 3) {
+        gridBg[ty * nx + tx] = NaN;
+        gridSd[ty * nx + tx] = NaN;
+        continue;
+      }
+      sigmaClippedStats(vals, n, kappa, iterations, scratch, st);
+      gridBg[ty * nx + tx] = st[0] as number;
+      gridSd[ty * nx + tx] = st[1] as number;
+    }
+  }
+  // The 3×3 median filter removes tiles spoilt by a bright star; it also fills tiles with no valid pixel.
+  const bg = medianFilter3(gridBg, nx, ny);
+  const sd = medianFilter3(gridSd, nx, ny);
+  return {
+    width: W,
+    height: H,
+    background: bilinear(bg, nx, ny, W, H),
+    noise: bilinear(sd, nx, ny, W, H),
+  };
+}
+
+function medianFilter3(g: Float64Array, nx: number, ny: number): Float64Array {
+  const out = new Float64Array(nx * ny);
+  const v = new Float64Array(9);
+  let fallback = NaN;
+  for (let y = 0; y < ny; y++) {
+    for (let x = 0; x < nx; x++) {
+      let n = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          const yy = y + dy;
+          if (xx < 0 || yy < 0 || xx >= nx || yy >= ny) continue;
+          const t = g[yy * nx + xx] as number;
+          if (Number.isFinite(t)) v[n++] = t;
+        }
+      }
+      out[y * nx + x] = n > 0 ? medianInPlace(v, n) : NaN;
+      if (n > 0) fallback = out[y * nx + x] as number;
+    }
+  }
+  for (let i = 0; i < out.length; i++) if (!Number.isFinite(out[i] as number)) out[i] = fallback;
+  return out;
+}
+
+/** Bilinear interpolation between tile centres; constant beyond the outermost centres. */
+function bilinear(g: Float64Array, nx: number, ny: number, W: number, H: number): Float32Array {
+  const out = new Float32Array(W * H);
+  const cw = W / nx;
+  const ch = H / ny;
+  for (let y = 0; y < H; y++) {
+    const gy = Math.min(Math.max((y + 0.5) / ch - 0.5, 0), ny - 1);
+    const j0 = Math.min(Math.floor(gy), ny - 1);
+    const j1 = Math.min(j0 + 1, ny - 1);
+    const fy = gy - j0;
+    for (let x = 0; x < W; x++) {
+      const gx = Math.min(Math.max((x + 0.5) / cw - 0.5, 0), nx - 1);
+      const i0 = Math.min(Math.floor(gx), nx - 1);
+      const i1 = Math.min(i0 + 1, nx - 1);
+      const fx = gx - i0;
+      const a = (g[j0 * nx + i0] as number) * (1 - fx) + (g[j0 * nx + i1] as number) * fx;
+      const b = (g[j1 * nx + i0] as number) * (1 - fx) + (g[j1 * nx + i1] as number) * fx;
+      out[y * W + x] = a * (1 - fy) + b * fy;
+    }
+  }
+  return out;
+}
+
+/** Scratch for `annulusBackground`, sized for the outer radius. */
+export function annulusScratch(rOut: number): { values: Float64Array; scratch: Float64Array; out: Float64Array } {
+  const side = 2 * Math.ceil(rOut) + 1;
+  return { values: new Float64Array(side * side), scratch: new Float64Array(side * side), out: new Float64Array(3) };
+}
+
+/**
+ * Local sky from the pixels with rIn ≤ r ≤ rOut around the integer pixel (ix, iy): 3σ-clipped
+ * median and MAD σ (2 iterations). Writes [sky, σ, count] into `s.out`; count < 10 means the
+ * annulus was unusable (too close to the edge, or mostly NaN) and sky/σ are NaN.
+ */
+export function annulusBackground(
+  image: Image,
+  ix: number,
+  iy: number,
+  rIn: number,
+  rOut: number,
+  s: { values: Float64Array; scratch: Float64Array; out: Float64Array },
+): void {
+  const { width: W, height: H, data } = image;
+  const ro = Math.ceil(rOut);
+  const rin2 = rIn * rIn;
+  const rout2 = rOut * rOut;
+  let n = 0;
+  for (let dy = -ro; dy <= ro; dy++) {
+    const y = iy + dy;
+    if (y < 0 || y >= H) continue;
+    for (let dx = -ro; dx <= ro; dx++) {
+      const x = ix + dx;
+      const r2 = dx * dx + dy * dy;
+      if (x < 0 || x >= W || r2 < rin2 || r2 > rout2) continue;
+      const v = data[y * W + x] as number;
+      if (Number.isFinite(v)) s.values[n++] = v;
+    }
+  }
+  if (n < 10) {
+    s.out[0] = NaN;
+    s.out[1] = NaN;
+    s.out[2] = n;
+    return;
+  }
+  sigmaClippedStats(s.values, n, 3, 2, s.scratch, s.out);
+}

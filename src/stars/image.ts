@@ -1,0 +1,168 @@
+/**
+ * Images: row-major Float32Array, zero-based, pixel centres at integer coordinates
+ * (FITS pixel coordinates are ours + 1). Readers for FITS and for the raw `.f32` fixtures.
+ */
+
+export interface Image {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+const BLOCK = 2880;
+const CARD = 80;
+/** Far beyond any real frame; rejects headers whose sizes are garbage before anything is allocated. */
+const MAX_PIXELS = 2 ** 31 - 1;
+
+interface Header {
+  cards: Map<string, string>;
+  /** Byte offset of the data unit. */
+  dataStart: number;
+}
+
+function parseHeader(bytes: Uint8Array, start: number): Header {
+  const cards = new Map<string, string>();
+  let pos = start;
+  for (;;) {
+    if (pos + BLOCK > bytes.length) {
+      throw new Error(`FITS: header starting at byte ${start} has no END card before the end of the file (${bytes.length} bytes)`);
+    }
+    for (let c = 0; c < BLOCK / CARD; c++) {
+      const card = String.fromCharCode(...bytes.subarray(pos + c * CARD, pos + (c + 1) * CARD));
+      const key = card.slice(0, 8).trim();
+      if (key === 'END') return { cards, dataStart: pos + BLOCK };
+      if (card.slice(8, 10) === '= ' && !cards.has(key)) cards.set(key, valueOf(card.slice(10)));
+    }
+    pos += BLOCK;
+  }
+}
+
+/** The value field of a card: a quoted string (quotes removed) or the token before the comment. */
+function valueOf(field: string): string {
+  const t = field.trimStart();
+  if (t.startsWith("'")) {
+    const end = t.indexOf("'", 1);
+    return (end < 0 ? t.slice(1) : t.slice(1, end)).trim();
+  }
+  const slash = t.indexOf('/');
+  return (slash < 0 ? t : t.slice(0, slash)).trim();
+}
+
+function intKey(h: Header, key: string, where: string): number {
+  const raw = h.cards.get(key);
+  if (raw === undefined) throw new Error(`FITS: ${where} lacks the required keyword ${key}`);
+  const v = Number(raw);
+  if (!Number.isInteger(v)) throw new Error(`FITS: ${where} has ${key} = ${raw}, not an integer`);
+  return v;
+}
+
+function floatKey(h: Header, key: string, fallback: number, where: string): number {
+  const raw = h.cards.get(key);
+  if (raw === undefined) return fallback;
+  const v = Number(raw.replace(/D/i, 'E'));
+  if (!Number.isFinite(v)) throw new Error(`FITS: ${where} has ${key} = ${raw}, not a finite number`);
+  return v;
+}
+
+interface Layout {
+  bitpix: number;
+  axes: number[];
+  /** Bytes of the data unit including PCOUNT heap (without padding). */
+  dataBytes: number;
+}
+
+function layoutOf(h: Header, where: string): Layout {
+  const bitpix = intKey(h, 'BITPIX', where);
+  if (![8, 16, 32, 64, -32, -64].includes(bitpix)) throw new Error(`FITS: ${where} has BITPIX = ${bitpix}, not one of 8, 16, 32, 64, -32, -64`);
+  const naxis = intKey(h, 'NAXIS', where);
+  if (naxis < 0 || naxis > 999) throw new Error(`FITS: ${where} has NAXIS = ${naxis}, outside 0..999`);
+  const axes: number[] = [];
+  let count = naxis === 0 ? 0 : 1;
+  for (let k = 1; k <= naxis; k++) {
+    const n = intKey(h, `NAXIS${k}`, where);
+    if (n < 0) throw new Error(`FITS: ${where} has NAXIS${k} = ${n}, negative`);
+    axes.push(n);
+    count *= n;
+    if (count > Number.MAX_SAFE_INTEGER / 8) throw new Error(`FITS: ${where} declares an absurd data size (NAXIS${k} = ${n})`);
+  }
+  const pcount = h.cards.has('PCOUNT') ? intKey(h, 'PCOUNT', where) : 0;
+  const gcount = h.cards.has('GCOUNT') ? intKey(h, 'GCOUNT', where) : 1;
+  if (pcount < 0 || gcount < 0) throw new Error(`FITS: ${where} has PCOUNT = ${pcount}, GCOUNT = ${gcount}; both must be ≥ 0`);
+  return { bitpix, axes, dataBytes: (Math.abs(bitpix) / 8) * gcount * (pcount + count) };
+}
+
+/**
+ * Reads the primary image, or the first IMAGE extension when the primary HDU holds no data.
+ * BITPIX 8/16/32/64/−32/−64, BSCALE/BZERO applied, BLANK → NaN, big-endian as FITS requires.
+ * Extra axes of length 1 are allowed; a cube yields its first plane. Every size in the header
+ * is checked against the file before the pixel buffer is allocated.
+ */
+export function readFits(bytes: Uint8Array): Image {
+  if (bytes.length < BLOCK) throw new Error(`FITS: file is ${bytes.length} bytes, shorter than one 2880-byte header block`);
+  const magic = String.fromCharCode(...bytes.subarray(0, 30));
+  if (!/^SIMPLE  =\s+T/.test(magic)) throw new Error('FITS: the file does not start with SIMPLE = T');
+  let start = 0;
+  for (let hdu = 0; start < bytes.length; hdu++) {
+    const where = hdu === 0 ? 'primary header' : `extension ${hdu} header`;
+    const h = parseHeader(bytes, start);
+    const lay = layoutOf(h, where);
+    const xt = h.cards.get('XTENSION');
+    const isImage = hdu === 0 || xt === 'IMAGE';
+    if (isImage && lay.axes.length >= 2 && lay.dataBytes > 0) return decodeImage(bytes, h, lay, where);
+    const padded = Math.ceil(lay.dataBytes / BLOCK) * BLOCK;
+    if (h.dataStart + padded > bytes.length + (BLOCK - 1)) {
+      throw new Error(`FITS: ${where} declares ${lay.dataBytes} data bytes but the file ends ${bytes.length - h.dataStart} bytes after the header`);
+    }
+    start = h.dataStart + padded;
+  }
+  throw new Error('FITS: no image HDU with at least two axes in the file');
+}
+
+function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string): Image {
+  const width = lay.axes[0] ?? 0;
+  const height = lay.axes[1] ?? 0;
+  if (width === 0 || height === 0) throw new Error(`FITS: ${where} has an empty image (${width}×${height})`);
+  if (width * height > MAX_PIXELS) throw new Error(`FITS: ${where} declares ${width}×${height} pixels, more than ${MAX_PIXELS}`);
+  const bpp = Math.abs(lay.bitpix) / 8;
+  const need = width * height * bpp;
+  if (h.dataStart + need > bytes.length) {
+    throw new Error(`FITS: ${where} declares ${width}×${height} pixels of BITPIX ${lay.bitpix} (${need} bytes) but only ${bytes.length - h.dataStart} bytes follow the header`);
+  }
+  const bscale = floatKey(h, 'BSCALE', 1, where);
+  const bzero = floatKey(h, 'BZERO', 0, where);
+  const blank = lay.bitpix > 0 && h.cards.has('BLANK') ? intKey(h, 'BLANK', where) : undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + h.dataStart, need);
+  const n = width * height;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let raw: number;
+    switch (lay.bitpix) {
+      case 8: raw = view.getUint8(i); break;
+      case 16: raw = view.getInt16(2 * i, false); break;
+      case 32: raw = view.getInt32(4 * i, false); break;
+      case 64: raw = Number(view.getBigInt64(8 * i, false)); break;
+      case -32: raw = view.getFloat32(4 * i, false); break;
+      default: raw = view.getFloat64(8 * i, false);
+    }
+    data[i] = raw === blank ? NaN : bzero + bscale * raw;
+  }
+  return { data, width, height };
+}
+
+/**
+ * The raw fixtures: little-endian float32, row-major, `width·height` values and nothing else.
+ * `meta` is the companion JSON (only `width` and `height` are read).
+ */
+export function readF32(bytes: Uint8Array, meta: { width: number; height: number }): Image {
+  const { width, height } = meta;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new Error(`f32: width = ${String(width)} and height = ${String(height)} must be positive integers`);
+  }
+  if (bytes.length !== 4 * width * height) {
+    throw new Error(`f32: ${width}×${height} needs ${4 * width * height} bytes, the file has ${bytes.length}`);
+  }
+  const data = new Float32Array(width * height);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(4 * i, true);
+  return { data, width, height };
+}

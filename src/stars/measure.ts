@@ -1,0 +1,838 @@
+/**
+ * Per-star measurement: stamp, windowed moments, PSF fit, metrics. All per-star scratch lives in
+ * a `StarWorkspace` allocated once per frame; the only allocation per star is its result record.
+ */
+import { annulusBackground, annulusScratch, backgroundMap, type BackgroundMap } from './background.js';
+import type { Image } from './image.js';
+import {
+  createPsfFitter,
+  FIT_CONVERGED,
+  FIT_REASONS,
+  newFitOutcome,
+  PSF_GAUSSIAN,
+  PSF_GAUSSIAN_ROTATED,
+  PSF_MOFFAT,
+  PSF_MOFFAT_BETA,
+  PSF_PARAMS,
+  type FitOutcome,
+  type FitStamp,
+  type PsfFitter,
+  type PsfModel,
+} from './psfFit.js';
+import {
+  FLAG_ANNULUS_FALLBACK,
+  FLAG_EDGE,
+  FLAG_FIT_FAILED,
+  FLAG_INVALID_POSITION,
+  FLAG_MOMENTS_NOT_CONVERGED,
+  FLAG_NAN_PIXELS,
+  FLAG_NO_BACKGROUND,
+  FLAG_NO_SIGNAL,
+  FLAG_OUTSIDE,
+  FLAG_SATURATED,
+  type MeasureMethod,
+  type MeasureOptions,
+  type StarMeasurement,
+} from './types.js';
+
+export const FWHM_TO_SIGMA = 1 / 2.3548200450309493;
+const STAMP_RADIUS_FWHM_FACTOR = 1.75;
+const MIN_STAMP_RADIUS = 4;
+const MAX_STAMP_RADIUS = 15;
+/** Moment centroid: step below which it has converged (px), and the iteration cap. */
+const CENTROID_TOLERANCE = 1e-4;
+const CENTROID_MAX_ITERATIONS = 40;
+/** A pixel-integrated profile has the point profile's second moments plus 1/12 px² per axis. */
+const PIXEL_VARIANCE = 1 / 12;
+
+/** Stamp radius for an expected FWHM: ceil(1.75·fwhm) clamped to [4, 15] (15×15 stamps at FWHM 4). */
+export function stampRadius(fwhm: number): number {
+  const r = Math.ceil(STAMP_RADIUS_FWHM_FACTOR * fwhm);
+  return Math.min(MAX_STAMP_RADIUS, Math.max(MIN_STAMP_RADIUS, Number.isFinite(r) ? r : MIN_STAMP_RADIUS));
+}
+
+/** Stamp centre pixel of a coordinate. Rounds half up, as `floor(v + 0.5)` does in WGSL. */
+function centrePixel(v: number): number {
+  return Math.floor(v + 0.5);
+}
+
+/**
+ * Everything one star needs, allocated once per frame and reused. Layouts (side = 2R+1, row-major,
+ * stamp pixel (i, j) is image pixel (ix − R + i, iy − R + j)):
+ *   raw[side²]   pixel − local sky (ADU), 0 where invalid
+ *   valid[side²] 1 for a finite, in-image, unsaturated pixel
+ *   fit.z/w      raw / S and the inverse variances in the same scaled units (0 = left out)
+ */
+export class StarWorkspace {
+  readonly radius: number;
+  readonly side: number;
+  readonly raw: Float64Array;
+  readonly valid: Uint8Array;
+  readonly fitStamp: FitStamp;
+  readonly fitter: PsfFitter;
+  readonly outcome: FitOutcome = newFitOutcome();
+  readonly params = new Float64Array(8);
+  readonly ex: Float64Array;
+  readonly ey: Float64Array;
+  readonly annulus: ReturnType<typeof annulusScratch>;
+  /** DAOFIND kernel (lowered, normalised Gaussian) and its mask, (2kr+1)², plus scratch for its convolution. */
+  readonly daoRadius: number;
+  readonly daoKernel: Float64Array;
+  readonly daoMask: Uint8Array;
+  readonly daoGauss: Float64Array;
+  readonly daoConv: Float64Array;
+  readonly daoSigma: number;
+  readonly marginalX: Float64Array;
+  readonly marginalY: Float64Array;
+  // Per-star state written by the stages.
+  ix = 0;
+  iy = 0;
+  sky = 0;
+  skySigma = 0;
+  cx = 0;
+  cy = 0;
+  flags = 0;
+  /** Deconvolved, pixel-corrected covariance from windowed moments (px²). */
+  cxx = NaN;
+  cyy = NaN;
+  cxy = NaN;
+
+  constructor(fwhm: number, precision: 'f64' | 'f32') {
+    this.radius = stampRadius(fwhm);
+    this.side = 2 * this.radius + 1;
+    const n = this.side * this.side;
+    this.raw = new Float64Array(n);
+    this.valid = new Uint8Array(n);
+    const Arr = precision === 'f32' ? Float32Array : Float64Array;
+    this.fitStamp = { side: this.side, radius: this.radius, z: new Arr(n), w: new Arr(n), noise: 1 };
+    this.fitter = createPsfFitter(precision);
+    this.ex = new Float64Array(this.side);
+    this.ey = new Float64Array(this.side);
+    this.annulus = annulusScratch(Math.ceil(1.5 * this.radius));
+    this.marginalX = new Float64Array(this.side);
+    this.marginalY = new Float64Array(this.side);
+    const s = Math.max(fwhm, 0.5) * FWHM_TO_SIGMA;
+    this.daoSigma = s;
+    // photutils/DAOFIND kernel: Gaussian truncated at 1.5σ (at least radius 2), lowered to zero sum
+    // and normalised so that its convolution estimates the amplitude of a fitted Gaussian.
+    const kr = Math.max(2, Math.floor(1.5 * s));
+    this.daoRadius = kr;
+    const ks = 2 * kr + 1;
+    this.daoKernel = new Float64Array(ks * ks);
+    this.daoMask = new Uint8Array(ks * ks);
+    this.daoGauss = new Float64Array(ks * ks);
+    this.daoConv = new Float64Array(ks * ks);
+    let sum = 0;
+    let sum2 = 0;
+    let npix = 0;
+    for (let j = 0; j < ks; j++) {
+      for (let i = 0; i < ks; i++) {
+        const dx = i - kr;
+        const dy = j - kr;
+        const e = (dx * dx + dy * dy) / (2 * s * s);
+        const gk = Math.exp(-e);
+        this.daoGauss[j * ks + i] = gk;
+        if (e <= 1.125 || dx * dx + dy * dy <= 4) {
+          this.daoMask[j * ks + i] = 1;
+          sum += gk;
+          sum2 += gk * gk;
+          npix++;
+        }
+      }
+    }
+    const denom = sum2 - (sum * sum) / npix;
+    for (let k = 0; k < ks * ks; k++) {
+      this.daoKernel[k] = this.daoMask[k] ? ((this.daoGauss[k] as number) - sum / npix) / denom : 0;
+    }
+  }
+}
+
+/**
+ * Fills `ws.raw`/`ws.valid` around (ws.ix, ws.iy) and sets the edge/NaN/saturation flags.
+ * Returns the number of valid pixels.
+ */
+function extractStamp(ws: StarWorkspace, image: Image, saturation: number): number {
+  const { width: W, height: H, data } = image;
+  const R = ws.radius;
+  const side = ws.side;
+  const sky = ws.sky;
+  let count = 0;
+  for (let j = 0; j < side; j++) {
+    const y = ws.iy - R + j;
+    for (let i = 0; i < side; i++) {
+      const x = ws.ix - R + i;
+      const k = j * side + i;
+      ws.raw[k] = 0;
+      ws.valid[k] = 0;
+      if (x < 0 || y < 0 || x >= W || y >= H) {
+        ws.flags |= FLAG_EDGE;
+        continue;
+      }
+      const v = data[y * W + x] as number;
+      if (!Number.isFinite(v)) {
+        ws.flags |= FLAG_NAN_PIXELS;
+        continue;
+      }
+      if (v >= saturation) {
+        ws.flags |= FLAG_SATURATED;
+        continue;
+      }
+      ws.raw[k] = v - sky;
+      ws.valid[k] = 1;
+      count++;
+    }
+  }
+  return count;
+}
+
+/** Local sky at (ws.ix, ws.iy). False when neither the annulus nor the map gives one. */
+function localSky(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, annulus: boolean, rnFloor: number): boolean {
+  let sky = NaN;
+  let sigma = NaN;
+  if (annulus) {
+    const R = ws.radius;
+    annulusBackground(image, ws.ix, ws.iy, R, Math.ceil(1.5 * R), ws.annulus);
+    sky = ws.annulus.out[0] as number;
+    sigma = ws.annulus.out[1] as number;
+    if (!Number.isFinite(sky)) ws.flags |= FLAG_ANNULUS_FALLBACK;
+  }
+  if (!Number.isFinite(sky) && map) {
+    const k = ws.iy * image.width + ws.ix;
+    sky = map.background[k] as number;
+    sigma = map.noise[k] as number;
+  }
+  if (!Number.isFinite(sky)) return false;
+  ws.sky = sky;
+  ws.skySigma = Math.max(Number.isFinite(sigma) ? sigma : 0, rnFloor);
+  return true;
+}
+
+const CENTROID_OK = 0;
+const CENTROID_NO_SIGNAL = 1;
+const CENTROID_NOT_CONVERGED = 2;
+
+function windowTable(t: Float64Array, side: number, R: number, c: number, inv2s2: number): void {
+  for (let i = 0; i < side; i++) {
+    const d = i - R - c;
+    t[i] = Math.exp(-d * d * inv2s2);
+  }
+}
+
+/**
+ * SExtractor-style windowed centroid (XWIN): Gaussian window of σw at the current centre, step
+ * doubled (over-relaxation) because a plain windowed mean only removes σw²/(σ²+σw²) of the error
+ * per iteration. The doubling is dropped as soon as a step grows, which only happens on noise.
+ */
+function windowedCentroid(ws: StarWorkspace, sigmaW: number): number {
+  const side = ws.side;
+  const R = ws.radius;
+  const inv2s2 = 1 / (2 * sigmaW * sigmaW);
+  const raw = ws.raw;
+  let factor = 2;
+  let lastStep = Infinity;
+  for (let it = 0; it < CENTROID_MAX_ITERATIONS; it++) {
+    windowTable(ws.ex, side, R, ws.cx, inv2s2);
+    windowTable(ws.ey, side, R, ws.cy, inv2s2);
+    let sw = 0;
+    let swx = 0;
+    let swy = 0;
+    for (let j = 0; j < side; j++) {
+      const base = j * side;
+      let rw = 0;
+      let rwx = 0;
+      for (let i = 0; i < side; i++) {
+        const t = (ws.ex[i] as number) * (raw[base + i] as number);
+        rw += t;
+        rwx += t * (i - R);
+      }
+      const e = ws.ey[j] as number;
+      sw += e * rw;
+      swx += e * rwx;
+      swy += e * rw * (j - R);
+    }
+    if (!(sw > 0)) return CENTROID_NO_SIGNAL;
+    let dx = swx / sw - ws.cx;
+    let dy = swy / sw - ws.cy;
+    const step = Math.hypot(dx, dy);
+    if (step > lastStep) factor = 1;
+    lastStep = step;
+    dx *= factor;
+    dy *= factor;
+    // A window that runs off the stamp would follow noise; cap each move at a quarter of the stamp.
+    const cap = 0.25 * side;
+    if (step * factor > cap) {
+      dx *= cap / (step * factor);
+      dy *= cap / (step * factor);
+    }
+    ws.cx += dx;
+    ws.cy += dy;
+    if (Math.abs(ws.cx) > R || Math.abs(ws.cy) > R) return CENTROID_NO_SIGNAL;
+    if (Math.abs(dx) < CENTROID_TOLERANCE && Math.abs(dy) < CENTROID_TOLERANCE) return CENTROID_OK;
+  }
+  return CENTROID_NOT_CONVERGED;
+}
+
+/**
+ * Adaptive windowed second moments about (cx, cy): the window is matched to the source a few
+ * times, the measured moments are deconvolved from the Gaussian window, C = (M⁻¹ − I/σw²)⁻¹,
+ * and the pixel's 1/12 px² is taken off. Unbiased for Gaussians, unlike plain moments of the
+ * clipped stamp. Leaves NaN in ws.cxx… when the source is too faint to measure.
+ */
+function windowedShape(ws: StarWorkspace, sigma0: number): void {
+  const side = ws.side;
+  const R = ws.radius;
+  const raw = ws.raw;
+  let sw2 = sigma0 * sigma0;
+  ws.cxx = NaN;
+  ws.cyy = NaN;
+  ws.cxy = NaN;
+  for (let pass = 0; pass < 4; pass++) {
+    const inv2s2 = 1 / (2 * sw2);
+    windowTable(ws.ex, side, R, ws.cx, inv2s2);
+    windowTable(ws.ey, side, R, ws.cy, inv2s2);
+    let s = 0;
+    let sxx = 0;
+    let syy = 0;
+    let sxy = 0;
+    for (let j = 0; j < side; j++) {
+      const base = j * side;
+      const dy = j - R - ws.cy;
+      let r0 = 0;
+      let r1 = 0;
+      let r2 = 0;
+      for (let i = 0; i < side; i++) {
+        const dx = i - R - ws.cx;
+        const t = (ws.ex[i] as number) * (raw[base + i] as number);
+        r0 += t;
+        r1 += t * dx;
+        r2 += t * dx * dx;
+      }
+      const e = ws.ey[j] as number;
+      s += e * r0;
+      sxx += e * r2;
+      sxy += e * r1 * dy;
+      syy += e * r0 * dy * dy;
+    }
+    if (!(s > 0)) return;
+    const mxx = sxx / s;
+    const myy = syy / s;
+    const mxy = sxy / s;
+    const det = mxx * myy - mxy * mxy;
+    if (!(det > 0 && mxx > 0)) return;
+    const iw = 1 / sw2;
+    const pxx = myy / det - iw;
+    const pyy = mxx / det - iw;
+    const pxy = -mxy / det;
+    const pdet = pxx * pyy - pxy * pxy;
+    if (!(pxx > 0 && pdet > 0)) {
+      // The source is as wide as the window or wider: widen the window and measure again.
+      sw2 *= 4;
+      continue;
+    }
+    ws.cxx = pyy / pdet;
+    ws.cyy = pxx / pdet;
+    ws.cxy = -pxy / pdet;
+    const matched = Math.sqrt(ws.cxx * ws.cyy - ws.cxy * ws.cxy);
+    if (Math.abs(matched - sw2) < 1e-3 * sw2) break;
+    sw2 = Math.min(Math.max(matched, 0.25), R * R);
+  }
+  if (Number.isFinite(ws.cxx)) {
+    ws.cxx = Math.max(ws.cxx - PIXEL_VARIANCE, 0.01);
+    ws.cyy = Math.max(ws.cyy - PIXEL_VARIANCE, 0.01);
+  }
+}
+
+/** Major/minor σ, angle of a covariance. Writes [σmaj, σmin, θ] into `out`. */
+function principalAxes(cxx: number, cyy: number, cxy: number, out: Float64Array): void {
+  const tr = cxx + cyy;
+  const disc = Math.sqrt(Math.max(0.25 * (cxx - cyy) * (cxx - cyy) + cxy * cxy, 0));
+  out[0] = Math.sqrt(Math.max(0.5 * tr + disc, 0));
+  out[1] = Math.sqrt(Math.max(0.5 * tr - disc, 0));
+  let th = 0.5 * Math.atan2(2 * cxy, cxx - cyy);
+  if (th <= -Math.PI / 2) th += Math.PI;
+  out[2] = th;
+}
+
+const axes = new Float64Array(3);
+
+const MODEL_OF: Record<Exclude<MeasureMethod, 'moments'>, PsfModel> = {
+  gaussian: PSF_GAUSSIAN,
+  gaussianRotated: PSF_GAUSSIAN_ROTATED,
+  moffat: PSF_MOFFAT,
+};
+
+function newRecord(id: number, x: number, y: number, method: MeasureMethod): StarMeasurement {
+  return {
+    id, xInput: x, yInput: y, x: NaN, y: NaN, xErr: NaN, yErr: NaN, flux: NaN, fwhm: NaN,
+    eccentricity: NaN, theta: NaN, beta: NaN, background: NaN, backgroundNoise: NaN, snr: NaN,
+    peak: NaN, sharpness: NaN, roundness1: NaN, roundness2: NaN, peakCoreRatio: NaN,
+    marginalRoundness: NaN, marginalAsymmetry: NaN, laplacianSnr: NaN, chi2Reduced: NaN,
+    iterations: 0, method, fitReason: '', status: 'failed', flags: 0, message: '',
+  };
+}
+
+interface Resolved {
+  method: MeasureMethod;
+  fwhm: number;
+  gain: number;
+  saturation: number;
+  annulus: boolean;
+  beta: number;
+  rnFloor: number;
+}
+
+function resolveOptions(o: MeasureOptions): Resolved {
+  const fwhm = o.fwhm ?? 3;
+  if (!(fwhm > 0 && Number.isFinite(fwhm))) throw new Error(`measureStars: fwhm = ${String(o.fwhm)} must be a positive number`);
+  const gain = o.gain ?? NaN;
+  if (o.gain !== undefined && !(gain > 0)) throw new Error(`measureStars: gain = ${String(o.gain)} must be positive (e⁻/ADU)`);
+  const rn = o.readNoise ?? 0;
+  if (!(rn >= 0)) throw new Error(`measureStars: readNoise = ${String(o.readNoise)} must be ≥ 0 (e⁻)`);
+  const method = o.method ?? 'gaussian';
+  if (!['moments', 'gaussian', 'gaussianRotated', 'moffat'].includes(method)) throw new Error(`measureStars: unknown method '${String(method)}'`);
+  const beta = o.beta ?? NaN;
+  if (o.beta !== undefined && !(beta > 1.05 && beta < 30)) throw new Error(`measureStars: beta = ${String(o.beta)} must lie in (1.05, 30)`);
+  return {
+    method,
+    fwhm,
+    gain,
+    saturation: o.saturation ?? Infinity,
+    annulus: o.background === 'annulus',
+    beta,
+    rnFloor: gain > 0 ? rn / gain : 0,
+  };
+}
+
+/** Starting parameters of the fit (scaled layout of psfFit.ts) from the moments. */
+function initialParams(ws: StarWorkspace, model: PsfModel, S: number, beta: number, sumFlux: number, sigma0: number): void {
+  const p = ws.params;
+  const R = ws.radius;
+  let cxx = ws.cxx;
+  let cyy = ws.cyy;
+  let cxy = ws.cxy;
+  const lo = 0.25;
+  const hi = R * R;
+  if (!(cxx > lo && cyy > lo && cxx < hi && cyy < hi && cxx * cyy - cxy * cxy > 0.01)) {
+    cxx = sigma0 * sigma0;
+    cyy = cxx;
+    cxy = 0;
+  }
+  p[0] = ws.cx;
+  p[1] = ws.cy;
+  p[2] = Math.max(sumFlux / S, 1);
+  switch (model) {
+    case PSF_GAUSSIAN:
+      p[3] = Math.sqrt(cxx);
+      p[4] = Math.sqrt(cyy);
+      p[5] = 0;
+      break;
+    case PSF_GAUSSIAN_ROTATED: {
+      const det = cxx * cyy - cxy * cxy;
+      p[3] = cyy / det;
+      p[4] = -cxy / det;
+      p[5] = cxx / det;
+      p[6] = 0;
+      break;
+    }
+    default: {
+      // α from the moment FWHM and the starting β: FWHM = 2α·sqrt(2^(1/β) − 1).
+      const b = model === PSF_MOFFAT ? beta : 2.5;
+      const fwhm = 2.3548200450309493 * Math.sqrt(Math.sqrt(cxx * cyy - cxy * cxy));
+      p[3] = fwhm / (2 * Math.sqrt(2 ** (1 / b) - 1));
+      if (model === PSF_MOFFAT_BETA) {
+        p[4] = b;
+        p[5] = 0;
+      } else {
+        p[4] = 0;
+      }
+    }
+  }
+}
+
+/** Fills `ws.fitStamp` from `ws.raw`: scaled data and inverse-variance weights. */
+function prepareFitStamp(ws: StarWorkspace, S: number, gain: number): void {
+  const n = ws.side * ws.side;
+  const st = ws.fitStamp;
+  const invS = 1 / S;
+  const s2 = ws.skySigma * ws.skySigma;
+  // Tiny floor so a noiseless synthetic frame still gives finite weights.
+  const floor = 1e-12 * S * S;
+  const poisson = gain > 0 ? 1 / gain : 0;
+  for (let k = 0; k < n; k++) {
+    if (ws.valid[k] === 0) {
+      st.z[k] = 0;
+      st.w[k] = 0;
+      continue;
+    }
+    const v = ws.raw[k] as number;
+    st.z[k] = v * invS;
+    st.w[k] = (S * S) / (Math.max(v, 0) * poisson + s2 + floor);
+  }
+  st.noise = Math.max(ws.skySigma * invS, 1e-6);
+}
+
+/** Measures the star near (x, y) into a new record. */
+function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, o: Resolved, id: number, x: number, y: number): StarMeasurement {
+  const res = newRecord(id, x, y, o.method);
+  const { width: W, height: H } = image;
+  ws.flags = 0;
+  if (!Number.isFinite(x) || !Number.isFinite(y)) {
+    res.flags = FLAG_INVALID_POSITION;
+    res.message = `position x = ${x}, y = ${y} is not finite`;
+    return res;
+  }
+  if (x < -0.5 || y < -0.5 || x >= W - 0.5 || y >= H - 0.5) {
+    res.flags = FLAG_OUTSIDE;
+    res.message = `position x = ${x}, y = ${y} is outside the ${W}×${H} image (pixel centres 0…${W - 1}, 0…${H - 1})`;
+    return res;
+  }
+  const R = ws.radius;
+  ws.ix = centrePixel(x);
+  ws.iy = centrePixel(y);
+  ws.cx = x - ws.ix;
+  ws.cy = y - ws.iy;
+  const sigma0 = o.fwhm * FWHM_TO_SIGMA;
+  const sigmaW = Math.max(sigma0, 0.5);
+  let centroid = CENTROID_NO_SIGNAL;
+  let count = 0;
+  // Re-centre the stamp when the centroid lands on another pixel (a start position that is off by
+  // a pixel or more); three moves are plenty for any start inside the stamp.
+  for (let move = 0; move < 4; move++) {
+    ws.flags &= FLAG_ANNULUS_FALLBACK;
+    if (!localSky(ws, image, map, o.annulus, o.rnFloor)) {
+      res.flags = ws.flags | FLAG_NO_BACKGROUND;
+      res.message = `no background estimate at x = ${ws.ix}, y = ${ws.iy}`;
+      return res;
+    }
+    count = extractStamp(ws, image, o.saturation);
+    centroid = count > 0 ? windowedCentroid(ws, sigmaW) : CENTROID_NO_SIGNAL;
+    if (centroid === CENTROID_NO_SIGNAL) break;
+    const mx = Math.round(ws.cx);
+    const my = Math.round(ws.cy);
+    if ((mx === 0 && my === 0) || move === 3) break;
+    const nx = ws.ix + mx;
+    const ny = ws.iy + my;
+    if (nx < 0 || ny < 0 || nx >= W || ny >= H) break;
+    ws.ix = nx;
+    ws.iy = ny;
+    ws.cx -= mx;
+    ws.cy -= my;
+  }
+  res.background = ws.sky;
+  res.backgroundNoise = ws.skySigma;
+  if (centroid === CENTROID_NO_SIGNAL) {
+    res.flags = ws.flags | FLAG_NO_SIGNAL;
+    res.message = count === 0 ? 'no valid pixel in the stamp' : 'no positive signal under the moment window';
+    // Keep the input position so metrics still describe the place asked for.
+    ws.ix = centrePixel(x);
+    ws.iy = centrePixel(y);
+    ws.cx = x - ws.ix;
+    ws.cy = y - ws.iy;
+    if (count === 0) return res;
+  } else if (centroid === CENTROID_NOT_CONVERGED) {
+    ws.flags |= FLAG_MOMENTS_NOT_CONVERGED;
+  }
+  windowedShape(ws, sigmaW);
+
+  // Aperture sum within R: the flux of the moments method and the fit's starting flux.
+  let sumFlux = 0;
+  let peakAll = 0;
+  const side = ws.side;
+  for (let j = 0; j < side; j++) {
+    for (let i = 0; i < side; i++) {
+      const k = j * side + i;
+      if (ws.valid[k] === 0) continue;
+      const v = ws.raw[k] as number;
+      if (v > peakAll) peakAll = v;
+      const dx = i - R - ws.cx;
+      const dy = j - R - ws.cy;
+      if (dx * dx + dy * dy <= R * R) sumFlux += v;
+    }
+  }
+
+  let fitted = false;
+  let fwhm = NaN;
+  let ecc = NaN;
+  let theta = NaN;
+  let flux = sumFlux;
+  if (o.method !== 'moments') {
+    const model = o.method === 'moffat' && !(o.beta > 0) ? PSF_MOFFAT_BETA : MODEL_OF[o.method];
+    const S = Math.max(peakAll, 3 * ws.skySigma, 1e-30);
+    prepareFitStamp(ws, S, o.gain);
+    initialParams(ws, model, S, o.beta, sumFlux, sigma0);
+    const out = ws.outcome;
+    ws.fitter.fit(model, ws.fitStamp, ws.params, o.beta, out);
+    res.fitReason = FIT_REASONS[out.reason] ?? 'invalidParameters';
+    res.iterations = out.iterations;
+    const p = ws.params;
+    const np = PSF_PARAMS[model] as number;
+    if (out.reason === FIT_CONVERGED && Math.abs(p[0] as number) <= R && Math.abs(p[1] as number) <= R) {
+      fitted = true;
+      ws.cx = p[0] as number;
+      ws.cy = p[1] as number;
+      flux = (p[2] as number) * S;
+      const dof = Math.max(out.pixels - np, 1);
+      res.chi2Reduced = out.chi2 / dof;
+      // With a gain the weights are absolute inverse variances; without one only relative.
+      const scale = o.gain > 0 ? 1 : Math.max(res.chi2Reduced, 0);
+      res.xErr = Math.sqrt(out.varX * scale);
+      res.yErr = Math.sqrt(out.varY * scale);
+      switch (model) {
+        case PSF_GAUSSIAN: {
+          const sx = p[3] as number;
+          const sy = p[4] as number;
+          fwhm = 2.3548200450309493 * Math.sqrt(sx * sy);
+          const q = Math.min(sx, sy) / Math.max(sx, sy);
+          ecc = Math.sqrt(1 - q * q);
+          theta = sx >= sy ? 0 : Math.PI / 2;
+          break;
+        }
+        case PSF_GAUSSIAN_ROTATED: {
+          const a = p[3] as number;
+          const b = p[4] as number;
+          const c = p[5] as number;
+          const det = a * c - b * b;
+          principalAxes(c / det, a / det, -b / det, axes);
+          fwhm = 2.3548200450309493 * Math.sqrt((axes[0] as number) * (axes[1] as number));
+          const q = (axes[1] as number) / (axes[0] as number);
+          ecc = Math.sqrt(Math.max(1 - q * q, 0));
+          theta = axes[2] as number;
+          break;
+        }
+        default: {
+          const alpha = p[3] as number;
+          const beta = model === PSF_MOFFAT_BETA ? (p[4] as number) : o.beta;
+          res.beta = beta;
+          fwhm = 2 * alpha * Math.sqrt(2 ** (1 / beta) - 1);
+        }
+      }
+    } else {
+      ws.flags |= FLAG_FIT_FAILED;
+      res.message = `${o.method} fit stopped: ${res.fitReason}; position and shape from windowed moments`;
+    }
+  }
+  res.method = fitted ? o.method : 'moments';
+  if (Number.isFinite(ws.cxx)) {
+    principalAxes(ws.cxx, ws.cyy, ws.cxy, axes);
+    // The Moffat model is circular: its shape comes from the moments even when the fit converged.
+    if (!Number.isFinite(ecc)) {
+      const q = (axes[1] as number) / (axes[0] as number);
+      ecc = Math.sqrt(Math.max(1 - q * q, 0));
+      theta = axes[2] as number;
+    }
+    if (!Number.isFinite(fwhm)) fwhm = 2.3548200450309493 * Math.sqrt((axes[0] as number) * (axes[1] as number));
+  }
+  res.x = ws.ix + ws.cx;
+  res.y = ws.iy + ws.cy;
+  res.flux = flux;
+  res.fwhm = fwhm;
+  res.eccentricity = ecc;
+  res.theta = theta;
+  computeMetrics(ws, image, res, o);
+  res.flags |= ws.flags;
+  if (res.flags & FLAG_NO_SIGNAL) res.status = 'failed';
+  else res.status = ws.flags & FLAG_FIT_FAILED ? 'fallback' : 'ok';
+  if (res.message === '' && (res.flags & (FLAG_EDGE | FLAG_SATURATED | FLAG_NAN_PIXELS))) {
+    res.message = 'measured without the stamp pixels that are off the image, NaN or saturated';
+  }
+  return res;
+}
+
+/** Sky-subtracted pixel of the image, or NaN off the image. */
+function pix(image: Image, x: number, y: number, sky: number): number {
+  if (x < 0 || y < 0 || x >= image.width || y >= image.height) return NaN;
+  return (image.data[y * image.width + x] as number) - sky;
+}
+
+/** SNR, peak, DAOFIND sharpness/roundness, the design's marginal metrics, Laplacian SNR. */
+function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o: Resolved): void {
+  const R = ws.radius;
+  const side = ws.side;
+  const sky = ws.sky;
+  const sig = ws.skySigma;
+  const fwhmAp = Number.isFinite(res.fwhm) ? res.fwhm : o.fwhm;
+  const npix = Math.PI * (1.5 * fwhmAp) ** 2;
+  const F = res.flux;
+  const varF = (o.gain > 0 ? Math.max(F, 0) / o.gain : 0) + npix * sig * sig;
+  res.snr = varF > 0 ? F / Math.sqrt(varF) : NaN;
+
+  const px = centrePixel(res.x);
+  const py = centrePixel(res.y);
+  let peak = -Infinity;
+  let core = 0;
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) {
+      const v = pix(image, px + dx, py + dy, sky);
+      if (!Number.isFinite(v)) continue;
+      core += v;
+      if (v > peak) peak = v;
+    }
+  }
+  res.peak = Number.isFinite(peak) ? peak : NaN;
+  res.peakCoreRatio = core > 0 ? Math.min(Math.max(peak / core, 0), 1) : NaN;
+
+  // Marginals of the clipped stamp about its centre pixel, as the design defines them.
+  const mx = ws.marginalX;
+  const my = ws.marginalY;
+  mx.fill(0);
+  my.fill(0);
+  for (let j = 0; j < side; j++) {
+    for (let i = 0; i < side; i++) {
+      const v = Math.max(ws.raw[j * side + i] as number, 0);
+      mx[i] = (mx[i] as number) + v;
+      my[j] = (my[j] as number) + v;
+    }
+  }
+  let hx = 0;
+  let hy = 0;
+  let left = 0;
+  let right = 0;
+  let top = 0;
+  let bottom = 0;
+  for (let k = 0; k < side; k++) {
+    const a = mx[k] as number;
+    const b = my[k] as number;
+    if (a > hx) hx = a;
+    if (b > hy) hy = b;
+    if (k < R) {
+      left += a;
+      top += b;
+    } else if (k > R) {
+      right += a;
+      bottom += b;
+    }
+  }
+  res.marginalRoundness = hx + hy > 0 ? (hx - hy) / (hx + hy) : NaN;
+  const ax = left + right > 0 ? (right - left) / (left + right) : 0;
+  const ay = top + bottom > 0 ? (bottom - top) / (top + bottom) : 0;
+  res.marginalAsymmetry = Math.min(Math.hypot(ax, ay), 1);
+
+  const c0 = pix(image, px, py, sky);
+  const lap = pix(image, px - 1, py, sky) + pix(image, px + 1, py, sky) + pix(image, px, py - 1, sky) + pix(image, px, py + 1, sky) - 4 * c0;
+  res.laplacianSnr = Number.isFinite(lap) && sig > 0 ? Math.max(-lap, 0) / sig : NaN;
+
+  daofindMetrics(ws, image, px, py, res);
+}
+
+/**
+ * DAOFIND sharpness and roundness at the centre pixel, with the photutils definitions:
+ * sharpness = (peak − mean of the other kernel pixels) / convolved peak; roundness1 from the
+ * quadrants of the convolved cutout (peak zeroed); roundness2 = 2(hx − hy)/(hx + hy) from linear
+ * fits of the kernel's marginals to the data's, with triangular weights.
+ */
+function daofindMetrics(ws: StarWorkspace, image: Image, px: number, py: number, res: StarMeasurement): void {
+  const kr = ws.daoRadius;
+  const ks = 2 * kr + 1;
+  const K = ws.daoKernel;
+  const mask = ws.daoMask;
+  const sky = ws.sky;
+  const conv = ws.daoConv;
+  for (let j = 0; j < ks; j++) {
+    for (let i = 0; i < ks; i++) {
+      let s = 0;
+      for (let b = 0; b < ks; b++) {
+        for (let a = 0; a < ks; a++) {
+          const kv = K[b * ks + a] as number;
+          if (kv === 0) continue;
+          const v = pix(image, px + i - kr + a - kr, py + j - kr + b - kr, sky);
+          s += kv * (Number.isFinite(v) ? v : 0);
+        }
+      }
+      conv[j * ks + i] = s;
+    }
+  }
+  const convPeak = conv[kr * ks + kr] as number;
+  let sumMask = 0;
+  let nMask = 0;
+  for (let j = 0; j < ks; j++) {
+    for (let i = 0; i < ks; i++) {
+      if (!mask[j * ks + i]) continue;
+      const v = pix(image, px + i - kr, py + j - kr, sky);
+      if (!Number.isFinite(v)) continue;
+      sumMask += v;
+      nMask++;
+    }
+  }
+  const d0 = pix(image, px, py, sky);
+  res.sharpness = convPeak > 0 && nMask > 1 ? (d0 - (sumMask - d0) / (nMask - 1)) / convPeak : NaN;
+
+  let sum2 = 0;
+  let sum4 = 0;
+  for (let j = 0; j < ks; j++) {
+    for (let i = 0; i < ks; i++) {
+      if (i === kr && j === kr) continue;
+      const v = conv[j * ks + i] as number;
+      sum4 += Math.abs(v);
+      // Quadrants as photutils cuts them: 1 = rows ≤ c, cols > c; 2 = rows < c, cols ≤ c;
+      // 3 = rows ≥ c, cols < c; 4 = rows > c, cols ≥ c (the centre itself is excluded).
+      if (j <= kr && i > kr) sum2 -= v;
+      if (j < kr && i <= kr) sum2 += v;
+      if (j >= kr && i < kr) sum2 -= v;
+      if (j > kr && i >= kr) sum2 += v;
+    }
+  }
+  res.roundness1 = sum4 > 0 ? (2 * sum2) / sum4 : NaN;
+
+  const hx = marginalAmplitude(ws, image, px, py, 0);
+  const hy = marginalAmplitude(ws, image, px, py, 1);
+  res.roundness2 = hx > 0 && hy > 0 ? (2 * (hx - hy)) / (hx + hy) : NaN;
+}
+
+/** Amplitude of the kernel's marginal fitted (with a constant) to the data's, along x (axis 0) or y. */
+function marginalAmplitude(ws: StarWorkspace, image: Image, px: number, py: number, axis: number): number {
+  const kr = ws.daoRadius;
+  const ks = 2 * kr + 1;
+  const G = ws.daoGauss;
+  let wSum = 0;
+  let kSum = 0;
+  let k2Sum = 0;
+  let dSum = 0;
+  let dkSum = 0;
+  for (let u = 0; u < ks; u++) {
+    // Triangular weights: kr + 1 at the centre, 1 at the edge.
+    const wu = kr + 1 - Math.abs(u - kr);
+    let km = 0;
+    let dm = 0;
+    for (let t = 0; t < ks; t++) {
+      const wt = kr + 1 - Math.abs(t - kr);
+      const i = axis === 0 ? u : t;
+      const j = axis === 0 ? t : u;
+      km += wt * (G[j * ks + i] as number);
+      const v = pix(image, px + i - kr, py + j - kr, ws.sky);
+      dm += wt * (Number.isFinite(v) ? v : 0);
+    }
+    wSum += wu;
+    kSum += wu * km;
+    k2Sum += wu * km * km;
+    dSum += wu * dm;
+    dkSum += wu * dm * km;
+  }
+  const num = dkSum - (dSum * kSum) / wSum;
+  const den = k2Sum - (kSum * kSum) / wSum;
+  return num > 0 && den > 0 ? num / den : NaN;
+}
+
+/** A position to measure: zero-based, pixel centres at integers. */
+export interface StarPosition {
+  x: number;
+  y: number;
+}
+
+/**
+ * Measures every position: one result per input, in input order, each with a status.
+ * `backgroundMap` may be passed in to reuse one map for several calls on the same frame.
+ */
+export function measureStars(image: Image, positions: ArrayLike<StarPosition>, options: MeasureOptions = {}, backgroundMapIn?: BackgroundMap): StarMeasurement[] {
+  const o = resolveOptions(options);
+  if (backgroundMapIn && (backgroundMapIn.width !== image.width || backgroundMapIn.height !== image.height)) {
+    throw new Error(`measureStars: background map is ${backgroundMapIn.width}×${backgroundMapIn.height}, image is ${image.width}×${image.height}`);
+  }
+  const map = backgroundMapIn ?? backgroundMap(image);
+  const ws = new StarWorkspace(o.fwhm, options.precision ?? 'f64');
+  const out: StarMeasurement[] = new Array<StarMeasurement>(positions.length);
+  for (let k = 0; k < positions.length; k++) {
+    const p = positions[k] as StarPosition;
+    out[k] = measureOne(ws, image, map, o, k, p.x, p.y);
+  }
+  return out;
+}
