@@ -1,2 +1,22 @@
-// XAFS: Larch's find_e0, pre_edge, autobk and transforms (filled in by the XAFS work).
-export {};
+// batchfit/xafs: Larch's XAFS processing (readSpectrum, findE0, preEdge, autobk, xftf/xftr,
+// ftwindow) on the CPU, with the AUTOBK building blocks the batched GPU path reuses.
+export { readSpectrum, type ReadSpectrumOptions, type Spectrum } from './readSpectrum.js';
+export { findE0, findE0Clean, findEnergyStep, lorentzianSmooth } from './findE0.js';
+export { preEdge, type PreEdgeOptions, type PreEdgeResult } from './preEdge.js';
+export {
+  autobk,
+  autobkSetup,
+  autobkSolve,
+  autobkResult,
+  fourierDesign,
+  AutobkProblem,
+  AUTOBK_LM_DEFAULTS,
+  type AutobkOptions,
+  type AutobkSetup,
+  type AutobkSolution,
+  type AutobkResult,
+  type AutobkDetails,
+} from './autobk.js';
+export { xftf, xftr, xftfFast, xftrFast, type XftfOptions, type XftfResult, type XftrOptions, type XftrResult } from './xft.js';
+export { ftwindow, besselI0, type FtWindowOptions, type WindowName } from './ftwindow.js';
+export { ETOK, KTOE, TINY_ENERGY, cleanSpectrum, removeDups, energyToK, type CleanSpectrum } from './xafsUtils.js';

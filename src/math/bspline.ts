@@ -1,0 +1,196 @@
+/**
+ * Cubic B-splines with FITPACK conventions: knot vector t (length ncoef + 4) with fourfold end
+ * knots, coefficients c[0..ncoef), evaluation outside [t[3], t[ncoef]] by polynomial
+ * extrapolation of the end piece (splev's ext = 0). Interpolation uses the "not-a-knot" knot
+ * vector of splrep / UnivariateSpline with s = 0.
+ */
+
+export const SPLINE_ORDER = 3;
+
+/**
+ * The interval l (3 ≤ l < ncoef) whose piece is used at x: t[l] ≤ x < t[l+1], clamped to the
+ * first and last pieces so that points outside the knot span extrapolate.
+ */
+export function knotInterval(t: ArrayLike<number>, ncoef: number, x: number): number {
+  let lo = SPLINE_ORDER;
+  let hi = ncoef - 1;
+  if (!(x >= t[lo + 1]!)) return lo;
+  if (x >= t[hi]!) return hi;
+  // Invariant: t[lo] <= x < t[hi].
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (t[mid]! <= x) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The four non-zero cubic basis values B_{l-3..l}(x) of interval l (Cox–de Boor recurrence),
+ * written to out[o..o+4). For x outside the interval the same recurrence yields the piece's
+ * polynomial continuation, which is what extrapolation needs.
+ */
+export function basisValues(t: ArrayLike<number>, l: number, x: number, out: Float64Array, o: number): void {
+  out[o] = 1;
+  out[o + 1] = 0;
+  out[o + 2] = 0;
+  out[o + 3] = 0;
+  for (let j = 1; j <= SPLINE_ORDER; j++) {
+    let saved = 0;
+    for (let r = 0; r < j; r++) {
+      const right = t[l + r + 1]! - x;
+      const left = x - t[l + 1 + r - j]!;
+      const temp = out[o + r]! / (right + left);
+      out[o + r] = saved + right * temp;
+      saved = left * temp;
+    }
+    out[o + j] = saved;
+  }
+}
+
+/**
+ * Sparse basis matrix at the points x: row i has its four non-zeros in columns
+ * first[i]..first[i]+3 with values vals[4i..4i+4).
+ */
+export interface SplineBasis {
+  first: Int32Array;
+  vals: Float64Array;
+}
+
+export function splineBasis(t: ArrayLike<number>, ncoef: number, x: ArrayLike<number>, out?: SplineBasis): SplineBasis {
+  const n = x.length;
+  const b = out ?? { first: new Int32Array(n), vals: new Float64Array(4 * n) };
+  for (let i = 0; i < n; i++) {
+    const l = knotInterval(t, ncoef, x[i]!);
+    b.first[i] = l - SPLINE_ORDER;
+    basisValues(t, l, x[i]!, b.vals, 4 * i);
+  }
+  return b;
+}
+
+/** Σ_j c_j B_j at each basis row into out. */
+export function evalBasis(b: SplineBasis, c: ArrayLike<number>, out: Float64Array, count = b.first.length): Float64Array {
+  for (let i = 0; i < count; i++) {
+    const f = b.first[i]!;
+    const v = 4 * i;
+    out[i] = b.vals[v]! * c[f]! + b.vals[v + 1]! * c[f + 1]! + b.vals[v + 2]! * c[f + 2]! + b.vals[v + 3]! * c[f + 3]!;
+  }
+  return out;
+}
+
+/** The spline (t, c) at x, extrapolating outside the knot span. */
+export function splev(t: ArrayLike<number>, c: ArrayLike<number>, ncoef: number, x: ArrayLike<number>, out: Float64Array = new Float64Array(x.length)): Float64Array {
+  const w = new Float64Array(4);
+  for (let i = 0; i < x.length; i++) {
+    const l = knotInterval(t, ncoef, x[i]!);
+    basisValues(t, l, x[i]!, w, 0);
+    const f = l - SPLINE_ORDER;
+    out[i] = w[0]! * c[f]! + w[1]! * c[f + 1]! + w[2]! * c[f + 2]! + w[3]! * c[f + 3]!;
+  }
+  return out;
+}
+
+/** Not-a-knot knot vector for interpolation at x (strictly increasing, length m ≥ 4): length m + 4. */
+export function notAKnotKnots(x: ArrayLike<number>, t: Float64Array = new Float64Array(x.length + 4)): Float64Array {
+  const m = x.length;
+  if (m < 4) throw new RangeError(`cubic spline interpolation needs at least 4 points, got ${m}`);
+  for (let i = 0; i < 4; i++) {
+    t[i] = x[0]!;
+    t[m + i] = x[m - 1]!;
+  }
+  for (let i = 2; i < m - 2; i++) t[i + 2] = x[i]!;
+  return t;
+}
+
+/**
+ * Workspace for repeated cubic-spline interpolation on grids of up to `capacity` points: the
+ * collocation matrix is banded (at most 4 non-zeros per row, within two of the diagonal) and
+ * totally positive, so Gaussian elimination without pivoting is stable.
+ */
+export class SplineInterpolator {
+  private readonly band: Float64Array;
+  private readonly rowFirst: Int32Array;
+  private readonly basisRow: Float64Array = new Float64Array(4);
+  readonly knots: Float64Array;
+  readonly coefs: Float64Array;
+
+  constructor(readonly capacity: number) {
+    this.band = new Float64Array(7 * capacity);
+    this.rowFirst = new Int32Array(capacity);
+    this.knots = new Float64Array(capacity + 4);
+    this.coefs = new Float64Array(capacity);
+  }
+
+  /**
+   * Fits the not-a-knot interpolant of (x[0..m), y[0..m)); the result is in `knots` (m + 4
+   * used) and `coefs` (m used). x must be strictly increasing.
+   */
+  fit(x: ArrayLike<number>, y: ArrayLike<number>, m: number = x.length): void {
+    if (m > this.capacity) throw new RangeError(`spline of ${m} points exceeds the workspace (${this.capacity})`);
+    if (m < 4) throw new RangeError(`cubic spline interpolation needs at least 4 points, got ${m}`);
+    const t = this.knots;
+    for (let i = 0; i < 4; i++) {
+      t[i] = x[0]!;
+      t[m + i] = x[m - 1]!;
+    }
+    for (let i = 2; i < m - 2; i++) t[i + 2] = x[i]!;
+    // band[7i + 3 + (j − i)] holds A[i][j] for |j − i| ≤ 3.
+    const a = this.band;
+    a.fill(0, 0, 7 * m);
+    const c = this.coefs;
+    const w = this.basisRow;
+    for (let i = 0; i < m; i++) {
+      const l = knotInterval(t, m, x[i]!);
+      basisValues(t, l, x[i]!, w, 0);
+      const f = l - SPLINE_ORDER;
+      for (let q = 0; q < 4; q++) {
+        const d = f + q - i;
+        if (d < -3 || d > 3) {
+          if (w[q] !== 0) throw new RangeError('spline abscissae are not strictly increasing');
+          continue;
+        }
+        a[7 * i + 3 + d] = w[q]!;
+      }
+      c[i] = y[i]!;
+    }
+    for (let k = 0; k < m - 1; k++) {
+      const pivot = a[7 * k + 3]!;
+      if (pivot === 0) throw new RangeError('spline abscissae are not strictly increasing');
+      const iEnd = Math.min(m - 1, k + 3);
+      for (let i = k + 1; i <= iEnd; i++) {
+        const f = a[7 * i + 3 + (k - i)]!;
+        if (f === 0) continue;
+        const r = f / pivot;
+        a[7 * i + 3 + (k - i)] = 0;
+        const jEnd = Math.min(m - 1, k + 3);
+        for (let j = k + 1; j <= jEnd; j++) a[7 * i + 3 + (j - i)]! -= r * a[7 * k + 3 + (j - k)]!;
+        c[i]! -= r * c[k]!;
+      }
+    }
+    for (let i = m - 1; i >= 0; i--) {
+      let s = c[i]!;
+      const jEnd = Math.min(m - 1, i + 3);
+      for (let j = i + 1; j <= jEnd; j++) s -= a[7 * i + 3 + (j - i)]! * c[j]!;
+      const d = a[7 * i + 3]!;
+      if (d === 0) throw new RangeError('spline abscissae are not strictly increasing');
+      c[i] = s / d;
+    }
+  }
+
+  /** The last fitted spline at the sorted points x into out (extrapolating beyond the ends). */
+  evaluate(x: ArrayLike<number>, m: number, out: Float64Array, count: number = x.length): void {
+    const t = this.knots;
+    const c = this.coefs;
+    const w = this.basisRow;
+    let l = SPLINE_ORDER;
+    for (let i = 0; i < count; i++) {
+      const xi = x[i]!;
+      // Sorted abscissae: move the interval forward instead of searching from scratch.
+      if (i === 0 || xi < t[l]!) l = knotInterval(t, m, xi);
+      else while (l < m - 1 && xi >= t[l + 1]!) l++;
+      basisValues(t, l, xi, w, 0);
+      const f = l - SPLINE_ORDER;
+      out[i] = w[0]! * c[f]! + w[1]! * c[f + 1]! + w[2]! * c[f + 2]! + w[3]! * c[f + 3]!;
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Larch's find_e0: the edge energy as the point of largest (smoothed) derivative dμ/dE, found in
+ * two passes (a coarse one on all points, then a Lorentzian-smoothed one within ±75 points).
+ * Every quirk of Larch is kept because users compare e0 values exactly; see the spec §2.
+ */
+import { interpLinear } from '../math/interp.js';
+import { realFftPlan } from '../math/fft.js';
+import { cleanSpectrum } from './xafsUtils.js';
+
+/** Python's min(a, b) / max(a, b): NaN in the second place is never chosen. */
+const pyMin = (a: number, b: number): number => (b < a ? b : a);
+const pyMax = (a: number, b: number): number => (b > a ? b : a);
+
+/** Mean of the smallest successive energy differences (Larch's find_energy_step). */
+export function findEnergyStep(energy: ArrayLike<number>, fracIgnore = 0.01, nave = 10): number {
+  const n = energy.length;
+  const nskip = Math.trunc(fracIgnore * n);
+  // Larch slices [nskip:-nskip], which is empty when nskip is 0: the step is then NaN.
+  if (nskip === 0) return NaN;
+  const sorted = Float64Array.from(energy).sort();
+  const len = n - 2 * nskip;
+  if (len < 2) return NaN;
+  const diffs = new Float64Array(len - 1);
+  for (let i = 0; i < len - 1; i++) diffs[i] = sorted[nskip + i + 1]! - sorted[nskip + i]!;
+  diffs.sort();
+  const stop = Math.min(diffs.length, nskip + nave);
+  if (stop <= nskip) return NaN;
+  let s = 0;
+  for (let i = nskip; i < stop; i++) s += diffs[i]!;
+  return s / (stop - nskip);
+}
+
+/**
+ * Larch's smooth(x, y, sigma=xstep, xstep): y resampled on a uniform grid, convolved with a
+ * unit-area Lorentzian of half-width one grid step (mirror-padded), interpolated back to x.
+ */
+export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number): Float64Array {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of x) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  const xmin = xstep * Math.trunc((lo - 5 * xstep) / xstep);
+  const xmax = xstep * Math.trunc((hi + 5 * xstep) / xstep);
+  const npts = Math.min(1 + Math.trunc(Math.abs(xmax - xmin + 0.1 * xstep) / xstep), 50 * x.length);
+  const x0 = new Float64Array(npts);
+  const span = xmax - xmin;
+  // numpy.linspace: start + i·step, with the last point exactly xmax.
+  for (let i = 0; i < npts; i++) x0[i] = npts > 1 ? xmin + (i * span) / (npts - 1) : xmin;
+  if (npts > 1) x0[npts - 1] = xmax;
+  const y0 = interpLinear(x0, x, y);
+  // Kernel w[m] ∝ 1/(1 + (m − npts)²), m = 0..2·npts−1 (σ is one grid step).
+  const nw = 2 * npts;
+  let wsum = 0;
+  const w = new Float64Array(nw);
+  for (let m = 0; m < nw; m++) {
+    const d = m - npts;
+    w[m] = 1 / (Math.PI * (1 + d * d));
+    wsum += w[m]!;
+  }
+  // Mirror padding: y0[npts−1..1], y0, y0 reversed (3·npts − 1 values).
+  const np = 3 * npts - 1;
+  const ypad = new Float64Array(np);
+  for (let i = 0; i < npts - 1; i++) ypad[i] = y0[npts - 1 - i]!;
+  for (let i = 0; i < npts; i++) ypad[npts - 1 + i] = y0[i]!;
+  for (let i = 0; i < npts; i++) ypad[2 * npts - 1 + i] = y0[npts - 1 - i]!;
+  // 'valid' convolution: out[j] = Σ_m w[m]·ypad[j + 2·npts − 1 − m], done by FFT (the direct sum
+  // is O(npts²) and npts reaches thousands on fine grids).
+  let nfft = 4;
+  while (nfft < nw + np - 1) nfft *= 2;
+  const plan = realFftPlan(nfft);
+  const fw = new Float64Array(nfft + 2);
+  const fy = new Float64Array(nfft + 2);
+  plan.forward(w, fw);
+  plan.forward(ypad, fy);
+  for (let k = 0; k <= nfft / 2; k++) {
+    const ar = fw[2 * k]!, ai = fw[2 * k + 1]!, br = fy[2 * k]!, bi = fy[2 * k + 1]!;
+    fw[2 * k] = ar * br - ai * bi;
+    fw[2 * k + 1] = ar * bi + ai * br;
+  }
+  const full = new Float64Array(nfft);
+  plan.inverse(fw, full);
+  const y2 = new Float64Array(npts);
+  for (let j = 0; j < npts; j++) y2[j] = full[j + nw - 1]! / wsum;
+  return interpLinear(x, x0, y2);
+}
+
+interface FindE0Pass {
+  e0: number;
+  index: number;
+  estep: number;
+}
+
+/** Larch's _finde0 on energies already free of duplicates. */
+function findE0Pass(energyIn: Float64Array, muIn: Float64Array, estepIn: number | null, useSmooth: boolean): FindE0Pass {
+  // Larch keeps the indices where diff(argsort(E)) == 1, which on sorted input drops the last point.
+  const n = energyIn.length - 1;
+  if (n < 3) return { e0: energyIn[0] ?? NaN, index: 0, estep: estepIn ?? NaN };
+  const en = energyIn.subarray(0, n);
+  const mu = muIn.subarray(0, n);
+  const estep = estepIn ?? findEnergyStep(en);
+  const nmin = Math.max(3, Math.trunc(0.02 * n));
+  let d: Float64Array = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    // numpy.gradient: one-sided at the ends, central inside; the two spacings cancel.
+    const a = i === 0 ? 0 : i === n - 1 ? n - 2 : i - 1;
+    const b = i === 0 ? 1 : i === n - 1 ? n - 1 : i + 1;
+    d[i] = (mu[b]! - mu[a]!) / (en[b]! - en[a]!);
+  }
+  if (useSmooth) d = lorentzianSmooth(en, d, estep);
+  for (let i = 0; i < n; i++) if (!Number.isFinite(d[i]!)) d[i] = -1;
+  let dmin = Infinity;
+  let dmax = -Infinity;
+  for (let i = nmin; i < n - nmin; i++) {
+    dmin = Math.min(dmin, d[i]!);
+    dmax = Math.max(dmax, d[i]!);
+  }
+  const ptp = Math.max(1e-10, dmax - dmin);
+  for (let i = 0; i < n; i++) d[i] = (d[i]! - dmin) / ptp;
+
+  let dhigh = n <= 20 ? 0.3 : 0.6;
+  const above = (thr: number): number => {
+    let c = 0;
+    for (let i = 0; i < n; i++) if (d[i]! > thr) c++;
+    return c;
+  };
+  let count = above(dhigh);
+  let useAll = false;
+  if (count < 3) {
+    for (let pass = 0; pass < 2 && count <= 3; pass++) {
+      dhigh *= 0.5;
+      count = above(dhigh);
+    }
+  }
+  if (count < 3) useAll = true;
+  const inH = (i: number): boolean => i >= 0 && i < n && (useAll ? Number.isFinite(d[i]!) : d[i]! > dhigh);
+  let imax = 0;
+  let best = 0;
+  for (let i = 0; i < n; i++) {
+    if (!inH(i) || i < nmin || i > n - nmin) continue;
+    if (d[i]! > best && inH(i + 1) && inH(i - 1)) {
+      imax = i;
+      best = d[i]!;
+    }
+  }
+  return { e0: en[imax]!, index: imax, estep };
+}
+
+/**
+ * Edge energy of a spectrum (Larch's find_e0): normally one of the energy grid values. Input is
+ * cleaned first (non-finite rows dropped, sorted, duplicates separated).
+ */
+export function findE0(energy: ArrayLike<number>, mu: ArrayLike<number>): number {
+  const c = cleanSpectrum(energy, mu, 'findE0');
+  return findE0Clean(c.energy, c.mu);
+}
+
+/** findE0 on arrays that are already clean (sorted, unique, finite). */
+export function findE0Clean(energy: Float64Array, mu: Float64Array): number {
+  const n = energy.length;
+  if (n < 10) throw new RangeError(`findE0 needs at least 10 points, got ${n}`);
+  const first = findE0Pass(energy, mu, null, false);
+  let e1 = first.e0;
+  let istart = Math.max(3, first.index - 75);
+  let istop = Math.min(first.index + 75, n - 3);
+  if (first.index < 0.05 * n) {
+    // An edge this early is suspicious: search the whole spectrum again around its mean energy.
+    let s = 0;
+    for (let i = 0; i < n; i++) s += energy[i]!;
+    e1 = s / n;
+    istart = Math.max(3, first.index - 20);
+    istop = n - 3;
+  }
+  const estep = 0.5 * (pyMax(0.01, pyMin(1, first.estep)) + pyMax(0.01, pyMin(1, e1 / 25000)));
+  const second = findE0Pass(energy.subarray(istart, istop), mu.subarray(istart, istop), estep, true);
+  return second.index < 1 ? energy[istart + 2]! : second.e0;
+}

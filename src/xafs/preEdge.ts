@@ -1,0 +1,184 @@
+/**
+ * Larch's pre_edge: pre-edge line, post-edge polynomial, edge step and normalisation, with the
+ * defaults and range rules of current Larch (spec §3).
+ */
+import { indexNearest, indexOf, roundHalfEven } from '../math/interp.js';
+import { polyfit, polyval } from '../math/polyfit.js';
+import { findE0Clean } from './findE0.js';
+import { cleanSpectrum } from './xafsUtils.js';
+
+export interface PreEdgeOptions {
+  /** Edge energy; found with findE0 when missing or outside (E[1], E[n−2]). */
+  e0?: number;
+  /** Edge step; taken from the fits when missing. */
+  step?: number;
+  /** Pre-edge range, relative to e0 (eV). */
+  pre1?: number;
+  pre2?: number;
+  /** Normalisation range, relative to e0 (eV); a negative norm2 counts from the last energy. */
+  norm1?: number;
+  norm2?: number;
+  /** Degree of the post-edge polynomial (0–5); by default from the range width. */
+  nnorm?: number;
+  /** Energy exponent of the pre-edge fit (μ·E^nvict is fitted with a line). */
+  nvict?: number;
+  /** 0 for a constant pre-edge (Larch's npre). */
+  npre?: number;
+  /** Compute the flattened spectrum (default true). */
+  makeFlat?: boolean;
+}
+
+export interface PreEdgeResult {
+  /** Cleaned energies the arrays below refer to (sorted, duplicates separated, finite). */
+  energy: Float64Array;
+  mu: Float64Array;
+  e0: number;
+  /** Index of the energy nearest e0. */
+  ie0: number;
+  edgeStep: number;
+  preEdge: Float64Array;
+  postEdge: Float64Array;
+  norm: Float64Array;
+  flat: Float64Array | null;
+  /** Pre-edge line: (preOffset + preSlope·E)·E^(−nvict). */
+  preOffset: number;
+  preSlope: number;
+  /** Post-edge polynomial coefficients a_n of Σ a_n E^n, added to the pre-edge line. */
+  normCoefs: Float64Array;
+  pre1: number;
+  pre2: number;
+  norm1: number;
+  norm2: number;
+  nnorm: number;
+  nvict: number;
+  npre: number;
+  /** Rows dropped for a non-finite energy or mu. */
+  droppedNonFinite: number;
+  /** Whether the input energies had to be sorted. */
+  sorted: boolean;
+  /** Energies moved to separate duplicates. */
+  separatedDuplicates: number;
+}
+
+const MAX_NNORM = 5;
+
+function checkFinite(name: string, v: number | undefined): void {
+  if (v !== undefined && !Number.isFinite(v)) throw new RangeError(`preEdge: ${name} = ${v} is not a finite number`);
+}
+
+export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, options: PreEdgeOptions = {}): PreEdgeResult {
+  for (const key of ['e0', 'step', 'pre1', 'pre2', 'norm1', 'norm2', 'nnorm', 'nvict', 'npre'] as const) checkFinite(key, options[key]);
+  const clean = cleanSpectrum(energy, mu, 'preEdge');
+  const e = clean.energy;
+  const y = clean.mu;
+  const n = e.length;
+  if (n < 10) throw new RangeError(`preEdge needs at least 10 finite points, got ${n}`);
+  const emin = e[0]!;
+  const emax = e[n - 1]!;
+
+  let e0 = options.e0;
+  if (e0 === undefined || e0 < e[1]! || e0 > e[n - 2]!) e0 = findE0Clean(e, y);
+  const ie0 = indexNearest(e, e0);
+
+  let nvict = options.nvict ?? 0;
+  let npre = options.npre ?? 1;
+  let pre1 = options.pre1 ?? (ie0 > 20 ? 5 * roundHalfEven((e[1]! - e0) / 5) : 2 * roundHalfEven((e[1]! - e0) / 2));
+  pre1 = Math.max(pre1, emin - e0);
+  let pre2 = options.pre2 ?? 0.5 * pre1;
+  if (pre1 > pre2) [pre1, pre2] = [pre2, pre1];
+  const rel = new Float64Array(n);
+  for (let i = 0; i < n; i++) rel[i] = e[i]! - e0;
+  if (indexOf(rel, pre2) - indexOf(rel, pre1) < 3) {
+    nvict = 0;
+    npre = 0;
+  }
+
+  let norm2 = options.norm2 ?? 5 * roundHalfEven((emax - e0) / 5);
+  if (norm2 < 0) norm2 = emax - e0 - norm2;
+  norm2 = Math.min(norm2, emax - e0);
+  let norm1 = options.norm1 ?? Math.min(25, 5 * roundHalfEven(norm2 / 15));
+  if (norm1 > norm2) [norm1, norm2] = [norm2, norm1];
+  norm1 = Math.min(norm1, norm2 - 2);
+  let nnorm = options.nnorm ?? (norm2 - norm1 < 30 ? 0 : norm2 - norm1 < 300 ? 1 : 2);
+  nnorm = Math.max(Math.min(Math.trunc(nnorm), MAX_NNORM), 0);
+
+  // Pre-edge line over [p1, p2).
+  let p1 = indexOf(e, pre1 + e0);
+  let p2 = indexNearest(e, pre2 + e0);
+  const preEdgeArr = new Float64Array(n);
+  let preOffset: number;
+  let preSlope: number;
+  if (npre === 0) {
+    if (p2 === p1) p2 += 1;
+    let s = 0;
+    for (let i = p1; i < p2; i++) s += y[i]!;
+    preOffset = s / (p2 - p1);
+    preSlope = 0;
+    nvict = 0;
+  } else {
+    if (p2 - p1 < 2) p2 = Math.min(n, p1 + 2);
+    const omu = new Float64Array(n);
+    for (let i = 0; i < n; i++) omu[i] = y[i]! * e[i]! ** nvict;
+    const c = polyfit(e, omu, 1, p1, p2);
+    preOffset = c[0]!;
+    preSlope = c[1]!;
+  }
+  for (let i = 0; i < n; i++) preEdgeArr[i] = (preOffset + preSlope * e[i]!) * e[i]! ** -nvict;
+
+  // Post-edge polynomial of μ − pre-edge over [p1, p2): the point nearest e0 + norm2 is excluded.
+  p1 = indexOf(e, norm1 + e0);
+  p2 = indexNearest(e, norm2 + e0);
+  if (p1 > n - 3) p1 = n - 3;
+  if (p2 - p1 < 2) {
+    p1 -= 2;
+    nnorm = 0;
+  } else if (p2 - p1 < 5) {
+    nnorm = Math.min(1, nnorm);
+  }
+  p1 = Math.max(0, p1);
+  const presub = new Float64Array(n);
+  for (let i = 0; i < n; i++) presub[i] = y[i]! - preEdgeArr[i]!;
+  const normCoefs = polyfit(e, presub, nnorm, p1, p2);
+  const postEdge = new Float64Array(n);
+  for (let i = 0; i < n; i++) postEdge[i] = preEdgeArr[i]! + polyval(normCoefs, e[i]!);
+
+  let edgeStep = options.step ?? postEdge[ie0]! - preEdgeArr[ie0]!;
+  edgeStep = Math.max(1e-12, Math.abs(edgeStep));
+  const norm = new Float64Array(n);
+  for (let i = 0; i < n; i++) norm[i] = presub[i]! / edgeStep;
+
+  let flat: Float64Array | null = null;
+  if (options.makeFlat ?? true) {
+    // Flattened: the post-edge curvature removed above e0, anchored at e0.
+    flat = new Float64Array(n);
+    const r0 = (postEdge[ie0]! - preEdgeArr[ie0]!) / edgeStep;
+    for (let i = 0; i < n; i++) {
+      flat[i] = i < ie0 ? norm[i]! : norm[i]! - ((postEdge[i]! - preEdgeArr[i]!) / edgeStep - r0);
+    }
+  }
+
+  return {
+    energy: e,
+    mu: y,
+    e0,
+    ie0,
+    edgeStep,
+    preEdge: preEdgeArr,
+    postEdge,
+    norm,
+    flat,
+    preOffset,
+    preSlope,
+    normCoefs,
+    pre1,
+    pre2,
+    norm1,
+    norm2,
+    nnorm,
+    nvict,
+    npre,
+    droppedNonFinite: clean.droppedNonFinite,
+    sorted: clean.sorted,
+    separatedDuplicates: clean.separatedDuplicates,
+  };
+}
