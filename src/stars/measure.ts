@@ -439,6 +439,8 @@ function initialParams(ws: StarWorkspace, model: PsfModel, S: number, beta: numb
       const b = model === PSF_MOFFAT ? beta : 2.5;
       const fwhm = 2.3548200450309493 * Math.sqrt(Math.sqrt(cxx * cyy - cxy * cxy));
       p[3] = fwhm / (2 * Math.sqrt(2 ** (1 / b) - 1));
+      // The Moffat is fitted by its peak: flux = πα²A/(β − 1).
+      p[2] = Math.max(((p[2] as number) * (b - 1)) / (Math.PI * (p[3] as number) ** 2), 1e-3);
       if (model === PSF_MOFFAT_BETA) {
         p[4] = b;
         p[5] = 0;
@@ -603,6 +605,7 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
           const alpha = p[3] as number;
           const beta = model === PSF_MOFFAT_BETA ? (p[4] as number) : o.beta;
           res.beta = beta;
+          flux = (Math.PI * alpha * alpha * (p[2] as number) * S) / (beta - 1);
           fwhm = 2 * alpha * Math.sqrt(2 ** (1 / beta) - 1);
         }
       }

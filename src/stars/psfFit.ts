@@ -9,10 +9,10 @@
  *
  *   gaussian         [x0, y0, F, σx, σy, B]
  *   gaussianRotated  [x0, y0, F, a, b, c, B]   precision matrix [[a, b], [b, c]] = Σ⁻¹
- *   moffat           [x0, y0, F, α, B]         β fixed
- *   moffatBeta       [x0, y0, F, α, β, B]
+ *   moffat           [x0, y0, A, α, B]         β fixed
+ *   moffatBeta       [x0, y0, A, α, β, B]
  *
- * F is the total (untruncated) flux. Every model is integrated over the pixel: the axis-aligned
+ * F is the total (untruncated) flux, A the Moffat peak: A·(1 + r²/α²)^−β, flux πα²A/(β − 1). Every model is integrated over the pixel: the axis-aligned
  * Gaussian exactly, through differences of the normal CDF (it is separable), the others with a
  * 2×2 Gauss–Legendre rule per pixel. Each iteration is one pass over the stamp that produces the
  * model, χ², JᵀWJ and JᵀWr at a trial point; a rejected trial costs one pass as well.
@@ -41,6 +41,7 @@ export type FitReason = (typeof FIT_REASONS)[number];
 /** Largest stamp side (radius 15) and parameter count the fitter is built for. */
 export const MAX_SIDE = 31;
 const MAXP = 8;
+const MAX_ITERATIONS = 100;
 
 /** One star's fit input, stamp-local and scaled. `w` = 0 leaves a pixel out (off the image, NaN, saturated). */
 export interface FitStamp {
@@ -74,6 +75,9 @@ export function newFitOutcome(): FitOutcome {
   return { reason: FIT_INVALID, iterations: 0, chi2: NaN, pixels: 0, varX: NaN, varY: NaN };
 }
 
+/** Range of a fitted Moffat β: real seeing profiles lie well inside; beyond 20 the profile is a Gaussian. */
+const BETA_MIN = 1.5;
+const BETA_MAX = 20;
 const SQRT1_2PI = 1 / Math.sqrt(2 * Math.PI);
 /** 2-point Gauss–Legendre nodes on a unit pixel: ±1/(2√3). */
 const GL = 0.5 / Math.sqrt(3);
@@ -272,12 +276,12 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
     const side = st.side;
     const R = st.radius;
     const np = freeBeta ? 6 : 5;
+    // F here is the peak amplitude A: with the total flux as parameter, β → 1 (all flux in the
+    // wings) is a direction in which the flux diverges and LM crawls.
     const x0 = p[0] as number, y0 = p[1] as number, F = p[2] as number, alpha = p[3] as number;
     const beta = freeBeta ? (p[4] as number) : fixedBeta;
     const B = p[np - 1] as number;
     const ia2 = fr(1 / (alpha * alpha));
-    const K = fr(((beta - 1) / Math.PI) * ia2 * 0.25);
-    const FK = fr(F * K);
     const z = st.z;
     const w = st.w;
     clearNormal(np, Hh, gg);
@@ -305,13 +309,13 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
             sL = fr(sL + fr(pw * lu));
           }
         }
-        const P = fr(K * sP);
-        const twoBetaIa2 = fr(2 * beta * ia2);
-        J[0] = fr(FK * fr(twoBetaIa2 * sX));
-        J[1] = fr(FK * fr(twoBetaIa2 * sY));
+        const P = fr(0.25 * sP);
+        const c = fr(0.5 * F * beta * ia2);
+        J[0] = fr(c * sX);
+        J[1] = fr(c * sY);
         J[2] = P;
-        J[3] = fr(F * fr(fr((-2 * P) / alpha) + fr(K * fr(fr(twoBetaIa2 * sR) / alpha))));
-        if (freeBeta) J[4] = fr(F * fr(fr(P / (beta - 1)) - fr(K * sL)));
+        J[3] = fr(fr(c * sR) / alpha);
+        if (freeBeta) J[4] = fr(-0.25 * F * sL);
         J[np - 1] = 1;
         const r = fr((z[idx] as number) - fr(fr(F * P) + B));
         rowChi2 = fr(rowChi2 + fr(fr(wt * r) * r));
@@ -356,9 +360,25 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
       }
       default: {
         const al = p[3] as number, be = p[4] as number;
-        return al > 0.2 && al < 2 * wMax && be > 1.05 && be < 30 && Number.isFinite(p[5] as number);
+        return al > 0.2 && al < 2 * wMax && be >= BETA_MIN && be <= BETA_MAX && Number.isFinite(p[5] as number);
       }
     }
+  }
+
+  /**
+   * Moffat β is weakly constrained for faint stars and drifts towards the Gaussian limit; it is
+   * held on its bounds rather than the step being refused, so the other parameters still converge.
+   */
+  function project(model: PsfModel, q: Float64Array): void {
+    if (model === PSF_MOFFAT_BETA) q[4] = fr(Math.min(Math.max(q[4] as number, BETA_MIN), BETA_MAX));
+  }
+
+  /** Index of a parameter sitting on its bound with the gradient pointing out, or −1. */
+  function pinnedParameter(model: PsfModel, q: Float64Array, grad: Float64Array | Float32Array): number {
+    if (model !== PSF_MOFFAT_BETA) return -1;
+    const b = q[4] as number;
+    const d = grad[4] as number;
+    return (b <= BETA_MIN && d < 0) || (b >= BETA_MAX && d > 0) ? 4 : -1;
   }
 
   /** Cholesky of the lower triangle of M (np×np, stride MAXP) in place; false if not positive definite. */
@@ -434,7 +454,7 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
     let lambda = 1e-3;
     let reason = FIT_MAX_ITERATIONS;
     let it = 0;
-    while (it < 50) {
+    while (it < MAX_ITERATIONS) {
       it++;
       for (let k = 0; k < np; k++) {
         for (let l = 0; l < k; l++) A[k * MAXP + l] = H[k * MAXP + l] as number;
@@ -442,6 +462,17 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
         // result does not depend on the units of the parameters.
         A[k * MAXP + k] = fr((H[k * MAXP + k] as number) * (1 + lambda));
         delta[k] = g[k] as number;
+      }
+      const pinned = pinnedParameter(model, p, g);
+      if (pinned >= 0) {
+        // A parameter on its bound that the gradient pushes outwards is held for this step;
+        // otherwise the other parameters' steps assume it moves and the fit stalls.
+        for (let l = 0; l < np; l++) {
+          if (l < pinned) A[pinned * MAXP + l] = 0;
+          else if (l > pinned) A[l * MAXP + pinned] = 0;
+        }
+        A[pinned * MAXP + pinned] = 1;
+        delta[pinned] = 0;
       }
       if (!cholesky(A, np)) {
         lambda *= 10;
@@ -454,11 +485,15 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
       cholSolve(A, np, delta);
       // The damped step is roughly the Gauss–Newton step shrunk by 1/(1 + λ); scaling it back up
       // keeps a heavily damped (hence tiny) step from passing for convergence.
+      for (let k = 0; k < np; k++) pt[k] = fr((p[k] as number) + (delta[k] as number));
+      project(model, pt);
       let small = true;
       for (let k = 0; k < np; k++) {
-        const d = delta[k] as number;
-        if (!(Math.abs(d) * (1 + lambda) < (tol[k] as number))) small = false;
-        pt[k] = fr((p[k] as number) + d);
+        // Shape and flux also count as converged once the step is 1 % of the parameter's
+        // conditional σ, 1/sqrt(H_kk): a weakly constrained Moffat β otherwise crawls along its
+        // valley with the position long settled.
+        const t = k < 2 ? (tol[k] as number) : Math.max(tol[k] as number, 0.01 / Math.sqrt(H[k * MAXP + k] as number));
+        if (!(Math.abs((pt[k] as number) - (p[k] as number)) * (1 + lambda) < t)) small = false;
       }
       let chi2t = Infinity;
       if (admissible(model, pt, st.radius)) chi2t = evaluate(model, st, pt, beta, Ht, gt);
@@ -469,7 +504,7 @@ export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
           for (let l = 0; l <= k; l++) H[k * MAXP + l] = Ht[k * MAXP + l] as number;
         }
         chi2 = chi2t;
-        lambda = Math.max(lambda * 0.1, 1e-12);
+        lambda = Math.max(lambda * 0.3, 1e-12);
         if (small) {
           reason = FIT_CONVERGED;
           break;
