@@ -143,7 +143,7 @@ export function readSpectrum(text: string, options: ReadSpectrumOptions = {}): S
     if (line === '') continue;
     if (line.startsWith('#') || line.startsWith(';')) {
       const body = line.replace(/^[#;]+/, '').trim();
-      const kv = /^([A-Za-z][\w.\-%/ ]*?)\s*[:=]\s*(.*)$/.exec(body);
+      const kv = /^([A-Za-z%][\w.\-%/ ]*?)\s*[:=]\s*(.*)$/.exec(body);
       if (kv !== null && rows.length === 0) {
         const key = kv[1]!.trim();
         header[key] = kv[2]!.trim();

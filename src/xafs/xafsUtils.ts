@@ -74,7 +74,15 @@ export function cleanSpectrum(energy: ArrayLike<number>, mu: ArrayLike<number>, 
   }
   const ed = removeDups(e);
   let separated = 0;
-  if (ed !== e) for (let j = 0; j < finite; j++) if (ed[j] !== e[j]) separated++;
+  if (ed !== e) {
+    for (let j = 0; j < finite; j++) if (ed[j] !== e[j]) separated++;
+    // Larch's separation assumes gaps well above 0.0005 eV; denser grids would come out unordered.
+    for (let j = 1; j < finite; j++) {
+      if (!(ed[j]! > ed[j - 1]!)) {
+        throw new RangeError(`${what}: energies ${e[j - 1]} and ${e[j]} are closer than ${TINY_ENERGY} eV to their neighbours and cannot be separated`);
+      }
+    }
+  }
   return { energy: ed, mu: m, droppedNonFinite: n - finite, sorted: !ordered, separatedDuplicates: separated };
 }
 
