@@ -74,7 +74,7 @@ describe('readFits', () => {
     expect(() => readFits(fits([...base, card('NAXIS1', 300), card('NAXIS2', 300)]))).toThrow(/but only 0 bytes follow the header/);
     expect(() => readFits(fits([...base, card('NAXIS1', -5), card('NAXIS2', 3)]))).toThrow(/NAXIS1 = -5/);
     expect(() => readFits(fits([...base, card('NAXIS1', 2.5), card('NAXIS2', 3)]))).toThrow(/NAXIS1 = 2.5, not an integer/);
-    expect(() => readFits(fits([...base, card('NAXIS1', '1e300'), card('NAXIS2', '1e300')]))).toThrow(/absurd data size \(NAXIS2 = 1e\+300\)/);
+    expect(() => readFits(fits([...base, card('NAXIS1', '1e300'), card('NAXIS2', '1e300')]))).toThrow(/absurd data size \(NAXIS1 = 1e\+300\)/);
     expect(() => readFits(fits([card('SIMPLE', 'T'), card('BITPIX', 12), card('NAXIS', 2)]))).toThrow(/BITPIX = 12/);
     expect(() => readFits(fits([card('SIMPLE', 'T'), card('BITPIX', 16), card('NAXIS', 2), card('NAXIS1', 2)]))).toThrow(/NAXIS2/);
     expect(() => readFits(new Uint8Array(100))).toThrow(/shorter than one 2880-byte header block/);
