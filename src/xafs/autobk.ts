@@ -16,7 +16,7 @@ import { SplineInterpolator, evalBasis, splineBasis, type SplineBasis } from '..
 import { indexNearest, indexOf, interpLinear } from '../math/interp.js';
 import { invertSpd } from '../math/linalg.js';
 import { erf, studentTPpf } from '../math/studentT.js';
-import { twiddleTable, type TwiddleTable } from '../math/truncatedDft.js';
+import { truncatedRealDft, twiddleTable, type TwiddleTable } from '../math/truncatedDft.js';
 import { ftwindow, windowPrefix, type WindowName } from './ftwindow.js';
 import { preEdge, type PreEdgeOptions } from './preEdge.js';
 import { ETOK, cleanSpectrum } from './xafsUtils.js';
@@ -165,42 +165,31 @@ function int(name: string, v: number, min: number): number {
 
 /**
  * A = −s·F·diag(ftwin)·B(kout) and b = s·F·diag(ftwin)·(chiData − chiStd) with F the first irbkg
- * bins of the nfft-point DFT; B(kout) has four non-zeros per row, so each k point contributes to
- * four columns with one twiddle look-up per bin.
+ * bins of the nfft-point DFT (s = 0.05/√π). Column j of A only needs the k points where B_j is
+ * non-zero (four knot intervals), so each column is a short truncated DFT of its support.
  */
-export function fourierDesign(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basisK' | 'chiData' | 'chiStd' | 'nspl' | 'irbkg' | 'nfft'>, A: Float64Array, b: Float64Array): void {
+export function fourierDesign(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basisK' | 'chiData' | 'chiStd' | 'nspl' | 'irbkg' | 'nfft'>, A: Float64Array, b: Float64Array, scratch: Float64Array = new Float64Array(setup.kout.length)): void {
   const { kout, ftwin, basisK, chiData, chiStd, nspl, irbkg, nfft } = setup;
   const table: TwiddleTable = twiddleTable(nfft);
   const rows = 2 * irbkg;
+  const nk = kout.length;
   A.fill(0, 0, rows * nspl);
   b.fill(0, 0, rows);
-  const { cos, sin } = table;
-  for (let n = 0; n < kout.length; n++) {
-    const w = RESID_FT_SCALE * ftwin[n]!;
-    if (w === 0) continue;
-    const f = basisK.first[n]!;
-    const v0 = -w * basisK.vals[4 * n]!, v1 = -w * basisK.vals[4 * n + 1]!;
-    const v2 = -w * basisK.vals[4 * n + 2]!, v3 = -w * basisK.vals[4 * n + 3]!;
-    const d = w * (chiData[n]! - (chiStd === null ? 0 : chiStd[n]!));
-    const c0 = f * rows, c1 = c0 + rows, c2 = c1 + rows, c3 = c2 + rows;
-    let idx = 0;
-    for (let m = 0; m < irbkg; m++) {
-      const cr = cos[idx]!, si = sin[idx]!;
-      const re = 2 * m, im = re + 1;
-      A[c0 + re]! += v0 * cr;
-      A[c0 + im]! += v0 * si;
-      A[c1 + re]! += v1 * cr;
-      A[c1 + im]! += v1 * si;
-      A[c2 + re]! += v2 * cr;
-      A[c2 + im]! += v2 * si;
-      A[c3 + re]! += v3 * cr;
-      A[c3 + im]! += v3 * si;
-      b[re]! += d * cr;
-      b[im]! += d * si;
-      idx += n;
-      while (idx >= nfft) idx -= nfft;
+  const first = basisK.first;
+  const vals = basisK.vals;
+  // Rows are sorted by k, so first[] is non-decreasing and each column's support is contiguous.
+  let lo = 0;
+  for (let j = 0; j < nspl; j++) {
+    while (lo < nk && first[lo]! + 3 < j) lo++;
+    let hi = lo;
+    while (hi < nk && first[hi]! <= j) {
+      scratch[hi - lo] = -ftwin[hi]! * vals[4 * hi + j - first[hi]!]!;
+      hi++;
     }
+    truncatedRealDft(scratch, 0, hi - lo, lo, table, irbkg, RESID_FT_SCALE, A, j * rows);
   }
+  for (let i = 0; i < nk; i++) scratch[i] = ftwin[i]! * (chiData[i]! - (chiStd === null ? 0 : chiStd[i]!));
+  truncatedRealDft(scratch, 0, nk, 0, table, irbkg, RESID_FT_SCALE, b, 0);
 }
 
 /** Everything of one AUTOBK fit that does not depend on the coefficients. */
