@@ -1,15 +1,24 @@
 #!/usr/bin/env node
 /** The `batchfit` command line: dispatches to one command per science. */
+import { autobkCommand } from './autobk.js';
 import { fftDemo } from './fftDemo.js';
 
 const USAGE = `usage: batchfit [command] [options]
-  (no command)   the demo: the batched FFT on the GPU (CPU fallback)
-  fft-demo       the batched FFT demo only`;
+  (no command)     the demo: AUTOBK on the bundled Cu foil, then the batched FFT on the GPU (CPU fallback)
+  autobk <file>    AUTOBK background removal of one spectrum (batchfit autobk --help)
+  fft-demo         the batched FFT demo only`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case undefined:
+    case undefined: {
+      const code = await autobkCommand([]);
+      if (code !== 0) return code;
+      console.log('');
+      return fftDemo();
+    }
+    case 'autobk':
+      return autobkCommand(rest);
     case 'fft-demo':
       return fftDemo();
     case '-h':
@@ -17,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     default:
-      console.error(`batchfit: unknown command '${command}'${rest.length ? '' : ''}\n${USAGE}`);
+      console.error(`batchfit: unknown command '${command}'\n${USAGE}`);
       return 2;
   }
 }
