@@ -5,6 +5,6 @@
 export { readFits, readF32, type Image } from './image.js';
 export { backgroundMap, annulusBackground, annulusScratch, sigmaClippedStats, type BackgroundMap, type BackgroundOptions } from './background.js';
 export { detectStars, type DetectOptions, type DetectedStar } from './detect.js';
-export { measureStars, stampRadius, StarWorkspace, type StarPosition } from './measure.js';
+export { FrameMeasurer, measureStars, newStarMeasurement, stampRadius, StarWorkspace, type StarPosition } from './measure.js';
 export { createPsfFitter, newFitOutcome, FIT_REASONS, type FitReason, type FitStamp, type FitOutcome, type PsfFitter, type PsfModel, PSF_GAUSSIAN, PSF_GAUSSIAN_ROTATED, PSF_MOFFAT, PSF_MOFFAT_BETA } from './psfFit.js';
 export * from './types.js';

@@ -361,14 +361,24 @@ const MODEL_OF: Record<Exclude<MeasureMethod, 'moments'>, PsfModel> = {
   moffat: PSF_MOFFAT,
 };
 
-function newRecord(id: number, x: number, y: number, method: MeasureMethod): StarMeasurement {
+/** A result record with every field present (one hidden class for all records). */
+export function newStarMeasurement(): StarMeasurement {
   return {
-    id, xInput: x, yInput: y, x: NaN, y: NaN, xErr: NaN, yErr: NaN, flux: NaN, fwhm: NaN,
+    id: -1, xInput: NaN, yInput: NaN, x: NaN, y: NaN, xErr: NaN, yErr: NaN, flux: NaN, fwhm: NaN,
     eccentricity: NaN, theta: NaN, beta: NaN, background: NaN, backgroundNoise: NaN, snr: NaN,
     peak: NaN, sharpness: NaN, roundness1: NaN, roundness2: NaN, peakCoreRatio: NaN,
     marginalRoundness: NaN, marginalAsymmetry: NaN, laplacianSnr: NaN, chi2Reduced: NaN,
-    iterations: 0, method, fitReason: '', status: 'failed', flags: 0, message: '',
+    iterations: 0, method: 'moments', fitReason: '', status: 'failed', flags: 0, message: '',
   };
+}
+
+function resetRecord(r: StarMeasurement, id: number, x: number, y: number, method: MeasureMethod): void {
+  r.id = id; r.xInput = x; r.yInput = y; r.x = NaN; r.y = NaN; r.xErr = NaN; r.yErr = NaN;
+  r.flux = NaN; r.fwhm = NaN; r.eccentricity = NaN; r.theta = NaN; r.beta = NaN;
+  r.background = NaN; r.backgroundNoise = NaN; r.snr = NaN; r.peak = NaN; r.sharpness = NaN;
+  r.roundness1 = NaN; r.roundness2 = NaN; r.peakCoreRatio = NaN; r.marginalRoundness = NaN;
+  r.marginalAsymmetry = NaN; r.laplacianSnr = NaN; r.chi2Reduced = NaN; r.iterations = 0;
+  r.method = method; r.fitReason = ''; r.status = 'failed'; r.flags = 0; r.message = '';
 }
 
 interface Resolved {
@@ -473,9 +483,9 @@ function prepareFitStamp(ws: StarWorkspace, S: number, gain: number): void {
   st.noise = Math.max(ws.skySigma * invS, 1e-6);
 }
 
-/** Measures the star near (x, y) into a new record. */
-function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, o: Resolved, id: number, x: number, y: number): StarMeasurement {
-  const res = newRecord(id, x, y, o.method);
+/** Measures the star near (x, y) into `res` (every field is overwritten). */
+function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, o: Resolved, id: number, x: number, y: number, res: StarMeasurement): StarMeasurement {
+  resetRecord(res, id, x, y, o.method);
   const { width: W, height: H } = image;
   ws.flags = 0;
   if (!Number.isFinite(x) || !Number.isFinite(y)) {
@@ -822,20 +832,45 @@ export interface StarPosition {
 }
 
 /**
- * Measures every position: one result per input, in input order, each with a status.
- * `backgroundMap` may be passed in to reuse one map for several calls on the same frame.
+ * Measures the stars of one frame: the background map, the resolved options and the per-star
+ * workspace live here and are reused for every star.
  */
-export function measureStars(image: Image, positions: ArrayLike<StarPosition>, options: MeasureOptions = {}, backgroundMapIn?: BackgroundMap): StarMeasurement[] {
-  const o = resolveOptions(options);
-  if (backgroundMapIn && (backgroundMapIn.width !== image.width || backgroundMapIn.height !== image.height)) {
-    throw new Error(`measureStars: background map is ${backgroundMapIn.width}×${backgroundMapIn.height}, image is ${image.width}×${image.height}`);
+export class FrameMeasurer {
+  readonly image: Image;
+  readonly map: BackgroundMap;
+  private readonly o: Resolved;
+  private readonly ws: StarWorkspace;
+
+  /** `background` may be passed in to reuse one map for several calls on the same frame. */
+  constructor(image: Image, options: MeasureOptions = {}, background?: BackgroundMap) {
+    this.o = resolveOptions(options);
+    if (background && (background.width !== image.width || background.height !== image.height)) {
+      throw new Error(`measureStars: background map is ${background.width}×${background.height}, image is ${image.width}×${image.height}`);
+    }
+    this.image = image;
+    this.map = background ?? backgroundMap(image);
+    this.ws = new StarWorkspace(this.o.fwhm, options.precision ?? 'f64');
   }
-  const map = backgroundMapIn ?? backgroundMap(image);
-  const ws = new StarWorkspace(o.fwhm, options.precision ?? 'f64');
+
+  /** Measures the star near (x, y). Fills `out` when given (no allocation at all), else a new record. */
+  measure(x: number, y: number, id = 0, out: StarMeasurement = newStarMeasurement()): StarMeasurement {
+    return measureOne(this.ws, this.image, this.map, this.o, id, x, y, out);
+  }
+}
+
+/** A position to measure: zero-based, pixel centres at integers. */
+export interface StarPosition {
+  x: number;
+  y: number;
+}
+
+/** Measures every position: one result per input, in input order, each with a status. */
+export function measureStars(image: Image, positions: ArrayLike<StarPosition>, options: MeasureOptions = {}, background?: BackgroundMap): StarMeasurement[] {
+  const m = new FrameMeasurer(image, options, background);
   const out: StarMeasurement[] = new Array<StarMeasurement>(positions.length);
   for (let k = 0; k < positions.length; k++) {
     const p = positions[k] as StarPosition;
-    out[k] = measureOne(ws, image, map, o, k, p.x, p.y);
+    out[k] = m.measure(p.x, p.y, k);
   }
   return out;
 }

@@ -1,0 +1,298 @@
+/**
+ * Star measurement on the CPU, one thread: 10 000 stars on a 6144×6144 synthetic frame (Gaussian
+ * stars, FWHM 3.5 → 15×15 stamps, sky 1000 ADU, gain 1.5, read noise 5 e⁻). Per method: µs per
+ * star (median of per-star times and batch mean), stars/s, GC events in the 10 000-star loop with
+ * fresh result records and with one reused record. Also the specialised PSF LM against the
+ * general MINPACK-style LM of src/math on the same stamps.
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+import { Bench } from 'tinybench';
+import { LevenbergMarquardt, type LeastSquaresProblem } from '../src/math/levenbergMarquardt.js';
+import {
+  backgroundMap,
+  createPsfFitter,
+  FrameMeasurer,
+  measureStars,
+  newFitOutcome,
+  newStarMeasurement,
+  PSF_GAUSSIAN,
+  type FitStamp,
+  type Image,
+  type MeasureOptions,
+} from '../src/stars/index.js';
+import { gaussian, mulberry32 } from '../test/util/random.js';
+import { machineInfo, summarize, writeResult } from './util.js';
+
+const SIZE = 6144;
+const STARS = 10_000;
+const FWHM = 3.5;
+const GAIN = 1.5;
+const READ_NOISE = 5;
+const SKY = 1000;
+
+/** erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): ample for drawing test stars. */
+function erf(x: number): number {
+  const s = Math.sign(x);
+  const a = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * a);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  return s * y;
+}
+
+function pixelGauss(c: number, sigma: number, k: number): number {
+  const q = 1 / (Math.SQRT2 * sigma);
+  return 0.5 * (erf((k + 0.5 - c) * q) - erf((k - 0.5 - c) * q));
+}
+
+function makeFrame(): { image: Image; truth: { x: number; y: number }[] } {
+  const rnd = mulberry32(6144);
+  const normal = gaussian(rnd);
+  const data = new Float32Array(SIZE * SIZE);
+  const sigmaSky = Math.sqrt(SKY / GAIN + (READ_NOISE / GAIN) ** 2);
+  for (let i = 0; i < data.length; i++) data[i] = SKY + sigmaSky * normal();
+  const truth: { x: number; y: number }[] = [];
+  const grid = Math.ceil(Math.sqrt(STARS));
+  const step = SIZE / grid;
+  const s = FWHM / 2.3548200450309493;
+  for (let k = 0; k < STARS; k++) {
+    const x = ((k % grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
+    const y = (Math.floor(k / grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
+    const flux = 2000 * 100 ** rnd();
+    truth.push({ x, y });
+    const ix = Math.round(x);
+    const iy = Math.round(y);
+    for (let j = iy - 10; j <= iy + 10; j++) {
+      const gy = pixelGauss(y, s, j);
+      for (let i = ix - 10; i <= ix + 10; i++) {
+        const m = flux * gy * pixelGauss(x, s, i);
+        // Poisson noise of the star by its normal approximation.
+        data[j * SIZE + i] = (data[j * SIZE + i] as number) + m + Math.sqrt(m / GAIN) * normal();
+      }
+    }
+  }
+  return { image: { data, width: SIZE, height: SIZE }, truth };
+}
+
+function gcCounter(): { count: () => number; stop: () => void } {
+  let n = 0;
+  const obs = new PerformanceObserver((list) => {
+    n += list.getEntries().length;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return { count: () => n, stop: () => obs.disconnect() };
+}
+
+/** GC entries are delivered asynchronously; wait for them before reading the count. */
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
+function medianOf(v: Float64Array): number {
+  const s = Float64Array.from(v).sort();
+  return s[s.length >> 1] as number;
+}
+
+function p99Of(v: Float64Array): number {
+  const s = Float64Array.from(v).sort();
+  return s[Math.floor(0.99 * (s.length - 1))] as number;
+}
+
+export default async function (): Promise<void> {
+  const t0 = performance.now();
+  const { image, truth } = makeFrame();
+  const tFrame = performance.now() - t0;
+  const t1 = performance.now();
+  const map = backgroundMap(image);
+  const tMap = performance.now() - t1;
+  console.log(`frame ${SIZE}² with ${STARS} stars drawn in ${(tFrame / 1000).toFixed(1)} s; background map ${(tMap / 1000).toFixed(2)} s`);
+  const starts = truth.map((t) => ({ x: Math.round(t.x), y: Math.round(t.y) }));
+
+  const methods: [string, MeasureOptions][] = [
+    ['moments', { method: 'moments' }],
+    ['gaussian', { method: 'gaussian' }],
+    ['gaussianRotated', { method: 'gaussianRotated' }],
+    ['moffat fixed beta 2.5', { method: 'moffat', beta: 2.5 }],
+    ['moffat free beta', { method: 'moffat' }],
+    // Last: the float32 fitter shares V8 feedback with the float64 one and slows it afterwards.
+    ['gaussian f32', { method: 'gaussian', precision: 'f32' }],
+  ];
+  const results: Record<string, unknown>[] = [];
+  const batches: Record<string, unknown>[] = [];
+  const lmCompare = compareLm(image, truth);
+  console.log(JSON.stringify(lmCompare));
+  for (const [name, opts] of methods) {
+    const options: MeasureOptions = { ...opts, fwhm: FWHM, gain: GAIN, readNoise: READ_NOISE };
+    const fm = new FrameMeasurer(image, options, map);
+    const rec = newStarMeasurement();
+    // Warm-up, then per-star times with one reused record.
+    for (let k = 0; k < STARS; k++) fm.measure(starts[k]!.x, starts[k]!.y, k, rec);
+    const per = new Float64Array(STARS);
+    let converged = 0;
+    for (let k = 0; k < STARS; k++) {
+      const a = performance.now();
+      fm.measure(starts[k]!.x, starts[k]!.y, k, rec);
+      per[k] = (performance.now() - a) * 1000;
+      if (rec.fitReason === 'converged') converged++;
+    }
+    // GC is counted on a loop of its own: the timer above is no part of the measurement.
+    await settle();
+    const gcReused = gcCounter();
+    for (let k = 0; k < STARS; k++) fm.measure(starts[k]!.x, starts[k]!.y, k, rec);
+    await settle();
+    const gcReusedCount = gcReused.count();
+    gcReused.stop();
+    const gcFresh = gcCounter();
+    const tb = performance.now();
+    const all = measureStars(image, starts, options, map);
+    const batchMs = performance.now() - tb;
+    await settle();
+    const gcFreshCount = gcFresh.count();
+    gcFresh.stop();
+    let err2 = 0;
+    for (let k = 0; k < STARS; k++) err2 += (all[k]!.x - truth[k]!.x) ** 2 + (all[k]!.y - truth[k]!.y) ** 2;
+    const bench = new Bench({ name, iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 });
+    bench.add(name, () => {
+      measureStars(image, starts, options, map);
+    });
+    await bench.run();
+    for (const t of summarize(bench)) batches.push({ ...t, usPerStar: +((t.medianMs * 1000) / STARS).toFixed(2) });
+    const row = {
+      method: name,
+      medianUsPerStar: +medianOf(per).toFixed(2),
+      p99UsPerStar: +p99Of(per).toFixed(2),
+      batchUsPerStar: +((batchMs * 1000) / STARS).toFixed(2),
+      starsPerSecond: Math.round(STARS / (batchMs / 1000)),
+      convergedFraction: opts.method === 'moments' ? null : +(converged / STARS).toFixed(4),
+      positionRmsPx: +Math.sqrt(err2 / STARS).toFixed(4),
+      gcEventsReusedRecord: gcReusedCount,
+      gcEventsFreshRecords: gcFreshCount,
+    };
+    console.log(JSON.stringify(row));
+    results.push(row);
+  }
+  console.table(batches);
+  writeResult('stars', {
+    machine: machineInfo(),
+    date: new Date().toISOString(),
+    frame: { size: SIZE, stars: STARS, fwhm: FWHM, stamp: '15x15', gain: GAIN, readNoise: READ_NOISE, sky: SKY },
+    frameSeconds: +(tFrame / 1000).toFixed(2),
+    backgroundMapSeconds: +(tMap / 1000).toFixed(2),
+    perMethod: results,
+    batches,
+    lmCompare,
+  });
+}
+
+/**
+ * The specialised LM of src/stars/psfFit.ts against the general MINPACK-style LM of src/math on
+ * the same 2000 prepared stamps and the same pixel-integrated Gaussian (weighted residuals).
+ */
+function compareLm(image: Image, truth: { x: number; y: number }[]): Record<string, number> {
+  const R = 7;
+  const side = 15;
+  const n = side * side;
+  const N = 2000;
+  const stamps: FitStamp[] = [];
+  const starts: Float64Array[] = [];
+  const sigmaSky = Math.sqrt(SKY / GAIN + (READ_NOISE / GAIN) ** 2);
+  for (let k = 0; k < N; k++) {
+    const ix = Math.round(truth[k]!.x);
+    const iy = Math.round(truth[k]!.y);
+    const z = new Float64Array(n);
+    const w = new Float64Array(n);
+    let peak = 0;
+    for (let j = 0; j < side; j++) for (let i = 0; i < side; i++) {
+      const v = (image.data[(iy - R + j) * SIZE + ix - R + i] as number) - SKY;
+      z[j * side + i] = v;
+      peak = Math.max(peak, v);
+    }
+    const S = Math.max(peak, 3 * sigmaSky);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      w[i] = (S * S) / (Math.max(z[i] as number, 0) / GAIN + sigmaSky * sigmaSky);
+      z[i] = (z[i] as number) / S;
+      sum += z[i] as number;
+    }
+    stamps.push({ side, radius: R, z, w, noise: sigmaSky / S });
+    const s0 = FWHM / 2.3548200450309493;
+    starts.push(Float64Array.from([0, 0, Math.max(sum, 1), s0, s0, 0]));
+  }
+  const fitter = createPsfFitter('f64');
+  const out = newFitOutcome();
+  const p = new Float64Array(8);
+  const run1 = (): number => {
+    let ok = 0;
+    for (let k = 0; k < N; k++) {
+      p.set(starts[k]!);
+      fitter.fit(PSF_GAUSSIAN, stamps[k]!, p, 0, out);
+      if (out.reason === 0) ok++;
+    }
+    return ok;
+  };
+  run1();
+  const ta = performance.now();
+  const okSpecial = run1();
+  const special = ((performance.now() - ta) * 1000) / N;
+
+  const lm = new LevenbergMarquardt(n, 6);
+  const gx = new Float64Array(side), gxd = new Float64Array(side), gxs = new Float64Array(side);
+  const gy = new Float64Array(side), gyd = new Float64Array(side), gys = new Float64Array(side);
+  const table = (c: number, s: number, v: Float64Array, d: Float64Array, ds: Float64Array): void => {
+    for (let i = 0; i < side; i++) {
+      const u = i - R;
+      const tp = (u + 0.5 - c) / s;
+      const tm = (u - 0.5 - c) / s;
+      const pp = Math.exp(-0.5 * tp * tp) / Math.sqrt(2 * Math.PI);
+      const pm = Math.exp(-0.5 * tm * tm) / Math.sqrt(2 * Math.PI);
+      v[i] = 0.5 * (erf(tp / Math.SQRT2) - erf(tm / Math.SQRT2));
+      d[i] = -(pp - pm) / s;
+      ds[i] = -(tp * pp - tm * pm) / s;
+    }
+  };
+  let st = stamps[0]!;
+  const problem: LeastSquaresProblem = {
+    residuals(x, r) {
+      table(x[0]!, x[3]!, gx, gxd, gxs);
+      table(x[1]!, x[4]!, gy, gyd, gys);
+      for (let j = 0; j < side; j++) for (let i = 0; i < side; i++) {
+        const k = j * side + i;
+        r[k] = Math.sqrt(st.w[k]!) * (st.z[k]! - x[2]! * gx[i]! * gy[j]! - x[5]!);
+      }
+    },
+    jacobian(x, jac) {
+      table(x[0]!, x[3]!, gx, gxd, gxs);
+      table(x[1]!, x[4]!, gy, gyd, gys);
+      for (let j = 0; j < side; j++) for (let i = 0; i < side; i++) {
+        const k = j * side + i;
+        const sw = -Math.sqrt(st.w[k]!);
+        const F = x[2]!;
+        jac[k] = sw * F * gxd[i]! * gy[j]!;
+        jac[k + n] = sw * F * gx[i]! * gyd[j]!;
+        jac[k + 2 * n] = sw * gx[i]! * gy[j]!;
+        jac[k + 3 * n] = sw * F * gxs[i]! * gy[j]!;
+        jac[k + 4 * n] = sw * F * gx[i]! * gys[j]!;
+        jac[k + 5 * n] = sw;
+      }
+    },
+  };
+  const x = new Float64Array(6);
+  const run2 = (): number => {
+    let ok = 0;
+    for (let k = 0; k < N; k++) {
+      st = stamps[k]!;
+      x.set(starts[k]!);
+      const r = lm.solve(problem, x, { xtol: 1e-6, ftol: 1e-10 });
+      if (r.info >= 1 && r.info <= 4) ok++;
+    }
+    return ok;
+  };
+  run2();
+  const tb = performance.now();
+  const okMinpack = run2();
+  const minpack = ((performance.now() - tb) * 1000) / N;
+  return {
+    stamps: N,
+    specialisedUsPerFit: +special.toFixed(2),
+    specialisedConverged: okSpecial / N,
+    minpackUsPerFit: +minpack.toFixed(2),
+    minpackConverged: okMinpack / N,
+  };
+}
