@@ -8,6 +8,8 @@
  * but its small result object, so one solver can run many fits of the same shape.
  */
 
+import { columnNorm as enorm } from './linalg.js';
+
 const EPSMCH = 2.220446049250313e-16;
 const DWARF = 2.2250738585072014e-308;
 
@@ -17,6 +19,13 @@ export interface LeastSquaresProblem {
   residuals(x: Float64Array, r: Float64Array): void;
   /** Jacobian ∂r_i/∂x_j at x into jac, column-major: jac[i + j·m]. */
   jacobian(x: Float64Array, jac: Float64Array): void;
+  /**
+   * Sum of squares of further residuals that do not depend on x (zero Jacobian rows), left out
+   * of `residuals` and `jacobian`. The solver counts them in every norm, so its iterates are
+   * those of the full problem; a problem with a constant linear block J₁ (r₁ = J₁x + b₁) can be
+   * passed as its R factor, r₁′ = R x + Q₁ᵀb₁, with ‖b₁ − Q₁Q₁ᵀb₁‖² here.
+   */
+  readonly constantSsq?: number;
 }
 
 export interface LmOptions {
@@ -54,25 +63,6 @@ export interface LmResult {
   njev: number;
   /** Sum of squared residuals at the solution. */
   chisqr: number;
-}
-
-function enorm(a: Float64Array, start: number, end: number): number {
-  // Scaled accumulation avoids overflow/underflow as MINPACK's enorm does, more simply.
-  let scale = 0;
-  let ssq = 1;
-  for (let i = start; i < end; i++) {
-    const v = a[i]!;
-    if (v !== 0) {
-      const av = Math.abs(v);
-      if (scale < av) {
-        ssq = 1 + ssq * (scale / av) ** 2;
-        scale = av;
-      } else {
-        ssq += (av / scale) ** 2;
-      }
-    }
-  }
-  return scale * Math.sqrt(ssq);
 }
 
 export class LevenbergMarquardt {
@@ -134,8 +124,10 @@ export class LevenbergMarquardt {
     let info = 0;
     let nfev = 1;
     let njev = 0;
+    const constNorm = Math.sqrt(problem.constantSsq ?? 0);
+    if (!Number.isFinite(constNorm)) throw new RangeError(`constantSsq = ${problem.constantSsq} must be a finite non-negative number`);
     problem.residuals(x, fvec);
-    let fnorm = enorm(fvec, 0, m);
+    let fnorm = this.fnormOf(fvec, constNorm);
     if (!Number.isFinite(fnorm)) throw new RangeError('residuals at the starting point are not finite');
     let par = 0;
     let iter = 1;
@@ -193,7 +185,7 @@ export class LevenbergMarquardt {
         if (iter === 1) delta = Math.min(delta, pnorm);
         problem.residuals(this.xTrial, wa4);
         nfev++;
-        let fnorm1 = enorm(wa4, 0, m);
+        let fnorm1 = this.fnormOf(wa4, constNorm);
         if (Number.isNaN(fnorm1)) fnorm1 = Infinity;
         let actred = -1;
         if (0.1 * fnorm1 < fnorm) actred = 1 - (fnorm1 / fnorm) ** 2;
@@ -237,6 +229,12 @@ export class LevenbergMarquardt {
       }
     }
     return { info, reason: LM_REASONS[info] ?? 'unknown', nfev, njev, chisqr: fnorm * fnorm };
+  }
+
+  /** ‖(r; constant rows)‖ for residuals r. */
+  private fnormOf(r: Float64Array, constNorm: number): number {
+    const rn = enorm(r, 0, this.m);
+    return constNorm === 0 ? rn : Math.hypot(rn, constNorm);
   }
 
   /** Householder QR with column pivoting of fjac; R's diagonal in rdiag, permutation in ipvt. */

@@ -4,33 +4,71 @@
  */
 
 /**
+ * Householder QR of the m×n column-major `a` (m ≥ n), in place: R strictly above the diagonal of
+ * `a`, its diagonal in `rdiag`, the reflectors on and below the diagonal. The `k` columns of `y`
+ * (m×k, column-major) become Qᵀy, so their rows below n hold the parts orthogonal to A's range.
+ * Returns the first column with a zero pivot (A rank-deficient), or −1.
+ */
+export function householderQr(a: Float64Array, m: number, n: number, rdiag: Float64Array, y: Float64Array, k = 1): number {
+  if (m < n) throw new RangeError(`QR needs at least as many rows (${m}) as columns (${n})`);
+  let singular = -1;
+  for (let j = 0; j < n; j++) {
+    const cj = j * m;
+    let norm = columnNorm(a, cj + j, cj + m);
+    if (norm === 0) {
+      if (singular < 0) singular = j;
+      rdiag[j] = 0;
+      continue;
+    }
+    if (a[cj + j]! < 0) norm = -norm;
+    for (let i = j; i < m; i++) a[cj + i]! /= norm;
+    a[cj + j]! += 1;
+    const ajj = a[cj + j]!;
+    for (let c = j + 1; c < n; c++) reflect(a, cj, ajj, a, c * m, j, m);
+    for (let c = 0; c < k; c++) reflect(a, cj, ajj, y, c * m, j, m);
+    rdiag[j] = -norm;
+  }
+  return singular;
+}
+
+/** Applies the reflector in column v (from row j, v[j] = ajj) to column o of w. */
+function reflect(v: Float64Array, cv: number, ajj: number, w: Float64Array, o: number, j: number, m: number): void {
+  let s = 0;
+  for (let i = j; i < m; i++) s += v[cv + i]! * w[o + i]!;
+  const t = s / ajj;
+  for (let i = j; i < m; i++) w[o + i]! -= t * v[cv + i]!;
+}
+
+/** Euclidean norm of a[start..end): a plain sum of squares, rescaled only if it over- or underflows. */
+export function columnNorm(a: ArrayLike<number>, start: number, end: number): number {
+  let s = 0;
+  for (let i = start; i < end; i++) s += a[i]! * a[i]!;
+  if (s > 1e-280 && s < Infinity) return Math.sqrt(s);
+  let scale = 0;
+  let ssq = 1;
+  for (let i = start; i < end; i++) {
+    const av = Math.abs(a[i]!);
+    if (av === 0) continue;
+    if (scale < av) {
+      const r = scale / av;
+      ssq = 1 + ssq * r * r;
+      scale = av;
+    } else {
+      const r = av / scale;
+      ssq += r * r;
+    }
+  }
+  return scale * Math.sqrt(ssq);
+}
+
+/**
  * Least-squares solution of min ‖A x − y‖ by Householder QR. `a` (m×n, m ≥ n, column-major) and
  * `y` are overwritten. Throws when A is rank-deficient (a zero pivot).
  */
 export function lstsqQr(a: Float64Array, m: number, n: number, y: Float64Array, x: Float64Array = new Float64Array(n)): Float64Array {
-  if (m < n) throw new RangeError(`least squares needs at least as many rows (${m}) as unknowns (${n})`);
   const rdiag = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    const cj = j * m;
-    let norm = 0;
-    for (let i = j; i < m; i++) norm = Math.hypot(norm, a[cj + i]!);
-    if (norm === 0) throw new RangeError(`least-squares matrix is rank-deficient (column ${j})`);
-    if (a[cj + j]! < 0) norm = -norm;
-    for (let i = j; i < m; i++) a[cj + i]! /= norm;
-    a[cj + j]! += 1;
-    for (let k = j + 1; k < n; k++) {
-      const ck = k * m;
-      let s = 0;
-      for (let i = j; i < m; i++) s += a[cj + i]! * a[ck + i]!;
-      const t = s / a[cj + j]!;
-      for (let i = j; i < m; i++) a[ck + i]! -= t * a[cj + i]!;
-    }
-    let s = 0;
-    for (let i = j; i < m; i++) s += a[cj + i]! * y[i]!;
-    const t = s / a[cj + j]!;
-    for (let i = j; i < m; i++) y[i]! -= t * a[cj + i]!;
-    rdiag[j] = -norm;
-  }
+  const singular = householderQr(a, m, n, rdiag, y);
+  if (singular >= 0) throw new RangeError(`least-squares matrix is rank-deficient (column ${singular})`);
   for (let j = n - 1; j >= 0; j--) {
     let s = y[j]!;
     for (let k = j + 1; k < n; k++) s -= a[k * m + j]! * x[k]!;

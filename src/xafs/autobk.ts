@@ -7,14 +7,15 @@
  *   Fourier-transformed design `A` and data vector `b`, so that the FFT rows of the residual are
  *   `A·c + b` exactly;
  * - `AutobkProblem` evaluates residuals (FFT rows and clamp rows) and the exact Jacobian, where
- *   only the clamp rows depend on c, through the scale s(c);
+ *   only the clamp rows depend on c, through the scale s(c); `AutobkReducedProblem` is the same
+ *   problem with the constant FFT rows folded into their R factor;
  * - `autobkSolve` runs Levenberg–Marquardt; `autobkResult` turns coefficients into Larch's outputs;
  * - `autobk` composes them.
  */
 import { LevenbergMarquardt, type LeastSquaresProblem, type LmOptions, type LmResult } from '../math/levenbergMarquardt.js';
 import { SplineInterpolator, evalBasis, splineBasis, type SplineBasis } from '../math/bspline.js';
 import { indexNearest, indexOf, interpLinear } from '../math/interp.js';
-import { invertSpd } from '../math/linalg.js';
+import { householderQr, invertSpd } from '../math/linalg.js';
 import { erf, studentTPpf } from '../math/studentT.js';
 import { truncatedRealDft, twiddleTable, type TwiddleTable } from '../math/truncatedDft.js';
 import { ftwindow, windowPrefix, type WindowName } from './ftwindow.js';
@@ -334,25 +335,33 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   return setup;
 }
 
+/** χ on kout at coefficients c, in μ units (not divided by the edge step), into out. */
+function chiOnK(setup: AutobkSetup, c: ArrayLike<number>, out: Float64Array): Float64Array {
+  const { basisK, chiData } = setup;
+  evalBasis(basisK, c, out);
+  for (let i = 0; i < out.length; i++) out[i] = chiData[i]! - out[i]!;
+  return out;
+}
+
 /**
- * The AUTOBK least-squares problem: residuals [A·c + b; clamp rows], where the clamp rows are
- * s(c)·w·χ(k_end) with s(c) = 0.1 + 10·mean((A·c + b)²). Its Jacobian is exact, including the
- * term (w·χ_end) ⊗ ∇s that the Rust port leaves out.
+ * The clamp rows s(c)·w·χ(k_end) shared by the full and the reduced AUTOBK problems, with
+ * s(c) = 0.1 + 10·mean((A·c + b)²), and their exact Jacobian, including the term (w·χ_end) ⊗ ∇s
+ * that the Rust port leaves out.
  */
-export class AutobkProblem implements LeastSquaresProblem {
-  readonly m: number;
+abstract class AutobkClampRows {
   readonly n: number;
-  private readonly rfft: Float64Array;
+  /** Rows of the Fourier block A, which the mean in s(c) divides by. */
+  protected readonly fftRows: number;
   /** Indices on kout of the clamp rows and their weights. */
   private readonly clampIdx: Int32Array;
   private readonly clampW: Float64Array;
-  private readonly grad: Float64Array;
+  /** ∇s at the point of the last jacobian call. */
+  protected readonly grad: Float64Array;
 
   constructor(readonly setup: AutobkSetup) {
     const { irbkg, nspl, nclamp, kout, clampLo, clampHi } = setup;
     this.n = nspl;
-    this.m = 2 * irbkg + 2 * nclamp;
-    this.rfft = new Float64Array(2 * irbkg);
+    this.fftRows = 2 * irbkg;
     this.clampIdx = new Int32Array(2 * nclamp);
     this.clampW = new Float64Array(2 * nclamp);
     for (let i = 0; i < nclamp; i++) {
@@ -366,10 +375,7 @@ export class AutobkProblem implements LeastSquaresProblem {
 
   /** χ on kout at coefficients c, in μ units (not divided by the edge step), into out. */
   chi(c: ArrayLike<number>, out: Float64Array): Float64Array {
-    const { basisK, chiData } = this.setup;
-    evalBasis(basisK, c, out);
-    for (let i = 0; i < out.length; i++) out[i] = chiData[i]! - out[i]!;
-    return out;
+    return chiOnK(this.setup, c, out);
   }
 
   /** χ − χ_std at kout index i. */
@@ -381,10 +387,47 @@ export class AutobkProblem implements LeastSquaresProblem {
     return chiData[i]! - bk - (chiStd === null ? 0 : chiStd[i]!);
   }
 
+  /** Clamp residuals at scale s into out[o..]. */
+  protected clampResiduals(c: ArrayLike<number>, s: number, out: Float64Array, o: number): void {
+    for (let q = 0; q < this.clampIdx.length; q++) out[o + q] = this.clampW[q]! * s * this.chiFitAt(c, this.clampIdx[q]!);
+  }
+
+  /** Clamp rows o.. of the column-major m-row Jacobian, at scale s with ∇s in this.grad. */
+  protected clampJacobian(c: ArrayLike<number>, s: number, jac: Float64Array, m: number, o: number): void {
+    const { nspl, basisK } = this.setup;
+    const g = this.grad;
+    for (let q = 0; q < this.clampIdx.length; q++) {
+      const i = this.clampIdx[q]!;
+      const w = this.clampW[q]!;
+      const chiI = this.chiFitAt(c, i);
+      const f = basisK.first[i]!;
+      for (let j = 0; j < nspl; j++) {
+        const local = j - f;
+        const bij = local >= 0 && local < 4 ? basisK.vals[4 * i + local]! : 0;
+        jac[j * m + o + q] = w * (chiI * g[j]! - s * bij);
+      }
+    }
+  }
+}
+
+/**
+ * The AUTOBK least-squares problem as Larch states it: residuals [A·c + b; clamp rows], Jacobian
+ * [A; clamp rows], where only the clamp rows depend on c, through the scale s(c).
+ */
+export class AutobkProblem extends AutobkClampRows implements LeastSquaresProblem {
+  readonly m: number;
+  private readonly rfft: Float64Array;
+
+  constructor(setup: AutobkSetup) {
+    super(setup);
+    this.m = this.fftRows + 2 * setup.nclamp;
+    this.rfft = new Float64Array(this.fftRows);
+  }
+
   /** r_fft = A·c + b into this.rfft; returns the clamp scale s(c). */
-  private fftRows(c: ArrayLike<number>): number {
+  private fftResiduals(c: ArrayLike<number>): number {
     const { A, b, nspl } = this.setup;
-    const rows = this.rfft.length;
+    const rows = this.fftRows;
     const r = this.rfft;
     r.set(b);
     for (let j = 0; j < nspl; j++) {
@@ -398,47 +441,114 @@ export class AutobkProblem implements LeastSquaresProblem {
   }
 
   residuals(c: Float64Array, out: Float64Array): void {
-    const s = this.fftRows(c);
-    const rows = this.rfft.length;
+    const s = this.fftResiduals(c);
     out.set(this.rfft);
-    for (let q = 0; q < this.clampIdx.length; q++) out[rows + q] = this.clampW[q]! * s * this.chiFitAt(c, this.clampIdx[q]!);
+    this.clampResiduals(c, s, out, this.fftRows);
   }
 
   jacobian(c: Float64Array, jac: Float64Array): void {
-    const { A, nspl, basisK } = this.setup;
+    const { A, nspl } = this.setup;
     const m = this.m;
-    const rows = this.rfft.length;
-    const nc = this.clampIdx.length;
-    for (let j = 0; j < nspl; j++) jac.set(A.subarray(j * rows, (j + 1) * rows), j * m);
-    if (nc === 0) return;
-    const s = this.fftRows(c);
+    const rows = this.fftRows;
+    for (let j = 0; j < nspl; j++) {
+      for (let i = 0; i < rows; i++) jac[j * m + i] = A[j * rows + i]!;
+    }
+    if (m === rows) return;
+    const s = this.fftResiduals(c);
     // ∇s = (20/rows)·Aᵀ(A c + b).
     const r = this.rfft;
-    const g = this.grad;
     for (let j = 0; j < nspl; j++) {
       let acc = 0;
       const col = j * rows;
       for (let i = 0; i < rows; i++) acc += A[col + i]! * r[i]!;
-      g[j] = (20 * acc) / rows;
+      this.grad[j] = (20 * acc) / rows;
     }
-    for (let q = 0; q < nc; q++) {
-      const i = this.clampIdx[q]!;
-      const w = this.clampW[q]!;
-      const chiI = this.chiFitAt(c, i);
-      const f = basisK.first[i]!;
-      for (let j = 0; j < nspl; j++) {
-        const local = j - f;
-        const bij = local >= 0 && local < 4 ? basisK.vals[4 * i + local]! : 0;
-        jac[j * m + rows + q] = w * (chiI * g[j]! - s * bij);
-      }
+    this.clampJacobian(c, s, jac, m, rows);
+  }
+}
+
+/**
+ * The same least-squares problem with the constant Fourier block folded by one QR per spectrum,
+ * A = Q·R: residuals [R·c + Qᵀb; clamp rows] (nspl + 2·nclamp rows) plus the constant
+ * ‖b − QQᵀb‖² as `constantSsq`. JᵀJ, Jᵀr and ‖r‖ equal the full problem's, so Levenberg–Marquardt
+ * takes the same steps while each iteration factors nspl + 2·nclamp rows instead of 2·irbkg + 2·nclamp.
+ */
+export class AutobkReducedProblem extends AutobkClampRows implements LeastSquaresProblem {
+  readonly m: number;
+  readonly constantSsq: number;
+  /** R (nspl × nspl, column-major, zero below the diagonal) and Qᵀb. */
+  private readonly r: Float64Array;
+  private readonly qtb: Float64Array;
+  /** R·c + Qᵀb at the last evaluation. */
+  private readonly rc: Float64Array;
+
+  constructor(setup: AutobkSetup) {
+    super(setup);
+    const { A, b, nspl } = setup;
+    const rows = this.fftRows;
+    this.m = nspl + 2 * setup.nclamp;
+    const qr = Float64Array.from(A);
+    const y = Float64Array.from(b);
+    const rdiag = new Float64Array(nspl);
+    // A rank-deficient A (more knots than independent points) still factors: its zero pivots stay in R.
+    householderQr(qr, rows, nspl, rdiag, y);
+    this.r = new Float64Array(nspl * nspl);
+    for (let j = 0; j < nspl; j++) {
+      for (let i = 0; i < j; i++) this.r[j * nspl + i] = qr[j * rows + i]!;
+      this.r[j * nspl + j] = rdiag[j]!;
     }
+    this.qtb = y.slice(0, nspl);
+    let ss = 0;
+    for (let i = nspl; i < rows; i++) ss += y[i]! * y[i]!;
+    this.constantSsq = ss;
+    this.rc = new Float64Array(nspl);
+  }
+
+  /** R·c + Qᵀb into this.rc; returns the clamp scale s(c). */
+  private fftResiduals(c: ArrayLike<number>): number {
+    const n = this.n;
+    const r = this.r;
+    const rc = this.rc;
+    rc.set(this.qtb);
+    for (let j = 0; j < n; j++) {
+      const cj = c[j]!;
+      const col = j * n;
+      for (let i = 0; i <= j; i++) rc[i]! += r[col + i]! * cj;
+    }
+    let ss = this.constantSsq;
+    for (let i = 0; i < n; i++) ss += rc[i]! * rc[i]!;
+    return 0.1 + (10 * ss) / this.fftRows;
+  }
+
+  residuals(c: Float64Array, out: Float64Array): void {
+    const s = this.fftResiduals(c);
+    out.set(this.rc);
+    this.clampResiduals(c, s, out, this.n);
+  }
+
+  jacobian(c: Float64Array, jac: Float64Array): void {
+    const n = this.n;
+    const m = this.m;
+    const r = this.r;
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) jac[j * m + i] = r[j * n + i]!;
+    }
+    if (m === n) return;
+    const s = this.fftResiduals(c);
+    // ∇s = (20/rows)·Aᵀ(A c + b) = (20/rows)·Rᵀ(R c + Qᵀb).
+    for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let i = 0; i <= j; i++) acc += r[j * n + i]! * this.rc[i]!;
+      this.grad[j] = (20 * acc) / this.fftRows;
+    }
+    this.clampJacobian(c, s, jac, m, n);
   }
 }
 
 export interface AutobkSolution {
   coefs: Float64Array;
   lm: LmResult;
-  /** Final residuals and Jacobian (column-major m × nspl). */
+  /** The solver's residuals and Jacobian (column-major, m × nspl) at the solution. */
   residuals: Float64Array;
   jacobian: Float64Array;
 }
@@ -450,8 +560,16 @@ export interface AutobkSolution {
  */
 export const AUTOBK_LM_DEFAULTS: Required<Pick<LmOptions, 'ftol' | 'xtol' | 'gtol'>> = { ftol: 1e-6, xtol: 1e-6, gtol: 0 };
 
-/** Levenberg–Marquardt from the initial coefficients (solver reusable across fits of one shape). */
-export function autobkSolve(setup: AutobkSetup, options: LmOptions = {}, problem = new AutobkProblem(setup), solver?: LevenbergMarquardt): AutobkSolution {
+/**
+ * Levenberg–Marquardt from the initial coefficients, on the reduced problem unless another
+ * formulation of the same residuals is given (solver reusable across fits of one shape).
+ */
+export function autobkSolve(
+  setup: AutobkSetup,
+  options: LmOptions = {},
+  problem: LeastSquaresProblem & { readonly m: number; readonly n: number } = new AutobkReducedProblem(setup),
+  solver?: LevenbergMarquardt,
+): AutobkSolution {
   const lmSolver = solver ?? new LevenbergMarquardt(problem.m, problem.n);
   const coefs = Float64Array.from(setup.initCoefs);
   const lm = lmSolver.solve(problem, coefs, {
@@ -459,8 +577,7 @@ export function autobkSolve(setup: AutobkSetup, options: LmOptions = {}, problem
     maxfev: 2000 * (setup.nspl + 5),
     ...options,
   });
-  const residuals = new Float64Array(problem.m);
-  problem.residuals(coefs, residuals);
+  const residuals = lmSolver.fvec.slice();
   const jacobian = new Float64Array(problem.m * problem.n);
   problem.jacobian(coefs, jacobian);
   return { coefs, lm, residuals, jacobian };
@@ -473,9 +590,8 @@ export function autobkResult(
   options: Pick<AutobkOptions, 'calcUncertainties' | 'errSigma'> = {},
 ): AutobkResult {
   const { energy, mu, iek0, kraw, kout, nspl, edgeStep, basisE, basisK } = setup;
-  const { coefs, lm, residuals, jacobian } = solution;
-  const problem = new AutobkProblem(setup);
-  const m = problem.m;
+  const { coefs, lm, jacobian } = solution;
+  const m = jacobian.length / nspl;
   const nFit = kraw.length;
 
   const bkg = Float64Array.from(mu);
@@ -487,13 +603,16 @@ export function autobkResult(
   initBkg.set(tmp, iek0);
   const chie = new Float64Array(energy.length);
   for (let i = 0; i < chie.length; i++) chie[i] = (mu[i]! - bkg[i]!) / edgeStep;
-  const chiRaw = problem.chi(coefs, new Float64Array(kout.length));
-  const chi = chiRaw.map((v) => v / edgeStep);
-  const initChi = problem.chi(setup.initCoefs, new Float64Array(kout.length)).map((v) => v / edgeStep);
+  const chi = chiOnK(setup, coefs, new Float64Array(kout.length));
+  const initChi = chiOnK(setup, setup.initCoefs, new Float64Array(kout.length));
+  for (let i = 0; i < kout.length; i++) {
+    chi[i]! /= edgeStep;
+    initChi[i]! /= edgeStep;
+  }
 
-  let chisqr = 0;
-  for (let i = 0; i < m; i++) chisqr += residuals[i]! ** 2;
-  const dof = m - nspl;
+  const chisqr = lm.chisqr;
+  // Degrees of freedom of Larch's residual vector, whichever formulation was solved.
+  const dof = 2 * setup.irbkg + 2 * setup.nclamp - nspl;
   const redchi = dof > 0 ? chisqr / dof : NaN;
   const jtj = new Float64Array(nspl * nspl);
   for (let a = 0; a < nspl; a++) {

@@ -10,6 +10,7 @@ export {
   autobkResult,
   fourierDesign,
   AutobkProblem,
+  AutobkReducedProblem,
   AUTOBK_LM_DEFAULTS,
   type AutobkOptions,
   type AutobkSetup,
