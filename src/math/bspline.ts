@@ -28,24 +28,50 @@ export function knotInterval(t: ArrayLike<number>, ncoef: number, x: number): nu
 /**
  * The four non-zero cubic basis values B_{l-3..l}(x) of interval l (Cox–de Boor recurrence),
  * written to out[o..o+4). For x outside the interval the same recurrence yields the piece's
- * polynomial continuation, which is what extrapolation needs.
+ * polynomial continuation, which is what extrapolation needs. Unrolled for the cubic case with
+ * the operations of the recurrence in their original order, so the values are bit-identical.
  */
 export function basisValues(t: ArrayLike<number>, l: number, x: number, out: Float64Array, o: number): void {
-  out[o] = 1;
-  out[o + 1] = 0;
-  out[o + 2] = 0;
-  out[o + 3] = 0;
-  for (let j = 1; j <= SPLINE_ORDER; j++) {
-    let saved = 0;
-    for (let r = 0; r < j; r++) {
-      const right = t[l + r + 1]! - x;
-      const left = x - t[l + 1 + r - j]!;
-      const temp = out[o + r]! / (right + left);
-      out[o + r] = saved + right * temp;
-      saved = left * temp;
-    }
-    out[o + j] = saved;
+  const r1 = t[l + 1]! - x;
+  const r2 = t[l + 2]! - x;
+  const r3 = t[l + 3]! - x;
+  const l1 = x - t[l]!;
+  const l2 = x - t[l - 1]!;
+  const l3 = x - t[l - 2]!;
+  // Degree 1.
+  let temp = 1 / (r1 + l1);
+  let b0 = r1 * temp;
+  let b1 = l1 * temp;
+  // Degree 2.
+  temp = b0 / (r1 + l2);
+  b0 = r1 * temp;
+  let saved = l2 * temp;
+  temp = b1 / (r2 + l1);
+  b1 = saved + r2 * temp;
+  let b2 = l1 * temp;
+  // Degree 3.
+  temp = b0 / (r1 + l3);
+  out[o] = r1 * temp;
+  saved = l3 * temp;
+  temp = b1 / (r2 + l2);
+  out[o + 1] = saved + r2 * temp;
+  saved = l2 * temp;
+  temp = b2 / (r3 + l1);
+  out[o + 2] = saved + r3 * temp;
+  out[o + 3] = l1 * temp;
+}
+
+/**
+ * knotInterval for x given the interval l of the previous abscissa: for sorted abscissae the
+ * answer is l or a knot or two further, found without bisecting; anything else bisects.
+ */
+function nextInterval(t: ArrayLike<number>, ncoef: number, x: number, l: number): number {
+  if (!(x >= t[l]!)) return knotInterval(t, ncoef, x);
+  for (let step = 0; step < 4; step++) {
+    if (l === ncoef - 1 || x < t[l + 1]!) return l;
+    l++;
   }
+  return knotInterval(t, ncoef, x);
 }
 
 /**
@@ -60,8 +86,9 @@ export interface SplineBasis {
 export function splineBasis(t: ArrayLike<number>, ncoef: number, x: ArrayLike<number>, out?: SplineBasis): SplineBasis {
   const n = x.length;
   const b = out ?? { first: new Int32Array(n), vals: new Float64Array(4 * n) };
+  let l = SPLINE_ORDER;
   for (let i = 0; i < n; i++) {
-    const l = knotInterval(t, ncoef, x[i]!);
+    l = nextInterval(t, ncoef, x[i]!, l);
     b.first[i] = l - SPLINE_ORDER;
     basisValues(t, l, x[i]!, b.vals, 4 * i);
   }
@@ -81,8 +108,9 @@ export function evalBasis(b: SplineBasis, c: ArrayLike<number>, out: Float64Arra
 /** The spline (t, c) at x, extrapolating outside the knot span. */
 export function splev(t: ArrayLike<number>, c: ArrayLike<number>, ncoef: number, x: ArrayLike<number>, out: Float64Array = new Float64Array(x.length)): Float64Array {
   const w = new Float64Array(4);
+  let l = SPLINE_ORDER;
   for (let i = 0; i < x.length; i++) {
-    const l = knotInterval(t, ncoef, x[i]!);
+    l = nextInterval(t, ncoef, x[i]!, l);
     basisValues(t, l, x[i]!, w, 0);
     const f = l - SPLINE_ORDER;
     out[i] = w[0]! * c[f]! + w[1]! * c[f + 1]! + w[2]! * c[f + 2]! + w[3]! * c[f + 3]!;
@@ -139,8 +167,9 @@ export class SplineInterpolator {
     a.fill(0, 0, 7 * m);
     const c = this.coefs;
     const w = this.basisRow;
+    let l = SPLINE_ORDER;
     for (let i = 0; i < m; i++) {
-      const l = knotInterval(t, m, x[i]!);
+      l = nextInterval(t, m, x[i]!, l);
       basisValues(t, l, x[i]!, w, 0);
       const f = l - SPLINE_ORDER;
       for (let q = 0; q < 4; q++) {
@@ -185,9 +214,7 @@ export class SplineInterpolator {
     let l = SPLINE_ORDER;
     for (let i = 0; i < count; i++) {
       const xi = x[i]!;
-      // Sorted abscissae: move the interval forward instead of searching from scratch.
-      if (i === 0 || xi < t[l]!) l = knotInterval(t, m, xi);
-      else while (l < m - 1 && xi >= t[l + 1]!) l++;
+      l = nextInterval(t, m, xi, l);
       basisValues(t, l, xi, w, 0);
       const f = l - SPLINE_ORDER;
       out[i] = w[0]! * c[f]! + w[1]! * c[f + 1]! + w[2]! * c[f + 2]! + w[3]! * c[f + 3]!;

@@ -8,7 +8,7 @@
  * but its small result object, so one solver can run many fits of the same shape.
  */
 
-import { columnNorm as enorm } from './linalg.js';
+import { applyReflector, columnNorm as enorm } from './linalg.js';
 
 const EPSMCH = 2.220446049250313e-16;
 const DWARF = 2.2250738585072014e-308;
@@ -270,12 +270,9 @@ export class LevenbergMarquardt {
         if (a[cj + j]! < 0) ajnorm = -ajnorm;
         for (let i = j; i < m; i++) a[cj + i]! /= ajnorm;
         a[cj + j]! += 1;
+        applyReflector(a, cj, j, m, a, (j + 1) * m, n - j - 1);
         for (let k = j + 1; k < n; k++) {
           const ck = k * m;
-          let s = 0;
-          for (let i = j; i < m; i++) s += a[cj + i]! * a[ck + i]!;
-          const t = s / a[cj + j]!;
-          for (let i = j; i < m; i++) a[ck + i]! -= t * a[cj + i]!;
           if (rdiag[k] !== 0) {
             const q = a[ck + j]! / rdiag[k]!;
             rdiag[k]! *= Math.sqrt(Math.max(0, 1 - q * q));

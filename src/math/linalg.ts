@@ -1,6 +1,7 @@
 /**
  * Small dense linear algebra on column-major Float64Arrays (element (i, j) of an m×n matrix at
- * i + j·m), for the handful of tiny solves outside the hot loops: polynomial fits and covariances.
+ * i + j·m): Householder QR for polynomial fits, the AUTOBK Fourier block and the
+ * Levenberg–Marquardt solver, and covariances.
  */
 
 /**
@@ -23,20 +24,57 @@ export function householderQr(a: Float64Array, m: number, n: number, rdiag: Floa
     if (a[cj + j]! < 0) norm = -norm;
     for (let i = j; i < m; i++) a[cj + i]! /= norm;
     a[cj + j]! += 1;
-    const ajj = a[cj + j]!;
-    for (let c = j + 1; c < n; c++) reflect(a, cj, ajj, a, c * m, j, m);
-    for (let c = 0; c < k; c++) reflect(a, cj, ajj, y, c * m, j, m);
+    applyReflector(a, cj, j, m, a, (j + 1) * m, n - j - 1);
+    applyReflector(a, cj, j, m, y, 0, k);
     rdiag[j] = -norm;
   }
   return singular;
 }
 
-/** Applies the reflector in column v (from row j, v[j] = ajj) to column o of w. */
-function reflect(v: Float64Array, cv: number, ajj: number, w: Float64Array, o: number, j: number, m: number): void {
-  let s = 0;
-  for (let i = j; i < m; i++) s += v[cv + i]! * w[o + i]!;
-  const t = s / ajj;
-  for (let i = j; i < m; i++) w[o + i]! -= t * v[cv + i]!;
+/**
+ * Applies the Householder reflector I − v·vᵀ/v[j], v = rows j..m of the column at offset cv of
+ * `v`, to `count` m-row columns of `w` starting at offset o. Four columns at a time, so that the
+ * four dot products are independent chains instead of one add waiting on the previous; each
+ * column's sums keep their order, so the results do not depend on the grouping.
+ */
+export function applyReflector(v: Float64Array, cv: number, j: number, m: number, w: Float64Array, o: number, count: number): void {
+  const vjj = v[cv + j]!;
+  let c = 0;
+  for (; c + 4 <= count; c += 4) {
+    const o0 = o + c * m;
+    const o1 = o0 + m;
+    const o2 = o1 + m;
+    const o3 = o2 + m;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let i = j; i < m; i++) {
+      const vi = v[cv + i]!;
+      s0 += vi * w[o0 + i]!;
+      s1 += vi * w[o1 + i]!;
+      s2 += vi * w[o2 + i]!;
+      s3 += vi * w[o3 + i]!;
+    }
+    const t0 = s0 / vjj;
+    const t1 = s1 / vjj;
+    const t2 = s2 / vjj;
+    const t3 = s3 / vjj;
+    for (let i = j; i < m; i++) {
+      const vi = v[cv + i]!;
+      w[o0 + i]! -= t0 * vi;
+      w[o1 + i]! -= t1 * vi;
+      w[o2 + i]! -= t2 * vi;
+      w[o3 + i]! -= t3 * vi;
+    }
+  }
+  for (; c < count; c++) {
+    const oc = o + c * m;
+    let s = 0;
+    for (let i = j; i < m; i++) s += v[cv + i]! * w[oc + i]!;
+    const t = s / vjj;
+    for (let i = j; i < m; i++) w[oc + i]! -= t * v[cv + i]!;
+  }
 }
 
 /** Euclidean norm of a[start..end): a plain sum of squares, rescaled only if it over- or underflows. */

@@ -72,16 +72,22 @@ function goertzelSegment(
 ): void {
   const { n, cos, sin } = table;
   const last = start + len - 1;
-  // Σ_k x_k e^{−iθk} = e^{−iθ(len−1)}·(s_{len−1} − e^{−iθ}·s_{len−2}); times e^{−iθ n0} for the offset.
+  // Σ_k x_k e^{−iθk} = e^{−iθ(len−1)}·(s_{len−1} − e^{−iθ}·s_{len−2}); times e^{−iθ n0} for the
+  // offset. The phase index m·(n0 + len − 1) mod N advances by a fixed step from bin to bin.
+  const phaseStep = (n0 + len - 1) % n;
+  let phase = 0;
   const finish = (m: number, s1: number, s2: number): void => {
     const cr = cos[m]!, ci = sin[m]!;
     const yr = s1 - cr * s2;
     const yi = -ci * s2;
-    const idx = (m * ((n0 + len - 1) % n)) % n;
-    const pr = cos[idx]!, pi = sin[idx]!;
+    const pr = cos[phase]!, pi = sin[phase]!;
     out[o + 2 * m]! += scale * (yr * pr - yi * pi);
     out[o + 2 * m + 1]! += scale * (yr * pi + yi * pr);
+    phase += phaseStep;
+    if (phase >= n) phase -= n;
   };
+  // (x_k − s_{k−2}) + 2cos θ·s_{k−1}: the subtraction does not wait for the previous step, so each
+  // chain's latency per sample is one multiply and one add.
   let m = 0;
   for (; m + 4 <= nbins; m += 4) {
     const a0 = 2 * cos[m]!, a1 = 2 * cos[m + 1]!, a2 = 2 * cos[m + 2]!, a3 = 2 * cos[m + 3]!;
@@ -89,10 +95,10 @@ function goertzelSegment(
     let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
     for (let k = start; k <= last; k++) {
       const v = x[k]!;
-      const t0 = v + a0 * p0 - q0;
-      const t1 = v + a1 * p1 - q1;
-      const t2 = v + a2 * p2 - q2;
-      const t3 = v + a3 * p3 - q3;
+      const t0 = v - q0 + a0 * p0;
+      const t1 = v - q1 + a1 * p1;
+      const t2 = v - q2 + a2 * p2;
+      const t3 = v - q3 + a3 * p3;
       q0 = p0; q1 = p1; q2 = p2; q3 = p3;
       p0 = t0; p1 = t1; p2 = t2; p3 = t3;
     }
@@ -105,7 +111,7 @@ function goertzelSegment(
     const a = 2 * cos[m]!;
     let p = 0, q = 0;
     for (let k = start; k <= last; k++) {
-      const t = x[k]! + a * p - q;
+      const t = x[k]! - q + a * p;
       q = p;
       p = t;
     }

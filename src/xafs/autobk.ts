@@ -267,7 +267,16 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   if (nFit < 4) throw new RangeError(`autobk: only ${nFit} energy points between e0 and kmax`);
 
   const ftwin = ftwindow(kout, { xmin: kmin, xmax: kmax, dx: dk, dx2: dk, window: win });
-  for (let i = 0; i < nk; i++) ftwin[i]! *= kout[i]! ** kweight;
+  if (Number.isInteger(kweight) && kweight >= 0 && kweight <= 8) {
+    // Products instead of pow: kweight is nearly always a small integer, and pow is slow.
+    for (let i = 0; i < nk; i++) {
+      let p = 1;
+      for (let e = 0; e < kweight; e++) p *= kout[i]!;
+      ftwin[i]! *= p;
+    }
+  } else {
+    for (let i = 0; i < nk; i++) ftwin[i]! *= kout[i]! ** kweight;
+  }
 
   let nspl = 1 + Math.trunc((2 * rbkg * (kmax - kmin)) / Math.PI);
   const irbkg = Math.trunc(1 + ((nspl - 1) * Math.PI) / (2 * rgrid * (kmax - kmin)));
@@ -487,8 +496,8 @@ export class AutobkReducedProblem extends AutobkClampRows implements LeastSquare
     const { A, b, nspl } = setup;
     const rows = this.fftRows;
     this.m = nspl + 2 * setup.nclamp;
-    const qr = Float64Array.from(A);
-    const y = Float64Array.from(b);
+    const qr = A.slice();
+    const y = b.slice();
     const rdiag = new Float64Array(nspl);
     // A rank-deficient A (more knots than independent points) still factors: its zero pivots stay in R.
     householderQr(qr, rows, nspl, rdiag, y);
@@ -571,7 +580,7 @@ export function autobkSolve(
   solver?: LevenbergMarquardt,
 ): AutobkSolution {
   const lmSolver = solver ?? new LevenbergMarquardt(problem.m, problem.n);
-  const coefs = Float64Array.from(setup.initCoefs);
+  const coefs = setup.initCoefs.slice();
   const lm = lmSolver.solve(problem, coefs, {
     ...AUTOBK_LM_DEFAULTS,
     maxfev: 2000 * (setup.nspl + 5),
@@ -594,8 +603,8 @@ export function autobkResult(
   const m = jacobian.length / nspl;
   const nFit = kraw.length;
 
-  const bkg = Float64Array.from(mu);
-  const initBkg = Float64Array.from(mu);
+  const bkg = mu.slice();
+  const initBkg = mu.slice();
   const tmp = new Float64Array(nFit);
   evalBasis(basisE, coefs, tmp);
   bkg.set(tmp, iek0);
