@@ -2,10 +2,12 @@
 /** The `batchfit` command line: dispatches to one command per science. */
 import { autobkCommand } from './autobk.js';
 import { fftDemo } from './fftDemo.js';
+import { starsCommand } from './stars.js';
 
 const USAGE = `usage: batchfit [command] [options]
   (no command)     the demo: AUTOBK on the bundled Cu foil, then the batched FFT on the GPU (CPU fallback)
   autobk <file>    AUTOBK background removal of one spectrum (batchfit autobk --help)
+  stars <image>    detect and measure every star of a FITS or .f32 frame (batchfit stars --help)
   fft-demo         the batched FFT demo only`;
 
 async function main(argv: string[]): Promise<number> {
@@ -19,6 +21,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'autobk':
       return autobkCommand(rest);
+    case 'stars':
+      return starsCommand(rest);
     case 'fft-demo':
       return fftDemo();
     case '-h':
