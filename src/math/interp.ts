@@ -47,6 +47,7 @@ export function interpLinear(
 ): Float64Array {
   const n = xp.length;
   const last = n - 1;
+  let j = 0;
   for (let i = 0; i < x.length; i++) {
     const xi = x[i]!;
     if (xi <= xp[0]!) {
@@ -54,7 +55,10 @@ export function interpLinear(
     } else if (xi >= xp[last]!) {
       out[i] = fp[last]!;
     } else {
-      const j = indexOf(xp, xi);
+      // Ascending x (the usual resampling) finds its interval a step or two after the last one.
+      let steps = 0;
+      if (xp[j]! <= xi) while (steps++ < 4 && xp[j + 1]! <= xi) j++;
+      if (!(xp[j]! <= xi && xi < xp[j + 1]!)) j = indexOf(xp, xi);
       const x0 = xp[j]!;
       const x1 = xp[j + 1]!;
       const f0 = fp[j]!;

@@ -17,16 +17,33 @@ export function findEnergyStep(energy: ArrayLike<number>, fracIgnore = 0.01, nav
   const nskip = Math.trunc(fracIgnore * n);
   // Larch slices [nskip:-nskip], which is empty when nskip is 0: the step is then NaN.
   if (nskip === 0) return NaN;
-  const sorted = Float64Array.from(energy).sort();
+  let ascending = true;
+  for (let i = 1; i < n && ascending; i++) ascending = energy[i - 1]! <= energy[i]!;
+  const sorted = ascending && energy instanceof Float64Array ? energy : Float64Array.from(energy).sort();
   const len = n - 2 * nskip;
   if (len < 2) return NaN;
-  const diffs = new Float64Array(len - 1);
-  for (let i = 0; i < len - 1; i++) diffs[i] = sorted[nskip + i + 1]! - sorted[nskip + i]!;
-  diffs.sort();
-  const stop = Math.min(diffs.length, nskip + nave);
+  const stop = Math.min(len - 1, nskip + nave);
   if (stop <= nskip) return NaN;
+  // Only the `stop` smallest differences are used, in ascending order: an insertion-sorted
+  // buffer of them gives the same values as sorting all of them.
+  const smallest = new Float64Array(stop);
+  let count = 0;
+  for (let i = 0; i < len - 1; i++) {
+    const d = sorted[nskip + i + 1]! - sorted[nskip + i]!;
+    // A typed-array sort puts NaN last: it only fills a buffer that still has room.
+    const lastNaN = count > 0 && Number.isNaN(smallest[count - 1]!);
+    if (count === stop && !(d < smallest[stop - 1]! || (lastNaN && !Number.isNaN(d)))) continue;
+    let k = count < stop ? count++ : stop - 1;
+    if (!Number.isNaN(d)) {
+      while (k > 0 && !(smallest[k - 1]! <= d)) {
+        smallest[k] = smallest[k - 1]!;
+        k--;
+      }
+    }
+    smallest[k] = d;
+  }
   let s = 0;
-  for (let i = nskip; i < stop; i++) s += diffs[i]!;
+  for (let i = nskip; i < stop; i++) s += smallest[i]!;
   return s / (stop - nskip);
 }
 
@@ -49,40 +66,41 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
   // numpy.linspace: start + i·step, with the last point exactly xmax.
   for (let i = 0; i < npts; i++) x0[i] = npts > 1 ? xmin + (i * span) / (npts - 1) : xmin;
   if (npts > 1) x0[npts - 1] = xmax;
-  const y0 = interpLinear(x0, x, y);
+  // Mirror padding: y0[npts−1..1], y0, y0 reversed (3·npts − 1 values), y0 resampled in place.
+  const np = 3 * npts - 1;
+  // 'valid' convolution: out[j] = Σ_m w[m]·ypad[j + 2·npts − 1 − m], done by FFT (the direct sum
+  // is O(npts²) and npts reaches thousands on fine grids). Only the outputs j + nw − 1 < 3·npts − 1
+  // are read, and a circular convolution of length ≥ np = 3·npts − 1 leaves exactly those free of
+  // wrap-around, so the transform need not hold the full linear convolution (nw + np − 1 points).
+  let nfft = 4;
+  while (nfft < np) nfft *= 2;
+  const plan = realFftPlan(nfft);
+  // One zero-padded work signal (kernel, then padded data, then the convolution) and two spectra.
+  const work = new Float64Array(nfft);
+  const fw = new Float64Array(nfft + 2);
+  const fy = new Float64Array(nfft + 2);
   // Kernel w[m] ∝ 1/(1 + (m − npts)²), m = 0..2·npts−1 (σ is one grid step).
   const nw = 2 * npts;
   let wsum = 0;
-  const w = new Float64Array(nw);
   for (let m = 0; m < nw; m++) {
     const d = m - npts;
-    w[m] = 1 / (Math.PI * (1 + d * d));
-    wsum += w[m]!;
+    work[m] = 1 / (Math.PI * (1 + d * d));
+    wsum += work[m]!;
   }
-  // Mirror padding: y0[npts−1..1], y0, y0 reversed (3·npts − 1 values).
-  const np = 3 * npts - 1;
-  const ypad = new Float64Array(np);
-  for (let i = 0; i < npts - 1; i++) ypad[i] = y0[npts - 1 - i]!;
-  for (let i = 0; i < npts; i++) ypad[npts - 1 + i] = y0[i]!;
-  for (let i = 0; i < npts; i++) ypad[2 * npts - 1 + i] = y0[npts - 1 - i]!;
-  // 'valid' convolution: out[j] = Σ_m w[m]·ypad[j + 2·npts − 1 − m], done by FFT (the direct sum
-  // is O(npts²) and npts reaches thousands on fine grids).
-  let nfft = 4;
-  while (nfft < nw + np - 1) nfft *= 2;
-  const plan = realFftPlan(nfft);
-  const fw = new Float64Array(nfft + 2);
-  const fy = new Float64Array(nfft + 2);
-  plan.forward(w, fw);
-  plan.forward(ypad, fy);
+  plan.forward(work, fw);
+  // The padded data (np ≥ nw points) overwrites the whole kernel.
+  interpLinear(x0, x, y, work.subarray(npts - 1, 2 * npts - 1));
+  for (let i = 0; i < npts - 1; i++) work[i] = work[2 * npts - 2 - i]!;
+  for (let i = 0; i < npts; i++) work[2 * npts - 1 + i] = work[2 * npts - 2 - i]!;
+  plan.forward(work, fy);
   for (let k = 0; k <= nfft / 2; k++) {
     const ar = fw[2 * k]!, ai = fw[2 * k + 1]!, br = fy[2 * k]!, bi = fy[2 * k + 1]!;
-    fw[2 * k] = ar * br - ai * bi;
-    fw[2 * k + 1] = ar * bi + ai * br;
+    fy[2 * k] = ar * br - ai * bi;
+    fy[2 * k + 1] = ar * bi + ai * br;
   }
-  const full = new Float64Array(nfft);
-  plan.inverse(fw, full);
-  const y2 = new Float64Array(npts);
-  for (let j = 0; j < npts; j++) y2[j] = full[j + nw - 1]! / wsum;
+  plan.inverse(fy, work);
+  const y2 = fw;
+  for (let j = 0; j < npts; j++) y2[j] = work[j + nw - 1]! / wsum;
   return interpLinear(x, x0, y2);
 }
 
