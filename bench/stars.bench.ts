@@ -211,7 +211,7 @@ function compareLm(image: Image, truth: { x: number; y: number }[]): Record<stri
       z[i] = (z[i] as number) / S;
       sum += z[i] as number;
     }
-    stamps.push({ side, radius: R, z, w, noise: sigmaSky / S });
+    stamps.push({ side, radius: R, z, w, noise: sigmaSky / S, beta: NaN });
     const s0 = FWHM / 2.3548200450309493;
     starts.push(Float64Array.from([0, 0, Math.max(sum, 1), s0, s0, 0]));
   }
@@ -222,7 +222,7 @@ function compareLm(image: Image, truth: { x: number; y: number }[]): Record<stri
     let ok = 0;
     for (let k = 0; k < N; k++) {
       p.set(starts[k]!);
-      fitter.fit(PSF_GAUSSIAN, stamps[k]!, p, 0, out);
+      fitter.fit(PSF_GAUSSIAN, stamps[k]!, p, out);
       if (out.reason === 0) ok++;
     }
     return ok;

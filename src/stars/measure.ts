@@ -75,16 +75,41 @@ export class StarWorkspace {
   readonly ex: Float64Array;
   readonly ey: Float64Array;
   readonly annulus: ReturnType<typeof annulusScratch>;
+  /** Moment window σ at the expected FWHM, and that σ itself (the fit's fallback width). */
+  readonly sigmaW: number;
+  readonly sigma0: number;
   /** DAOFIND kernel (lowered, normalised Gaussian) and its mask, (2kr+1)², plus scratch for its convolution. */
   readonly daoRadius: number;
   readonly daoKernel: Float64Array;
   readonly daoMask: Uint8Array;
-  readonly daoGauss: Float64Array;
   readonly daoConv: Float64Array;
-  readonly daoSigma: number;
+  /**
+   * The kernel's non-zero taps as offsets into `cut` and their weights, in the kernel's raster
+   * order so the convolution sums in the same order as a full pass over the kernel would.
+   */
+  readonly daoTapOffset: Int32Array;
+  readonly daoTapWeight: Float64Array;
+  /**
+   * roundness2 fits the kernel's triangular-weighted marginal to the data's; everything about the
+   * kernel side of that fit is fixed per frame: its marginal per offset and the weighted sums.
+   */
+  readonly daoMarginal: Float64Array;
+  readonly daoWSum: number;
+  readonly daoKSum: number;
+  readonly daoDen: number;
+  /**
+   * Sky-subtracted image pixels within 2·kr of the metric centre (side 4kr + 1): `cut` NaN off the
+   * image or where the image is NaN, `cutZ` the same with 0 there. Every metric of
+   * `computeMetrics` that looks at pixels near the centre reads them from here, so the image is
+   * read once per star with one bounds check per pixel instead of once per kernel tap.
+   */
+  readonly cutRadius: number;
+  readonly cut: Float64Array;
+  readonly cutZ: Float64Array;
   readonly marginalX: Float64Array;
   readonly marginalY: Float64Array;
-  // Per-star state written by the stages.
+  // Per-star state written by the stages. Doubles travel between the stages here rather than as
+  // arguments: a call V8 does not inline boxes every double it passes.
   ix = 0;
   iy = 0;
   sky = 0;
@@ -96,6 +121,9 @@ export class StarWorkspace {
   cxx = NaN;
   cyy = NaN;
   cxy = NaN;
+  /** Scale S of the fit's data and the aperture sum within R (ADU). */
+  scale = 1;
+  sumFlux = 0;
 
   constructor(fwhm: number, precision: 'f64' | 'f32') {
     this.radius = stampRadius(fwhm);
@@ -104,15 +132,16 @@ export class StarWorkspace {
     this.raw = new Float64Array(n);
     this.valid = new Uint8Array(n);
     const Arr = precision === 'f32' ? Float32Array : Float64Array;
-    this.fitStamp = { side: this.side, radius: this.radius, z: new Arr(n), w: new Arr(n), noise: 1 };
+    this.fitStamp = { side: this.side, radius: this.radius, z: new Arr(n), w: new Arr(n), noise: 1, beta: NaN };
     this.fitter = createPsfFitter(precision);
     this.ex = new Float64Array(this.side);
     this.ey = new Float64Array(this.side);
     this.annulus = annulusScratch(Math.ceil(1.5 * this.radius));
     this.marginalX = new Float64Array(this.side);
     this.marginalY = new Float64Array(this.side);
+    this.sigma0 = fwhm * FWHM_TO_SIGMA;
+    this.sigmaW = Math.max(this.sigma0, 0.5);
     const s = Math.max(fwhm, 0.5) * FWHM_TO_SIGMA;
-    this.daoSigma = s;
     // photutils/DAOFIND kernel: Gaussian truncated at 1.5σ (at least radius 2), lowered to zero sum
     // and normalised so that its convolution estimates the amplitude of a fitted Gaussian.
     const kr = Math.max(2, Math.floor(1.5 * s));
@@ -120,7 +149,7 @@ export class StarWorkspace {
     const ks = 2 * kr + 1;
     this.daoKernel = new Float64Array(ks * ks);
     this.daoMask = new Uint8Array(ks * ks);
-    this.daoGauss = new Float64Array(ks * ks);
+    const gauss = new Float64Array(ks * ks);
     this.daoConv = new Float64Array(ks * ks);
     let sum = 0;
     let sum2 = 0;
@@ -131,7 +160,7 @@ export class StarWorkspace {
         const dy = j - kr;
         const e = (dx * dx + dy * dy) / (2 * s * s);
         const gk = Math.exp(-e);
-        this.daoGauss[j * ks + i] = gk;
+        gauss[j * ks + i] = gk;
         if (e <= 1.125 || dx * dx + dy * dy <= 4) {
           this.daoMask[j * ks + i] = 1;
           sum += gk;
@@ -141,9 +170,44 @@ export class StarWorkspace {
       }
     }
     const denom = sum2 - (sum * sum) / npix;
+    let taps = 0;
     for (let k = 0; k < ks * ks; k++) {
-      this.daoKernel[k] = this.daoMask[k] ? ((this.daoGauss[k] as number) - sum / npix) / denom : 0;
+      this.daoKernel[k] = this.daoMask[k] ? ((gauss[k] as number) - sum / npix) / denom : 0;
+      if (this.daoKernel[k] !== 0) taps++;
     }
+    this.cutRadius = 2 * kr;
+    const cs = 4 * kr + 1;
+    this.cut = new Float64Array(cs * cs);
+    this.cutZ = new Float64Array(cs * cs);
+    this.daoTapOffset = new Int32Array(taps);
+    this.daoTapWeight = new Float64Array(taps);
+    taps = 0;
+    for (let b = 0; b < ks; b++) {
+      for (let a = 0; a < ks; a++) {
+        const kv = this.daoKernel[b * ks + a] as number;
+        if (kv === 0) continue;
+        this.daoTapOffset[taps] = b * cs + a;
+        this.daoTapWeight[taps++] = kv;
+      }
+    }
+    // The Gaussian is symmetric in x and y, so one marginal serves both axes.
+    this.daoMarginal = new Float64Array(ks);
+    let wSum = 0;
+    let kSum = 0;
+    let k2Sum = 0;
+    for (let u = 0; u < ks; u++) {
+      // Triangular weights: kr + 1 at the centre, 1 at the edge.
+      const wu = kr + 1 - Math.abs(u - kr);
+      let km = 0;
+      for (let t = 0; t < ks; t++) km += (kr + 1 - Math.abs(t - kr)) * (gauss[t * ks + u] as number);
+      this.daoMarginal[u] = km;
+      wSum += wu;
+      kSum += wu * km;
+      k2Sum += wu * km * km;
+    }
+    this.daoWSum = wSum;
+    this.daoKSum = kSum;
+    this.daoDen = k2Sum - (kSum * kSum) / wSum;
   }
 }
 
@@ -151,11 +215,12 @@ export class StarWorkspace {
  * Fills `ws.raw`/`ws.valid` around (ws.ix, ws.iy) and sets the edge/NaN/saturation flags.
  * Returns the number of valid pixels.
  */
-function extractStamp(ws: StarWorkspace, image: Image, saturation: number): number {
+function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   const { width: W, height: H, data } = image;
   const R = ws.radius;
   const side = ws.side;
   const sky = ws.sky;
+  const saturation = o.saturation;
   let count = 0;
   for (let j = 0; j < side; j++) {
     const y = ws.iy - R + j;
@@ -186,10 +251,10 @@ function extractStamp(ws: StarWorkspace, image: Image, saturation: number): numb
 }
 
 /** Local sky at (ws.ix, ws.iy). False when neither the annulus nor the map gives one. */
-function localSky(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, annulus: boolean, rnFloor: number): boolean {
+function localSky(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, o: Resolved): boolean {
   let sky = NaN;
   let sigma = NaN;
-  if (annulus) {
+  if (o.annulus) {
     const R = ws.radius;
     annulusBackground(image, ws.ix, ws.iy, R, Math.ceil(1.5 * R), ws.annulus);
     sky = ws.annulus.out[0] as number;
@@ -203,7 +268,7 @@ function localSky(ws: StarWorkspace, image: Image, map: BackgroundMap | undefine
   }
   if (!Number.isFinite(sky)) return false;
   ws.sky = sky;
-  ws.skySigma = Math.max(Number.isFinite(sigma) ? sigma : 0, rnFloor);
+  ws.skySigma = Math.max(Number.isFinite(sigma) ? sigma : 0, o.rnFloor);
   return true;
 }
 
@@ -223,7 +288,8 @@ function windowTable(t: Float64Array, side: number, R: number, c: number, inv2s2
  * doubled (over-relaxation) because a plain windowed mean only removes σw²/(σ²+σw²) of the error
  * per iteration. The doubling is dropped as soon as a step grows, which only happens on noise.
  */
-function windowedCentroid(ws: StarWorkspace, sigmaW: number): number {
+function windowedCentroid(ws: StarWorkspace): number {
+  const sigmaW = ws.sigmaW;
   const side = ws.side;
   const R = ws.radius;
   const inv2s2 = 1 / (2 * sigmaW * sigmaW);
@@ -278,7 +344,8 @@ function windowedCentroid(ws: StarWorkspace, sigmaW: number): number {
  * and the pixel's 1/12 px² is taken off. Unbiased for Gaussians, unlike plain moments of the
  * clipped stamp. Leaves NaN in ws.cxx… when the source is too faint to measure.
  */
-function windowedShape(ws: StarWorkspace, sigma0: number): void {
+function windowedShape(ws: StarWorkspace): void {
+  const sigma0 = ws.sigmaW;
   const side = ws.side;
   const R = ws.radius;
   const raw = ws.raw;
@@ -389,6 +456,8 @@ interface Resolved {
   annulus: boolean;
   beta: number;
   rnFloor: number;
+  /** The fit's model; unused for moments. */
+  model: PsfModel;
 }
 
 function resolveOptions(o: MeasureOptions): Resolved {
@@ -410,12 +479,15 @@ function resolveOptions(o: MeasureOptions): Resolved {
     annulus: o.background === 'annulus',
     beta,
     rnFloor: gain > 0 ? rn / gain : 0,
+    model: method === 'moments' ? PSF_GAUSSIAN : method === 'moffat' && !(beta > 0) ? PSF_MOFFAT_BETA : MODEL_OF[method],
   };
 }
 
 /** Starting parameters of the fit (scaled layout of psfFit.ts) from the moments. */
-function initialParams(ws: StarWorkspace, model: PsfModel, S: number, beta: number, sumFlux: number, sigma0: number): void {
+function initialParams(ws: StarWorkspace, model: PsfModel, beta: number): void {
   const p = ws.params;
+  const S = ws.scale;
+  const sigma0 = ws.sigma0;
   const R = ws.radius;
   let cxx = ws.cxx;
   let cyy = ws.cyy;
@@ -429,7 +501,7 @@ function initialParams(ws: StarWorkspace, model: PsfModel, S: number, beta: numb
   }
   p[0] = ws.cx;
   p[1] = ws.cy;
-  p[2] = Math.max(sumFlux / S, 1);
+  p[2] = Math.max(ws.sumFlux / S, 1);
   switch (model) {
     case PSF_GAUSSIAN:
       p[3] = Math.sqrt(cxx);
@@ -462,7 +534,8 @@ function initialParams(ws: StarWorkspace, model: PsfModel, S: number, beta: numb
 }
 
 /** Fills `ws.fitStamp` from `ws.raw`: scaled data and inverse-variance weights. */
-function prepareFitStamp(ws: StarWorkspace, S: number, gain: number): void {
+function prepareFitStamp(ws: StarWorkspace, gain: number): void {
+  const S = ws.scale;
   const n = ws.side * ws.side;
   const st = ws.fitStamp;
   const invS = 1 / S;
@@ -503,21 +576,19 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   ws.iy = centrePixel(y);
   ws.cx = x - ws.ix;
   ws.cy = y - ws.iy;
-  const sigma0 = o.fwhm * FWHM_TO_SIGMA;
-  const sigmaW = Math.max(sigma0, 0.5);
   let centroid = CENTROID_NO_SIGNAL;
   let count = 0;
   // Re-centre the stamp when the centroid lands on another pixel (a start position that is off by
   // a pixel or more); three moves are plenty for any start inside the stamp.
   for (let move = 0; move < 4; move++) {
     ws.flags &= FLAG_ANNULUS_FALLBACK;
-    if (!localSky(ws, image, map, o.annulus, o.rnFloor)) {
+    if (!localSky(ws, image, map, o)) {
       res.flags = ws.flags | FLAG_NO_BACKGROUND;
       res.message = `no background estimate at x = ${ws.ix}, y = ${ws.iy}`;
       return res;
     }
-    count = extractStamp(ws, image, o.saturation);
-    centroid = count > 0 ? windowedCentroid(ws, sigmaW) : CENTROID_NO_SIGNAL;
+    count = extractStamp(ws, image, o);
+    centroid = count > 0 ? windowedCentroid(ws) : CENTROID_NO_SIGNAL;
     if (centroid === CENTROID_NO_SIGNAL) break;
     const mx = Math.round(ws.cx);
     const my = Math.round(ws.cy);
@@ -544,7 +615,7 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   } else if (centroid === CENTROID_NOT_CONVERGED) {
     ws.flags |= FLAG_MOMENTS_NOT_CONVERGED;
   }
-  windowedShape(ws, sigmaW);
+  windowedShape(ws);
 
   // Aperture sum within R: the flux of the moments method and the fit's starting flux.
   let sumFlux = 0;
@@ -561,6 +632,7 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
       if (dx * dx + dy * dy <= R * R) sumFlux += v;
     }
   }
+  ws.sumFlux = sumFlux;
 
   let fitted = false;
   let fwhm = NaN;
@@ -568,12 +640,13 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   let theta = NaN;
   let flux = sumFlux;
   if (o.method !== 'moments') {
-    const model = o.method === 'moffat' && !(o.beta > 0) ? PSF_MOFFAT_BETA : MODEL_OF[o.method];
+    const model = o.model;
     const S = Math.max(peakAll, 3 * ws.skySigma, 1e-30);
-    prepareFitStamp(ws, S, o.gain);
-    initialParams(ws, model, S, o.beta, sumFlux, sigma0);
+    ws.scale = S;
+    prepareFitStamp(ws, o.gain);
+    initialParams(ws, model, o.beta);
     const out = ws.outcome;
-    ws.fitter.fit(model, ws.fitStamp, ws.params, o.beta, out);
+    ws.fitter.fit(model, ws.fitStamp, ws.params, out);
     res.fitReason = FIT_REASONS[out.reason] ?? 'invalidParameters';
     res.iterations = out.iterations;
     const p = ws.params;
@@ -651,17 +724,34 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   return res;
 }
 
-/** Sky-subtracted pixel of the image, or NaN off the image. */
-function pix(image: Image, x: number, y: number, sky: number): number {
-  if (x < 0 || y < 0 || x >= image.width || y >= image.height) return NaN;
-  return (image.data[y * image.width + x] as number) - sky;
+/**
+ * Fills `ws.cut`/`ws.cutZ` with the sky-subtracted pixels within ws.cutRadius of (px, py). The
+ * image, not the stamp: the metric centre follows the fit and may sit near the stamp's edge, and
+ * saturated pixels, left out of the stamp, still count here.
+ */
+function fillCut(ws: StarWorkspace, image: Image, px: number, py: number): void {
+  const { width: W, height: H, data } = image;
+  const cr = ws.cutRadius;
+  const cs = 2 * cr + 1;
+  const sky = ws.sky;
+  const cut = ws.cut;
+  const cutZ = ws.cutZ;
+  for (let j = 0; j < cs; j++) {
+    const y = py - cr + j;
+    const rowOk = y >= 0 && y < H;
+    for (let i = 0; i < cs; i++) {
+      const x = px - cr + i;
+      const v = rowOk && x >= 0 && x < W ? (data[y * W + x] as number) - sky : NaN;
+      cut[j * cs + i] = v;
+      cutZ[j * cs + i] = v === v ? v : 0;
+    }
+  }
 }
 
 /** SNR, peak, DAOFIND sharpness/roundness, the design's marginal metrics, Laplacian SNR. */
 function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o: Resolved): void {
   const R = ws.radius;
   const side = ws.side;
-  const sky = ws.sky;
   const sig = ws.skySigma;
   const fwhmAp = Number.isFinite(res.fwhm) ? res.fwhm : o.fwhm;
   const npix = Math.PI * (1.5 * fwhmAp) ** 2;
@@ -669,13 +759,15 @@ function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o
   const varF = (o.gain > 0 ? Math.max(F, 0) / o.gain : 0) + npix * sig * sig;
   res.snr = varF > 0 ? F / Math.sqrt(varF) : NaN;
 
-  const px = centrePixel(res.x);
-  const py = centrePixel(res.y);
+  fillCut(ws, image, centrePixel(res.x), centrePixel(res.y));
+  const cut = ws.cut;
+  const cs = 2 * ws.cutRadius + 1;
+  const c = ws.cutRadius * cs + ws.cutRadius;
   let peak = -Infinity;
   let core = 0;
   for (let dy = -1; dy <= 1; dy++) {
     for (let dx = -1; dx <= 1; dx++) {
-      const v = pix(image, px + dx, py + dy, sky);
+      const v = cut[c + dy * cs + dx] as number;
       if (!Number.isFinite(v)) continue;
       core += v;
       if (v > peak) peak = v;
@@ -720,37 +812,36 @@ function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o
   const ay = top + bottom > 0 ? (bottom - top) / (top + bottom) : 0;
   res.marginalAsymmetry = Math.min(Math.hypot(ax, ay), 1);
 
-  const c0 = pix(image, px, py, sky);
-  const lap = pix(image, px - 1, py, sky) + pix(image, px + 1, py, sky) + pix(image, px, py - 1, sky) + pix(image, px, py + 1, sky) - 4 * c0;
+  const lap = (cut[c - 1] as number) + (cut[c + 1] as number) + (cut[c - cs] as number) + (cut[c + cs] as number) - 4 * (cut[c] as number);
   res.laplacianSnr = Number.isFinite(lap) && sig > 0 ? Math.max(-lap, 0) / sig : NaN;
 
-  daofindMetrics(ws, image, px, py, res);
+  daofindMetrics(ws, res);
 }
 
 /**
- * DAOFIND sharpness and roundness at the centre pixel, with the photutils definitions:
+ * DAOFIND sharpness and roundness at the centre of `ws.cut`, with the photutils definitions:
  * sharpness = (peak − mean of the other kernel pixels) / convolved peak; roundness1 from the
  * quadrants of the convolved cutout (peak zeroed); roundness2 = 2(hx − hy)/(hx + hy) from linear
  * fits of the kernel's marginals to the data's, with triangular weights.
  */
-function daofindMetrics(ws: StarWorkspace, image: Image, px: number, py: number, res: StarMeasurement): void {
+function daofindMetrics(ws: StarWorkspace, res: StarMeasurement): void {
   const kr = ws.daoRadius;
   const ks = 2 * kr + 1;
-  const K = ws.daoKernel;
+  const cs = 4 * kr + 1;
   const mask = ws.daoMask;
-  const sky = ws.sky;
   const conv = ws.daoConv;
+  const cut = ws.cut;
+  const cutZ = ws.cutZ;
+  const off = ws.daoTapOffset;
+  const wgt = ws.daoTapWeight;
+  const taps = off.length;
+  // Convolution value (i, j) of the ks×ks output centred on the metric centre: with the cut
+  // radius 2kr, its kernel tap (a, b) is cut pixel (i + a, j + b).
   for (let j = 0; j < ks; j++) {
     for (let i = 0; i < ks; i++) {
+      const base = j * cs + i;
       let s = 0;
-      for (let b = 0; b < ks; b++) {
-        for (let a = 0; a < ks; a++) {
-          const kv = K[b * ks + a] as number;
-          if (kv === 0) continue;
-          const v = pix(image, px + i - kr + a - kr, py + j - kr + b - kr, sky);
-          s += kv * (Number.isFinite(v) ? v : 0);
-        }
-      }
+      for (let t = 0; t < taps; t++) s += (wgt[t] as number) * (cutZ[base + (off[t] as number)] as number);
       conv[j * ks + i] = s;
     }
   }
@@ -760,13 +851,13 @@ function daofindMetrics(ws: StarWorkspace, image: Image, px: number, py: number,
   for (let j = 0; j < ks; j++) {
     for (let i = 0; i < ks; i++) {
       if (!mask[j * ks + i]) continue;
-      const v = pix(image, px + i - kr, py + j - kr, sky);
+      const v = cut[(j + kr) * cs + i + kr] as number;
       if (!Number.isFinite(v)) continue;
       sumMask += v;
       nMask++;
     }
   }
-  const d0 = pix(image, px, py, sky);
+  const d0 = cut[2 * kr * cs + 2 * kr] as number;
   res.sharpness = convPeak > 0 && nMask > 1 ? (d0 - (sumMask - d0) / (nMask - 1)) / convPeak : NaN;
 
   let sum2 = 0;
@@ -786,42 +877,34 @@ function daofindMetrics(ws: StarWorkspace, image: Image, px: number, py: number,
   }
   res.roundness1 = sum4 > 0 ? (2 * sum2) / sum4 : NaN;
 
-  const hx = marginalAmplitude(ws, image, px, py, 0);
-  const hy = marginalAmplitude(ws, image, px, py, 1);
+  const hx = marginalAmplitude(ws, 1, cs);
+  const hy = marginalAmplitude(ws, cs, 1);
   res.roundness2 = hx > 0 && hy > 0 ? (2 * (hx - hy)) / (hx + hy) : NaN;
 }
 
-/** Amplitude of the kernel's marginal fitted (with a constant) to the data's, along x (axis 0) or y. */
-function marginalAmplitude(ws: StarWorkspace, image: Image, px: number, py: number, axis: number): number {
+/**
+ * Amplitude of the kernel's marginal fitted (with a constant) to the data's: along x with
+ * (step, across) = (1, cs), along y with (cs, 1). The kernel side of the fit is precomputed.
+ */
+function marginalAmplitude(ws: StarWorkspace, step: number, across: number): number {
   const kr = ws.daoRadius;
   const ks = 2 * kr + 1;
-  const G = ws.daoGauss;
-  let wSum = 0;
-  let kSum = 0;
-  let k2Sum = 0;
+  const km = ws.daoMarginal;
+  const cutZ = ws.cutZ;
+  // Pixel (u, t) of the ks×ks window centred on the metric centre, along `step` and `across`.
+  const origin = kr * (4 * kr + 1) + kr;
   let dSum = 0;
   let dkSum = 0;
   for (let u = 0; u < ks; u++) {
-    // Triangular weights: kr + 1 at the centre, 1 at the edge.
     const wu = kr + 1 - Math.abs(u - kr);
-    let km = 0;
     let dm = 0;
-    for (let t = 0; t < ks; t++) {
-      const wt = kr + 1 - Math.abs(t - kr);
-      const i = axis === 0 ? u : t;
-      const j = axis === 0 ? t : u;
-      km += wt * (G[j * ks + i] as number);
-      const v = pix(image, px + i - kr, py + j - kr, ws.sky);
-      dm += wt * (Number.isFinite(v) ? v : 0);
-    }
-    wSum += wu;
-    kSum += wu * km;
-    k2Sum += wu * km * km;
+    for (let t = 0; t < ks; t++) dm += (kr + 1 - Math.abs(t - kr)) * (cutZ[origin + u * step + t * across] as number);
     dSum += wu * dm;
-    dkSum += wu * dm * km;
+    dkSum += wu * dm * (km[u] as number);
   }
-  const num = dkSum - (dSum * kSum) / wSum;
-  const den = k2Sum - (kSum * kSum) / wSum;
+  const kSum = ws.daoKSum;
+  const num = dkSum - (dSum * kSum) / ws.daoWSum;
+  const den = ws.daoDen;
   return num > 0 && den > 0 ? num / den : NaN;
 }
 
@@ -850,18 +933,13 @@ export class FrameMeasurer {
     this.image = image;
     this.map = background ?? backgroundMap(image);
     this.ws = new StarWorkspace(this.o.fwhm, options.precision ?? 'f64');
+    this.ws.fitStamp.beta = this.o.beta;
   }
 
   /** Measures the star near (x, y). Fills `out` when given (no allocation at all), else a new record. */
   measure(x: number, y: number, id = 0, out: StarMeasurement = newStarMeasurement()): StarMeasurement {
     return measureOne(this.ws, this.image, this.map, this.o, id, x, y, out);
   }
-}
-
-/** A position to measure: zero-based, pixel centres at integers. */
-export interface StarPosition {
-  x: number;
-  y: number;
 }
 
 /** Measures every position: one result per input, in input order, each with a status. */
