@@ -4,6 +4,7 @@
  * extrapolation of the end piece (splev's ext = 0). Interpolation uses the "not-a-knot" knot
  * vector of splrep / UnivariateSpline with s = 0.
  */
+import { float64Views } from './linalg.js';
 
 export const SPLINE_ORDER = 3;
 
@@ -137,16 +138,12 @@ export function notAKnotKnots(x: ArrayLike<number>, t: Float64Array = new Float6
  */
 export class SplineInterpolator {
   private readonly band: Float64Array;
-  private readonly rowFirst: Int32Array;
   private readonly basisRow: Float64Array = new Float64Array(4);
   readonly knots: Float64Array;
   readonly coefs: Float64Array;
 
   constructor(readonly capacity: number) {
-    this.band = new Float64Array(7 * capacity);
-    this.rowFirst = new Int32Array(capacity);
-    this.knots = new Float64Array(capacity + 4);
-    this.coefs = new Float64Array(capacity);
+    [this.band, this.knots, this.coefs] = float64Views([7 * capacity, capacity + 4, capacity]);
   }
 
   /**

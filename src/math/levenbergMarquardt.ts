@@ -8,7 +8,7 @@
  * but its small result object, so one solver can run many fits of the same shape.
  */
 
-import { applyReflector, columnNorm as enorm } from './linalg.js';
+import { applyReflector, columnNorm as enorm, float64Views } from './linalg.js';
 
 const EPSMCH = 2.220446049250313e-16;
 const DWARF = 2.2250738585072014e-308;
@@ -92,22 +92,9 @@ export class LevenbergMarquardt {
     if (!(Number.isInteger(m) && m >= n)) throw new RangeError(`need at least as many residuals as unknowns: m = ${m}, n = ${n}`);
     this.m = m;
     this.n = n;
-    this.fvec = new Float64Array(m);
-    this.fjac = new Float64Array(m * n);
-    this.diag = new Float64Array(n);
-    this.qtf = new Float64Array(n);
+    [this.fvec, this.fjac, this.diag, this.qtf, this.rdiag, this.acnorm, this.sdiag, this.wa1, this.wa2, this.wa3, this.wa4, this.wq, this.wl1, this.wl2, this.xTrial] =
+      float64Views([m, m * n, n, n, n, n, n, n, n, Math.max(m, n), m, n, n, n, n]);
     this.ipvt = new Int32Array(n);
-    this.rdiag = new Float64Array(n);
-    this.acnorm = new Float64Array(n);
-    this.sdiag = new Float64Array(n);
-    this.wa1 = new Float64Array(n);
-    this.wa2 = new Float64Array(n);
-    this.wa3 = new Float64Array(Math.max(m, n));
-    this.wa4 = new Float64Array(m);
-    this.wq = new Float64Array(n);
-    this.wl1 = new Float64Array(n);
-    this.wl2 = new Float64Array(n);
-    this.xTrial = new Float64Array(n);
   }
 
   /** Minimises Σ r(x)² starting from x, which is overwritten with the solution. */

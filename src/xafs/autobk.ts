@@ -15,7 +15,7 @@
 import { LevenbergMarquardt, type LeastSquaresProblem, type LmOptions, type LmResult } from '../math/levenbergMarquardt.js';
 import { SplineInterpolator, evalBasis, splineBasis, type SplineBasis } from '../math/bspline.js';
 import { indexNearest, indexOf, interpLinear } from '../math/interp.js';
-import { householderQr, invertSpd } from '../math/linalg.js';
+import { float64Views, householderQr, invertSpd } from '../math/linalg.js';
 import { erf, studentTPpf } from '../math/studentT.js';
 import { truncatedRealDft, twiddleTable, type TwiddleTable } from '../math/truncatedDft.js';
 import { ftwindow, windowPrefix, type WindowName } from './ftwindow.js';
@@ -239,12 +239,11 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   const rgrid = Math.PI / (kstep * nfft);
   rbkg = Math.max(rbkg, 2 * rgrid);
   const nraw = ne - iek0;
-  const krawAll = new Float64Array(nraw);
-  for (let i = 0; i < nraw; i++) {
-    const d = energy[iek0 + i]! - e0;
-    krawAll[i] = Math.sign(d) * Math.sqrt(ETOK * Math.abs(d));
-  }
-  const kdata = krawAll[nraw - 1]!;
+  const kOf = (e: number): number => {
+    const d = e - e0;
+    return Math.sign(d) * Math.sqrt(ETOK * Math.abs(d));
+  };
+  const kdata = kOf(energy[ne - 1]!);
   let kmax: number;
   if (options.kmax === undefined || options.kmax < 0) {
     kmax = kdata;
@@ -258,25 +257,10 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   if (!(kmax > kmin)) throw new RangeError(`autobk: kmin = ${kmin} must be below kmax = ${kmax}`);
   const nk = Math.trunc(1.01 + kmax / kstep);
   if (nk > nfft) throw new RangeError(`autobk: ${nk} k points do not fit in nfft = ${nfft}`);
-  const kout = new Float64Array(nk);
-  for (let i = 0; i < nk; i++) kout[i] = kstep * i;
   const iemax = Math.min(ne, 2 + indexOf(energy, e0 + (kmax * kmax) / ETOK)) - 1;
   const nFit = iemax - iek0 + 1;
-  const kraw = krawAll.subarray(0, nFit);
   const muFit = mu.subarray(iek0, iemax + 1);
   if (nFit < 4) throw new RangeError(`autobk: only ${nFit} energy points between e0 and kmax`);
-
-  const ftwin = ftwindow(kout, { xmin: kmin, xmax: kmax, dx: dk, dx2: dk, window: win });
-  if (Number.isInteger(kweight) && kweight >= 0 && kweight <= 8) {
-    // Products instead of pow: kweight is nearly always a small integer, and pow is slow.
-    for (let i = 0; i < nk; i++) {
-      let p = 1;
-      for (let e = 0; e < kweight; e++) p *= kout[i]!;
-      ftwin[i]! *= p;
-    }
-  } else {
-    for (let i = 0; i < nk; i++) ftwin[i]! *= kout[i]! ** kweight;
-  }
 
   let nspl = 1 + Math.trunc((2 * rbkg * (kmax - kmin)) / Math.PI);
   const irbkg = Math.trunc(1 + ((nspl - 1) * Math.PI) / (2 * rgrid * (kmax - kmin)));
@@ -293,9 +277,27 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   }
   if (2 * nclamp > nk) throw new RangeError(`autobk: nclamp = ${nclamp} needs ${2 * nclamp} k points, only ${nk} available`);
 
+  // Two buffers instead of a dozen typed arrays (each its own off-heap allocation): the arrays
+  // that results keep, and those only the fit uses, so that a kept result holds no fit workspace.
+  const [kout, ftwin, splK, splY, knots, initCoefs] = float64Views([nk, nk, nspl, nspl, nspl + 4, nspl]);
+  const rows = 2 * irbkg;
+  const [krawAll, chiData, A, b, scratch, valsK, valsE] = float64Views([nraw, nk, rows * nspl, rows, nk, 4 * nk, 4 * nFit]);
+  for (let i = 0; i < nraw; i++) krawAll[i] = kOf(energy[iek0 + i]!);
+  const kraw = krawAll.subarray(0, nFit);
+  for (let i = 0; i < nk; i++) kout[i] = kstep * i;
+  ftwindow(kout, { xmin: kmin, xmax: kmax, dx: dk, dx2: dk, window: win }, ftwin);
+  if (Number.isInteger(kweight) && kweight >= 0 && kweight <= 8) {
+    // Products instead of pow: kweight is nearly always a small integer, and pow is slow.
+    for (let i = 0; i < nk; i++) {
+      let p = 1;
+      for (let e = 0; e < kweight; e++) p *= kout[i]!;
+      ftwin[i]! *= p;
+    }
+  } else {
+    for (let i = 0; i < nk; i++) ftwin[i]! *= kout[i]! ** kweight;
+  }
+
   // Initial spline through smoothed μ at nspl evenly spaced k; its abscissae fix the knots.
-  const splK = new Float64Array(nspl);
-  const splY = new Float64Array(nspl);
   for (let i = 0; i < nspl; i++) {
     const q = kmin + (i * (kmax - kmin)) / (nspl - 1);
     const ik = indexNearest(krawAll, q);
@@ -309,14 +311,13 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   }
   const knotFit = new SplineInterpolator(nspl);
   knotFit.fit(splK, splY, nspl);
-  const knots = knotFit.knots.slice(0, nspl + 4);
-  const initCoefs = knotFit.coefs.slice(0, nspl);
+  knots.set(knotFit.knots.subarray(0, nspl + 4));
+  initCoefs.set(knotFit.coefs.subarray(0, nspl));
 
   // Data part of χ: the interpolating spline of μ on kraw, evaluated on kout (Larch's
   // UnivariateSpline(kraw, μ − bkg, s=0); the bkg part is reproduced exactly by B(kout)·c).
   const dataFit = new SplineInterpolator(nFit);
   dataFit.fit(kraw, muFit, nFit);
-  const chiData = new Float64Array(nk);
   dataFit.evaluate(kout, nFit, chiData, nk);
 
   let chiStd: Float64Array | null = null;
@@ -331,16 +332,14 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
     }
   }
 
-  const basisK = splineBasis(knots, nspl, kout);
-  const basisE = splineBasis(knots, nspl, kraw);
-  const A = new Float64Array(2 * irbkg * nspl);
-  const b = new Float64Array(2 * irbkg);
+  const basisK = splineBasis(knots, nspl, kout, { first: new Int32Array(nk), vals: valsK });
+  const basisE = splineBasis(knots, nspl, kraw, { first: new Int32Array(nFit), vals: valsE });
   const setup = {
     energy, mu, e0, edgeStep: Math.abs(edgeStep), iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft,
     nspl, irbkg, nclamp, clampLo, clampHi, knots, initCoefs, splK, splY, basisK, basisE, chiData, chiStd, A, b, warnings,
     droppedNonFinite: clean.droppedNonFinite, sorted: clean.sorted, separatedDuplicates: clean.separatedDuplicates,
   };
-  fourierDesign(setup, A, b);
+  fourierDesign(setup, A, b, scratch);
   return setup;
 }
 
@@ -496,21 +495,21 @@ export class AutobkReducedProblem extends AutobkClampRows implements LeastSquare
     const { A, b, nspl } = setup;
     const rows = this.fftRows;
     this.m = nspl + 2 * setup.nclamp;
-    const qr = A.slice();
-    const y = b.slice();
-    const rdiag = new Float64Array(nspl);
+    const [qr, y, rdiag, r, rc] = float64Views([rows * nspl, rows, nspl, nspl * nspl, nspl]);
+    qr.set(A);
+    y.set(b);
     // A rank-deficient A (more knots than independent points) still factors: its zero pivots stay in R.
     householderQr(qr, rows, nspl, rdiag, y);
-    this.r = new Float64Array(nspl * nspl);
     for (let j = 0; j < nspl; j++) {
-      for (let i = 0; i < j; i++) this.r[j * nspl + i] = qr[j * rows + i]!;
-      this.r[j * nspl + j] = rdiag[j]!;
+      for (let i = 0; i < j; i++) r[j * nspl + i] = qr[j * rows + i]!;
+      r[j * nspl + j] = rdiag[j]!;
     }
-    this.qtb = y.slice(0, nspl);
+    this.r = r;
+    this.qtb = y.subarray(0, nspl);
     let ss = 0;
     for (let i = nspl; i < rows; i++) ss += y[i]! * y[i]!;
     this.constantSsq = ss;
-    this.rc = new Float64Array(nspl);
+    this.rc = rc;
   }
 
   /** R·c + Qᵀb into this.rc; returns the clamp scale s(c). */
@@ -580,14 +579,14 @@ export function autobkSolve(
   solver?: LevenbergMarquardt,
 ): AutobkSolution {
   const lmSolver = solver ?? new LevenbergMarquardt(problem.m, problem.n);
-  const coefs = setup.initCoefs.slice();
+  const [coefs, residuals, jacobian] = float64Views([setup.nspl, problem.m, problem.m * problem.n]);
+  coefs.set(setup.initCoefs);
   const lm = lmSolver.solve(problem, coefs, {
     ...AUTOBK_LM_DEFAULTS,
     maxfev: 2000 * (setup.nspl + 5),
     ...options,
   });
-  const residuals = lmSolver.fvec.slice();
-  const jacobian = new Float64Array(problem.m * problem.n);
+  residuals.set(lmSolver.fvec);
   problem.jacobian(coefs, jacobian);
   return { coefs, lm, residuals, jacobian };
 }
@@ -603,17 +602,17 @@ export function autobkResult(
   const m = jacobian.length / nspl;
   const nFit = kraw.length;
 
-  const bkg = mu.slice();
-  const initBkg = mu.slice();
-  const tmp = new Float64Array(nFit);
-  evalBasis(basisE, coefs, tmp);
-  bkg.set(tmp, iek0);
-  evalBasis(basisE, setup.initCoefs, tmp);
-  initBkg.set(tmp, iek0);
-  const chie = new Float64Array(energy.length);
+  const ne = energy.length;
+  const nk = kout.length;
+  // One buffer for the result's arrays (see autobkSetup).
+  const [bkg, initBkg, chie, chi, initChi] = float64Views([ne, ne, ne, nk, nk]);
+  bkg.set(mu);
+  initBkg.set(mu);
+  evalBasis(basisE, coefs, bkg.subarray(iek0, iek0 + nFit));
+  evalBasis(basisE, setup.initCoefs, initBkg.subarray(iek0, iek0 + nFit));
   for (let i = 0; i < chie.length; i++) chie[i] = (mu[i]! - bkg[i]!) / edgeStep;
-  const chi = chiOnK(setup, coefs, new Float64Array(kout.length));
-  const initChi = chiOnK(setup, setup.initCoefs, new Float64Array(kout.length));
+  chiOnK(setup, coefs, chi);
+  chiOnK(setup, setup.initCoefs, initChi);
   for (let i = 0; i < kout.length; i++) {
     chi[i]! /= edgeStep;
     initChi[i]! /= edgeStep;

@@ -60,17 +60,25 @@ export function cleanSpectrum(energy: ArrayLike<number>, mu: ArrayLike<number>, 
     }
   }
   if (finite === 0) throw new RangeError(`${what}: no row has a finite energy and mu (${n} rows)`);
-  const idx = new Int32Array(finite);
-  for (let i = 0, j = 0; i < n; i++) if (Number.isFinite(energy[i]!) && Number.isFinite(mu[i]!)) idx[j++] = i;
-  if (!ordered) {
-    const order = Array.from(idx).sort((p, q) => energy[p]! - energy[q]! || p - q);
-    idx.set(order);
-  }
   const e = new Float64Array(finite);
   const m = new Float64Array(finite);
-  for (let j = 0; j < finite; j++) {
-    e[j] = energy[idx[j]!]!;
-    m[j] = mu[idx[j]!]!;
+  if (finite === n && ordered) {
+    // The usual case: a plain copy, no index array.
+    for (let j = 0; j < n; j++) {
+      e[j] = energy[j]!;
+      m[j] = mu[j]!;
+    }
+  } else {
+    const idx = new Int32Array(finite);
+    for (let i = 0, j = 0; i < n; i++) if (Number.isFinite(energy[i]!) && Number.isFinite(mu[i]!)) idx[j++] = i;
+    if (!ordered) {
+      const order = Array.from(idx).sort((p, q) => energy[p]! - energy[q]! || p - q);
+      idx.set(order);
+    }
+    for (let j = 0; j < finite; j++) {
+      e[j] = energy[idx[j]!]!;
+      m[j] = mu[idx[j]!]!;
+    }
   }
   const ed = removeDups(e);
   let separated = 0;
