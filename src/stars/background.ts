@@ -164,16 +164,26 @@ function bilinear(g: Float64Array, nx: number, ny: number, W: number, H: number)
   const out = new Float32Array(W * H);
   const cw = W / nx;
   const ch = H / ny;
+  // The column weights are the same on every row: computed once, not W·H times.
+  const col0 = new Int32Array(W);
+  const col1 = new Int32Array(W);
+  const colF = new Float64Array(W);
+  for (let x = 0; x < W; x++) {
+    const gx = Math.min(Math.max((x + 0.5) / cw - 0.5, 0), nx - 1);
+    const i0 = Math.min(Math.floor(gx), nx - 1);
+    col0[x] = i0;
+    col1[x] = Math.min(i0 + 1, nx - 1);
+    colF[x] = gx - i0;
+  }
   for (let y = 0; y < H; y++) {
     const gy = Math.min(Math.max((y + 0.5) / ch - 0.5, 0), ny - 1);
     const j0 = Math.min(Math.floor(gy), ny - 1);
     const j1 = Math.min(j0 + 1, ny - 1);
     const fy = gy - j0;
     for (let x = 0; x < W; x++) {
-      const gx = Math.min(Math.max((x + 0.5) / cw - 0.5, 0), nx - 1);
-      const i0 = Math.min(Math.floor(gx), nx - 1);
-      const i1 = Math.min(i0 + 1, nx - 1);
-      const fx = gx - i0;
+      const i0 = col0[x] as number;
+      const i1 = col1[x] as number;
+      const fx = colF[x] as number;
       const a = (g[j0 * nx + i0] as number) * (1 - fx) + (g[j0 * nx + i1] as number) * fx;
       const b = (g[j1 * nx + i0] as number) * (1 - fx) + (g[j1 * nx + i1] as number) * fx;
       out[y * W + x] = a * (1 - fy) + b * fy;

@@ -276,10 +276,32 @@ const CENTROID_OK = 0;
 const CENTROID_NO_SIGNAL = 1;
 const CENTROID_NOT_CONVERGED = 2;
 
-function windowTable(t: Float64Array, side: number, R: number, c: number, inv2s2: number): void {
-  for (let i = 0; i < side; i++) {
-    const d = i - R - c;
-    t[i] = Math.exp(-d * d * inv2s2);
+/**
+ * Window weights exp(−(i − R − c)²·k) for i < side. The window is a Gaussian sampled at unit
+ * steps, so each weight is its neighbour times a factor that itself changes by exp(−2k) per step:
+ * four exponentials per table instead of one per pixel. The recurrence runs outwards from the
+ * pixel nearest the centre, where the weights are largest, so they only ever shrink (and
+ * underflow gracefully far out) and the relative error stays at a few ulp.
+ */
+function windowTable(t: Float64Array, side: number, R: number, c: number, k: number): void {
+  const m = Math.min(Math.max(Math.round(R + c), 0), side - 1);
+  const d = m - R - c;
+  const e0 = Math.exp(-d * d * k);
+  const f = Math.exp(-2 * k);
+  t[m] = e0;
+  let e = e0;
+  let q = Math.exp(-(2 * d + 1) * k);
+  for (let i = m + 1; i < side; i++) {
+    e *= q;
+    q *= f;
+    t[i] = e;
+  }
+  e = e0;
+  q = Math.exp((2 * d - 1) * k);
+  for (let i = m - 1; i >= 0; i--) {
+    e *= q;
+    q *= f;
+    t[i] = e;
   }
 }
 
