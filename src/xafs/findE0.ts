@@ -4,6 +4,7 @@
  * Every quirk of Larch is kept because users compare e0 values exactly; see the spec §2.
  */
 import { interpLinear } from '../math/interp.js';
+import { float64Views } from '../math/linalg.js';
 import { realFftPlan } from '../math/fft.js';
 import { cleanSpectrum } from './xafsUtils.js';
 
@@ -47,6 +48,28 @@ export function findEnergyStep(energy: ArrayLike<number>, fracIgnore = 0.01, nav
   return s / (stop - nskip);
 }
 
+/** The last kernel transform: spectra of one beamline's scans usually share npts. */
+let kernelCache: { npts: number; spectrum: Float64Array; sum: number } | null = null;
+
+/**
+ * Spectrum (nfft-point real FFT; nfft follows from npts) and sum of the kernel
+ * w[m] = 1/(π(1 + (m − npts)²)), m < 2·npts.
+ */
+function lorentzianKernel(npts: number, nfft: number): { spectrum: Float64Array; sum: number } {
+  if (kernelCache !== null && kernelCache.npts === npts) return kernelCache;
+  const w = new Float64Array(nfft);
+  let sum = 0;
+  for (let m = 0; m < 2 * npts; m++) {
+    const d = m - npts;
+    w[m] = 1 / (Math.PI * (1 + d * d));
+    sum += w[m]!;
+  }
+  const spectrum = new Float64Array(nfft + 2);
+  realFftPlan(nfft).forward(w, spectrum);
+  kernelCache = { npts, spectrum, sum };
+  return kernelCache;
+}
+
 /**
  * Larch's smooth(x, y, sigma=xstep, xstep): y resampled on a uniform grid, convolved with a
  * unit-area Lorentzian of half-width one grid step (mirror-padded), interpolated back to x.
@@ -61,12 +84,6 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
   const xmin = xstep * Math.trunc((lo - 5 * xstep) / xstep);
   const xmax = xstep * Math.trunc((hi + 5 * xstep) / xstep);
   const npts = Math.min(1 + Math.trunc(Math.abs(xmax - xmin + 0.1 * xstep) / xstep), 50 * x.length);
-  const x0 = new Float64Array(npts);
-  const span = xmax - xmin;
-  // numpy.linspace: start + i·step, with the last point exactly xmax.
-  for (let i = 0; i < npts; i++) x0[i] = npts > 1 ? xmin + (i * span) / (npts - 1) : xmin;
-  if (npts > 1) x0[npts - 1] = xmax;
-  // Mirror padding: y0[npts−1..1], y0, y0 reversed (3·npts − 1 values), y0 resampled in place.
   const np = 3 * npts - 1;
   // 'valid' convolution: out[j] = Σ_m w[m]·ypad[j + 2·npts − 1 − m], done by FFT (the direct sum
   // is O(npts²) and npts reaches thousands on fine grids). Only the outputs j + nw − 1 < 3·npts − 1
@@ -74,21 +91,16 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
   // wrap-around, so the transform need not hold the full linear convolution (nw + np − 1 points).
   let nfft = 4;
   while (nfft < np) nfft *= 2;
+  // The grid, one zero-padded work signal (padded data, then the convolution) and a spectrum.
+  const [x0, work, fy] = float64Views([npts, nfft, nfft + 2]);
+  const span = xmax - xmin;
+  // numpy.linspace: start + i·step, with the last point exactly xmax.
+  for (let i = 0; i < npts; i++) x0[i] = npts > 1 ? xmin + (i * span) / (npts - 1) : xmin;
+  if (npts > 1) x0[npts - 1] = xmax;
   const plan = realFftPlan(nfft);
-  // One zero-padded work signal (kernel, then padded data, then the convolution) and two spectra.
-  const work = new Float64Array(nfft);
-  const fw = new Float64Array(nfft + 2);
-  const fy = new Float64Array(nfft + 2);
-  // Kernel w[m] ∝ 1/(1 + (m − npts)²), m = 0..2·npts−1 (σ is one grid step).
   const nw = 2 * npts;
-  let wsum = 0;
-  for (let m = 0; m < nw; m++) {
-    const d = m - npts;
-    work[m] = 1 / (Math.PI * (1 + d * d));
-    wsum += work[m]!;
-  }
-  plan.forward(work, fw);
-  // The padded data (np ≥ nw points) overwrites the whole kernel.
+  const { spectrum: fw, sum: wsum } = lorentzianKernel(npts, nfft);
+  // Mirror padding y0[npts−1..1], y0, y0 reversed, with y0 resampled in place.
   interpLinear(x0, x, y, work.subarray(npts - 1, 2 * npts - 1));
   for (let i = 0; i < npts - 1; i++) work[i] = work[2 * npts - 2 - i]!;
   for (let i = 0; i < npts; i++) work[2 * npts - 1 + i] = work[2 * npts - 2 - i]!;
@@ -99,7 +111,7 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
     fy[2 * k + 1] = ar * bi + ai * br;
   }
   plan.inverse(fy, work);
-  const y2 = fw;
+  const y2 = fy;
   for (let j = 0; j < npts; j++) y2[j] = work[j + nw - 1]! / wsum;
   return interpLinear(x, x0, y2);
 }

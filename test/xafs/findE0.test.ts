@@ -72,5 +72,7 @@ test('lorentzianSmooth equals a direct mirror-padded convolution', () => {
     }
     const want = interpLinear(x, x0, y2);
     for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-12);
+    // Again, with the kernel's transform from the cache.
+    expect(Array.from(lorentzianSmooth(x, y, step))).toEqual(Array.from(got));
   }
 });
