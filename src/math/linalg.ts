@@ -51,8 +51,8 @@ export function householderQr(a: Float64Array, m: number, n: number, rdiag: Floa
 
 /**
  * Applies the Householder reflector I − v·vᵀ/v[j], v = rows j..m of the column at offset cv of
- * `v`, to `count` m-row columns of `w` starting at offset o. Four columns at a time, so that the
- * four dot products are independent chains instead of one add waiting on the previous; each
+ * `v`, to `count` m-row columns of `w` starting at offset o. Four (then two) columns at a time, so
+ * that their dot products are independent chains instead of one add waiting on the previous; each
  * column's sums keep their order, so the results do not depend on the grouping.
  */
 export function applyReflector(v: Float64Array, cv: number, j: number, m: number, w: Float64Array, o: number, count: number): void {
@@ -85,6 +85,25 @@ export function applyReflector(v: Float64Array, cv: number, j: number, m: number
       w[o2 + i]! -= t2 * vi;
       w[o3 + i]! -= t3 * vi;
     }
+  }
+  if (c + 2 <= count) {
+    const o0 = o + c * m;
+    const o1 = o0 + m;
+    let s0 = 0;
+    let s1 = 0;
+    for (let i = j; i < m; i++) {
+      const vi = v[cv + i]!;
+      s0 += vi * w[o0 + i]!;
+      s1 += vi * w[o1 + i]!;
+    }
+    const t0 = s0 / vjj;
+    const t1 = s1 / vjj;
+    for (let i = j; i < m; i++) {
+      const vi = v[cv + i]!;
+      w[o0 + i]! -= t0 * vi;
+      w[o1 + i]! -= t1 * vi;
+    }
+    c += 2;
   }
   for (; c < count; c++) {
     const oc = o + c * m;
