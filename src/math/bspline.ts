@@ -179,25 +179,38 @@ export class SplineInterpolator {
       }
       c[i] = y[i]!;
     }
+    // Band slots beyond column m − 1 hold zeros and stay zero, so rows need no bound checks; the
+    // operations per entry are those of the plain loops, in the same order.
     for (let k = 0; k < m - 1; k++) {
-      const pivot = a[7 * k + 3]!;
+      const rk = 7 * k + 3;
+      const pivot = a[rk]!;
       if (pivot === 0) throw new RangeError('spline abscissae are not strictly increasing');
+      const u1 = a[rk + 1]!;
+      const u2 = a[rk + 2]!;
+      const u3 = a[rk + 3]!;
+      const ck = c[k]!;
       const iEnd = Math.min(m - 1, k + 3);
       for (let i = k + 1; i <= iEnd; i++) {
-        const f = a[7 * i + 3 + (k - i)]!;
+        const ri = 6 * i + 3 + k;
+        const f = a[ri]!;
         if (f === 0) continue;
         const r = f / pivot;
-        a[7 * i + 3 + (k - i)] = 0;
-        const jEnd = Math.min(m - 1, k + 3);
-        for (let j = k + 1; j <= jEnd; j++) a[7 * i + 3 + (j - i)]! -= r * a[7 * k + 3 + (j - k)]!;
-        c[i]! -= r * c[k]!;
+        a[ri] = 0;
+        a[ri + 1]! -= r * u1;
+        a[ri + 2]! -= r * u2;
+        a[ri + 3]! -= r * u3;
+        c[i]! -= r * ck;
       }
     }
     for (let i = m - 1; i >= 0; i--) {
+      const ri = 7 * i + 3;
       let s = c[i]!;
-      const jEnd = Math.min(m - 1, i + 3);
-      for (let j = i + 1; j <= jEnd; j++) s -= a[7 * i + 3 + (j - i)]! * c[j]!;
-      const d = a[7 * i + 3]!;
+      if (i + 3 < m) {
+        s = s - a[ri + 1]! * c[i + 1]! - a[ri + 2]! * c[i + 2]! - a[ri + 3]! * c[i + 3]!;
+      } else {
+        for (let j = i + 1; j < m; j++) s -= a[ri + (j - i)]! * c[j]!;
+      }
+      const d = a[ri]!;
       if (d === 0) throw new RangeError('spline abscissae are not strictly increasing');
       c[i] = s / d;
     }
