@@ -111,7 +111,6 @@ export default async function (): Promise<void> {
     ['gaussianRotated', { method: 'gaussianRotated' }],
     ['moffat fixed beta 2.5', { method: 'moffat', beta: 2.5 }],
     ['moffat free beta', { method: 'moffat' }],
-    // Last: the float32 fitter shares V8 feedback with the float64 one and slows it afterwards.
     ['gaussian f32', { method: 'gaussian', precision: 'f32' }],
   ];
   const results: Record<string, unknown>[] = [];
