@@ -15,7 +15,7 @@ import {
   FIT_MAX_ITERATIONS,
   FIT_SINGULAR,
   FIT_TOO_FEW_PIXELS,
-  GL,
+  GL_NODES,
   MAX_ITERATIONS,
   MAX_SIDE,
   MAXP,
@@ -172,9 +172,9 @@ export function createF32PsfFitter(): PsfFitter {
         if (wt === 0) continue;
         let s0 = 0, s1 = 0, s2 = 0, sa = 0, sb = 0, sc = 0;
         for (let qy = 0; qy < 2; qy++) {
-          const dy = fr(j - R - y0 + (qy === 0 ? -GL : GL));
+          const dy = fr(j - R - y0 + (GL_NODES[qy] as number));
           for (let qx = 0; qx < 2; qx++) {
-            const dx = fr(i - R - x0 + (qx === 0 ? -GL : GL));
+            const dx = fr(i - R - x0 + (GL_NODES[qx] as number));
             const e = fr(Math.exp(-0.5 * fr(fr(a * dx * dx) + fr(2 * b * dx * dy) + fr(c * dy * dy))));
             s0 = fr(s0 + e);
             s1 = fr(s1 + fr(e * fr(a * dx + b * dy)));
@@ -232,9 +232,9 @@ export function createF32PsfFitter(): PsfFitter {
         if (wt === 0) continue;
         let sP = 0, sX = 0, sY = 0, sR = 0, sL = 0;
         for (let qy = 0; qy < 2; qy++) {
-          const dy = fr(j - R - y0 + (qy === 0 ? -GL : GL));
+          const dy = fr(j - R - y0 + (GL_NODES[qy] as number));
           for (let qx = 0; qx < 2; qx++) {
-            const dx = fr(i - R - x0 + (qx === 0 ? -GL : GL));
+            const dx = fr(i - R - x0 + (GL_NODES[qx] as number));
             const r2 = fr(dx * dx + dy * dy);
             const u = fr(1 + r2 * ia2);
             const lu = fr(Math.log(u));

@@ -12,7 +12,7 @@ import {
   FIT_MAX_ITERATIONS,
   FIT_SINGULAR,
   FIT_TOO_FEW_PIXELS,
-  GL,
+  GL_NODES,
   MAX_ITERATIONS,
   MAX_SIDE,
   MAXP,
@@ -168,9 +168,9 @@ export function createF64PsfFitter(): PsfFitter {
         if (wt === 0) continue;
         let s0 = 0, s1 = 0, s2 = 0, sa = 0, sb = 0, sc = 0;
         for (let qy = 0; qy < 2; qy++) {
-          const dy = j - R - y0 + (qy === 0 ? -GL : GL);
+          const dy = j - R - y0 + (GL_NODES[qy] as number);
           for (let qx = 0; qx < 2; qx++) {
-            const dx = i - R - x0 + (qx === 0 ? -GL : GL);
+            const dx = i - R - x0 + (GL_NODES[qx] as number);
             const e = Math.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy));
             s0 += e;
             s1 = s1 + (e * (a * dx + b * dy));
@@ -228,9 +228,9 @@ export function createF64PsfFitter(): PsfFitter {
         if (wt === 0) continue;
         let sP = 0, sX = 0, sY = 0, sR = 0, sL = 0;
         for (let qy = 0; qy < 2; qy++) {
-          const dy = j - R - y0 + (qy === 0 ? -GL : GL);
+          const dy = j - R - y0 + (GL_NODES[qy] as number);
           for (let qx = 0; qx < 2; qx++) {
-            const dx = i - R - x0 + (qx === 0 ? -GL : GL);
+            const dx = i - R - x0 + (GL_NODES[qx] as number);
             const r2 = dx * dx + dy * dy;
             const u = 1 + r2 * ia2;
             const lu = Math.log(u);
