@@ -221,19 +221,26 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   const side = ws.side;
   const sky = ws.sky;
   const saturation = o.saturation;
+  const raw = ws.raw;
+  const valid = ws.valid;
+  const x0 = ws.ix - R;
+  // The columns of the stamp on the image, [iLo, iHi): bounds are checked per row, not per pixel.
+  const iLo = Math.max(0, -x0);
+  const iHi = Math.min(side, W - x0);
   let count = 0;
+  raw.fill(0);
+  valid.fill(0);
+  if (iLo > 0 || iHi < side) ws.flags |= FLAG_EDGE;
   for (let j = 0; j < side; j++) {
     const y = ws.iy - R + j;
-    for (let i = 0; i < side; i++) {
-      const x = ws.ix - R + i;
+    if (y < 0 || y >= H) {
+      ws.flags |= FLAG_EDGE;
+      continue;
+    }
+    const rowStart = y * W + x0;
+    for (let i = iLo; i < iHi; i++) {
       const k = j * side + i;
-      ws.raw[k] = 0;
-      ws.valid[k] = 0;
-      if (x < 0 || y < 0 || x >= W || y >= H) {
-        ws.flags |= FLAG_EDGE;
-        continue;
-      }
-      const v = data[y * W + x] as number;
+      const v = data[rowStart + i] as number;
       if (!Number.isFinite(v)) {
         ws.flags |= FLAG_NAN_PIXELS;
         continue;
@@ -242,8 +249,8 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
         ws.flags |= FLAG_SATURATED;
         continue;
       }
-      ws.raw[k] = v - sky;
-      ws.valid[k] = 1;
+      raw[k] = v - sky;
+      valid[k] = 1;
       count++;
     }
   }
@@ -639,20 +646,36 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   }
   windowedShape(ws);
 
-  // Aperture sum within R: the flux of the moments method and the fit's starting flux.
+  // One pass over the stamp for the aperture sum within R (the flux of the moments method and the
+  // fit's starting flux), the peak that scales the fit, and the stamp marginals of the metrics:
+  // none of them depends on the fit, and the stamp is not read again until the fit.
   let sumFlux = 0;
   let peakAll = 0;
   const side = ws.side;
+  const raw = ws.raw;
+  const valid = ws.valid;
+  const mx = ws.marginalX;
+  const my = ws.marginalY;
+  const cx = ws.cx;
+  const cy = ws.cy;
+  for (let i = 0; i < side; i++) mx[i] = 0;
   for (let j = 0; j < side; j++) {
+    const dy = j - R - cy;
+    const dy2 = dy * dy;
+    let row = 0;
     for (let i = 0; i < side; i++) {
       const k = j * side + i;
-      if (ws.valid[k] === 0) continue;
-      const v = ws.raw[k] as number;
+      const v = raw[k] as number;
+      // Invalid pixels hold 0 in raw, which is what the clipped marginals want of them.
+      const vp = v > 0 ? v : 0;
+      mx[i] = (mx[i] as number) + vp;
+      row += vp;
+      if (valid[k] === 0) continue;
       if (v > peakAll) peakAll = v;
-      const dx = i - R - ws.cx;
-      const dy = j - R - ws.cy;
-      if (dx * dx + dy * dy <= R * R) sumFlux += v;
+      const dx = i - R - cx;
+      if (dx * dx + dy2 <= R * R) sumFlux += v;
     }
+    my[j] = row;
   }
   ws.sumFlux = sumFlux;
 
@@ -798,18 +821,10 @@ function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o
   res.peak = Number.isFinite(peak) ? peak : NaN;
   res.peakCoreRatio = core > 0 ? Math.min(Math.max(peak / core, 0), 1) : NaN;
 
-  // Marginals of the clipped stamp about its centre pixel, as the design defines them.
+  // Marginals of the clipped stamp about its centre pixel, as the design defines them (summed
+  // with the aperture in measureOne).
   const mx = ws.marginalX;
   const my = ws.marginalY;
-  mx.fill(0);
-  my.fill(0);
-  for (let j = 0; j < side; j++) {
-    for (let i = 0; i < side; i++) {
-      const v = Math.max(ws.raw[j * side + i] as number, 0);
-      mx[i] = (mx[i] as number) + v;
-      my[j] = (my[j] as number) + v;
-    }
-  }
   let hx = 0;
   let hy = 0;
   let left = 0;
