@@ -20,6 +20,7 @@ import {
   type Image,
   type MeasureOptions,
 } from '../src/stars/index.js';
+import { erf } from '../src/math/studentT.js';
 import { gaussian, mulberry32 } from '../test/util/random.js';
 import { machineInfo, summarize, writeResult } from './util.js';
 
@@ -29,15 +30,6 @@ const FWHM = 3.5;
 const GAIN = 1.5;
 const READ_NOISE = 5;
 const SKY = 1000;
-
-/** erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): ample for drawing test stars. */
-function erf(x: number): number {
-  const s = Math.sign(x);
-  const a = Math.abs(x);
-  const t = 1 / (1 + 0.3275911 * a);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
-  return s * y;
-}
 
 function pixelGauss(c: number, sigma: number, k: number): number {
   const q = 1 / (Math.SQRT2 * sigma);
