@@ -1,0 +1,101 @@
+/**
+ * Types shared by `autobkBatch` and its two back ends (worker_threads CPU, WebGPU). One result
+ * per input spectrum, in input order; a spectrum that cannot be processed gets an error result
+ * and never stops the rest of the batch.
+ */
+import type { GpuContext } from '../gpu/context.js';
+import type { AutobkOptions } from './autobk.js';
+
+/** One spectrum of a batch whose spectra may have different energy grids. */
+export interface BatchSpectrum {
+  energy: ArrayLike<number>;
+  mu: ArrayLike<number>;
+  e0?: number;
+  edgeStep?: number;
+}
+
+/**
+ * A series on one shared energy grid (a map, a quick-scan series): `mu` holds nSpectra rows of
+ * energy.length values, row-major. e0/edgeStep: one value for all, or one per spectrum.
+ */
+export interface PackedSeries {
+  energy: ArrayLike<number>;
+  mu: Float64Array | Float32Array;
+  e0?: number | Float64Array;
+  edgeStep?: number | Float64Array;
+}
+
+export type AutobkBatchInput = readonly BatchSpectrum[] | PackedSeries;
+
+export interface BatchProgress {
+  /** Spectra finished (any status) and total. */
+  done: number;
+  total: number;
+  /** done / total, reaching exactly 1 once, at the end. */
+  fraction: number;
+}
+
+export interface AutobkBatchRun {
+  /** 'auto' (default): the GPU when an adapter exists, else the CPU with a one-line notice. */
+  device?: 'gpu' | 'cpu' | 'auto';
+  onProgress?: (progress: BatchProgress) => void;
+  /** Aborting stops the batch between submissions (GPU) or spectra (CPU); the promise rejects. */
+  signal?: AbortSignal;
+  /** GPU context to use instead of a fresh one. */
+  gpu?: GpuContext;
+  /** CPU worker threads (default: all cores); 0 runs in the calling thread. */
+  workers?: number;
+  /** Where the 'auto' fallback notice goes (default console.warn). */
+  notice?: (message: string) => void;
+  /** Also return χ(R) of every spectrum (xftf with the options' window), default false. */
+  chir?: boolean | { rmax?: number; kmin?: number; kmax?: number; dk?: number; kweight?: number; window?: string };
+  /** GPU only: largest number of spectra per dispatch chunk (default: what the device limits allow). */
+  maxChunk?: number;
+}
+
+export interface AutobkBatchDetails {
+  nspl: number;
+  irbkg: number;
+  kmin: number;
+  kmax: number;
+  rbkg: number;
+  knots: Float64Array;
+  initCoefs: Float64Array;
+  coefs: Float64Array;
+  /** Sum of squares of Larch's residual vector (FFT rows and clamp rows) at the solution. */
+  chisqr: number;
+  redchi: number;
+  /** LM iterations (accepted and rejected trial steps) and residual evaluations. */
+  iterations: number;
+  nfev: number;
+  warnings: string[];
+}
+
+export interface AutobkBatchSuccess {
+  status: 'converged' | 'max-iterations';
+  index: number;
+  /** Which back end produced it. */
+  device: 'gpu' | 'cpu';
+  /** Cleaned energy grid of bkg (the input grid for a packed series). */
+  energy: Float64Array;
+  e0: number;
+  edgeStep: number;
+  bkg: Float64Array;
+  k: Float64Array;
+  chi: Float64Array;
+  chir?: { r: Float64Array; re: Float64Array; im: Float64Array; mag: Float64Array };
+  details: AutobkBatchDetails;
+}
+
+export interface AutobkBatchFailure {
+  status: 'error';
+  index: number;
+  device: 'gpu' | 'cpu';
+  /** Says which field and value was wrong, as the single-spectrum functions do. */
+  error: string;
+}
+
+export type AutobkBatchResult = AutobkBatchSuccess | AutobkBatchFailure;
+
+/** Options a batch fit accepts: `autobk`'s, except the per-spectrum ones that live on the input. */
+export type AutobkBatchOptions = Omit<AutobkOptions, 'e0' | 'edgeStep' | 'calcUncertainties' | 'errSigma'>;
