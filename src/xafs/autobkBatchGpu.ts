@@ -10,7 +10,7 @@ export function autobkBatchGpu(
   ctx: GpuContext,
   input: AutobkBatchInput,
   options: AutobkBatchOptions,
-  run: Pick<AutobkBatchRun, 'onProgress' | 'signal' | 'chir' | 'maxChunk'>,
+  run: Pick<AutobkBatchRun, 'onProgress' | 'signal' | 'chir' | 'maxChunk' | 'onTimings'>,
 ): Promise<AutobkBatchResult[]> {
   void ctx; void input; void options; void run;
   return Promise.reject(new Error('autobkBatchGpu: not implemented yet'));

@@ -35,6 +35,21 @@ export interface BatchProgress {
   fraction: number;
 }
 
+/** Wall-clock split of one batch (ms), for benchmarks; CPU back end: summed over spectra. */
+export interface BatchTimings {
+  /** CPU float64 setup: cleaning, pre_edge, grids, knots, initial coefficients. */
+  setupMs: number;
+  /** Upload, basis columns and the batched FFT (GPU), or the Fourier design (CPU). */
+  transformMs: number;
+  /** Levenberg–Marquardt iterations. */
+  lmMs: number;
+  /** Read-back and assembling the result records. */
+  readbackMs: number;
+  totalMs: number;
+  /** GPU submissions of the LM loop (0 on the CPU). */
+  submissions: number;
+}
+
 export interface AutobkBatchRun {
   /** 'auto' (default): the GPU when an adapter exists, else the CPU with a one-line notice. */
   device?: 'gpu' | 'cpu' | 'auto';
@@ -49,6 +64,8 @@ export interface AutobkBatchRun {
   notice?: (message: string) => void;
   /** Also return χ(R) of every spectrum (xftf with the options' window), default false. */
   chir?: boolean | { rmax?: number; kmin?: number; kmax?: number; dk?: number; kweight?: number; window?: string };
+  /** Called once at the end with the time split. */
+  onTimings?: (timings: BatchTimings) => void;
   /** GPU only: largest number of spectra per dispatch chunk (default: what the device limits allow). */
   maxChunk?: number;
 }
