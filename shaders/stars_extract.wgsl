@@ -1,0 +1,739 @@
+// Star stamps, one workgroup per star: local sky (tiled map or 3σ-clipped annulus), the stamp,
+// the over-relaxed windowed centroid with re-centring, adaptive windowed second moments, the
+// stamp marginals, and for the PSF fit the scaled stamp, its weights and the starting
+// parameters. Mirrors measureOne() of src/stars/measure.ts step by step, in float32 with
+// stamp-local coordinates (centroid.md §11).
+//
+// Override constants:
+//   R        stamp radius; SIDE = 2R+1, NPIX = SIDE²
+//   RO       annulus outer radius ceil(1.5R); SORT_N a power of two ≥ the annulus pixel count
+//   WG       invocations per workgroup (a power of two ≥ 2·SIDE)
+//   MODEL    PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β)
+//
+// Bindings (group 0):
+//   0 params  uniform Params (below), one per chunk of stars
+//   1 tile    storage read, array<f32>: three planes of tileRows × width, starting at image row
+//             rowStart: pixel (x, y) of the image at [(y − rowStart)·width + x], the sky map at
+//             the same index + planeStride, the sky σ map at + 2·planeStride
+//   2 starIn  storage read, array<vec4<f32>>: per star of the chunk (ix, iy, fx, fy) with ix, iy
+//             the i32 bits of the start pixel floor(x + ½) and fx, fy = x − ix, y − iy
+//   3 info    storage read_write, array<f32>: INFO words per star (INFO_* offsets below; ints
+//             as u32/i32 bits)
+//   4 stamps  storage read_write, array<vec2<f32>>: NPIX per star, row-major, (z, w) = (pixel −
+//             sky)/S and the inverse variance in the same units; w = 0 leaves a pixel out
+//   5 lm      storage read_write, array<f32>: LM words per star (layout in stars_fit.wgsl);
+//             this kernel writes the start parameters, the status, pixels and noise
+//
+// Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
+
+struct Params {
+  width: u32,
+  height: u32,
+  rowStart: i32,
+  tileRows: u32,
+  planeStride: u32,
+  count: u32,
+  gridX: u32,
+  annulus: u32,
+  saturation: f32,
+  hasSaturation: u32,
+  rnFloor: f32,
+  poisson: f32,
+  sigmaW: f32,
+  sigma0: f32,
+  fitting: u32,
+  beta: f32,
+  // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
+  nanBits: u32,
+}
+
+override R: i32;
+override RO: i32;
+override SORT_N: u32;
+override WG: u32 = 64u;
+override MODEL: u32 = 0u;
+override SIDE: i32 = 2 * R + 1;
+override NPIX: u32 = u32(SIDE * SIDE);
+
+const INFO: u32 = 32u;
+const INFO_IX = 0u;
+const INFO_IY = 1u;
+const INFO_FLAGS = 2u;
+const INFO_COUNT = 3u;
+const INFO_SKY = 4u;
+const INFO_SIGMA = 5u;
+const INFO_CX = 6u;
+const INFO_CY = 7u;
+const INFO_CXX = 8u;
+const INFO_CYY = 9u;
+const INFO_CXY = 10u;
+const INFO_SUMFLUX = 11u;
+const INFO_SCALE = 12u;
+const INFO_STAGE = 13u;
+const INFO_MROUND = 14u;
+const INFO_MASYM = 15u;
+
+const LM: u32 = 64u;
+const LM_STATUS = 55u;
+const LM_PIXELS = 56u;
+const LM_NOISE = 59u;
+const FIT_PENDING = 100.0;
+const FIT_SKIP = 102.0;
+
+// Stages (INFO_STAGE): how far the measurement got.
+const STAGE_MEASURED = 0u;
+const STAGE_NO_BACKGROUND = 1u;
+const STAGE_NO_PIXELS = 2u;
+
+const FLAG_EDGE = 1u;
+const FLAG_SATURATED = 2u;
+const FLAG_NAN_PIXELS = 4u;
+const FLAG_MOMENTS_NOT_CONVERGED = 16u;
+const FLAG_NO_SIGNAL = 128u;
+const FLAG_ANNULUS_FALLBACK = 256u;
+
+const CENTROID_OK = 0u;
+const CENTROID_NO_SIGNAL = 1u;
+const CENTROID_NOT_CONVERGED = 2u;
+const MAD_TO_SIGMA = 1.482602218505602;
+const FWHM_PER_SIGMA = 2.3548200450309493;
+const PIXEL_VARIANCE = 0.08333333333333333;
+const BIG = 3.0e38;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> tile: array<f32>;
+@group(0) @binding(2) var<storage, read> starIn: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> info: array<f32>;
+@group(0) @binding(4) var<storage, read_write> stamps: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read_write> lm: array<f32>;
+
+var<workgroup> raw: array<f32, NPIX>;
+var<workgroup> valid: array<u32, NPIX>;
+var<workgroup> ex: array<f32, SIDE>;
+var<workgroup> ey: array<f32, SIDE>;
+var<workgroup> red: array<vec4<f32>, WG>;
+var<workgroup> redOut: vec4<f32>;
+var<workgroup> sortv: array<f32, SORT_N>;
+var<workgroup> sortd: array<f32, SORT_N>;
+var<workgroup> annCount: atomic<u32>;
+var<workgroup> wgFlags: atomic<u32>;
+var<workgroup> wgPeak: atomic<u32>;
+var<workgroup> uScalar: u32;
+var<workgroup> mrg: array<f32, 64>;
+
+// WGSL lets implementations assume values are finite, so NaN and ±inf pixels are found by
+// their bits, never by comparisons.
+fn isFiniteBits(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn nanValue() -> f32 {
+  return bitcast<f32>(params.nanBits);
+}
+
+// Image value and map values of pixel (x, y), which the caller has checked lies in the image;
+// the tile's halo guarantees it lies in the tile as well.
+fn pixelIndex(x: i32, y: i32) -> u32 {
+  let row = clamp(y - params.rowStart, 0, i32(params.tileRows) - 1);
+  return u32(row) * params.width + u32(x);
+}
+
+fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      red[lid] = red[lid] + red[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    redOut = red[0];
+  }
+  return workgroupUniformLoad(&redOut);
+}
+
+// Ascending bitonic sort of arr[0..SORT_N).
+fn bitonicSortV(lid: u32) {
+  for (var k = 2u; k <= SORT_N; k = k << 1u) {
+    for (var j = k >> 1u; j > 0u; j = j >> 1u) {
+      workgroupBarrier();
+      for (var i = lid; i < SORT_N; i += WG) {
+        let l = i ^ j;
+        if (l > i) {
+          let a = sortv[i];
+          let b = sortv[l];
+          let up = (i & k) == 0u;
+          if ((a > b) == up) {
+            sortv[i] = b;
+            sortv[l] = a;
+          }
+        }
+      }
+    }
+  }
+  workgroupBarrier();
+}
+
+fn bitonicSortD(lid: u32) {
+  for (var k = 2u; k <= SORT_N; k = k << 1u) {
+    for (var j = k >> 1u; j > 0u; j = j >> 1u) {
+      workgroupBarrier();
+      for (var i = lid; i < SORT_N; i += WG) {
+        let l = i ^ j;
+        if (l > i) {
+          let a = sortd[i];
+          let b = sortd[l];
+          let up = (i & k) == 0u;
+          if ((a > b) == up) {
+            sortd[i] = b;
+            sortd[l] = a;
+          }
+        }
+      }
+    }
+  }
+  workgroupBarrier();
+}
+
+// The median, made workgroup-uniform: the clipping loop branches on it.
+fn uniformMedian(base: u32, n: u32, useD: bool, lid: u32) -> f32 {
+  if (lid == 0u) {
+    redOut = vec4<f32>(medianSorted(base, n, useD), 0.0, 0.0, 0.0);
+  }
+  return workgroupUniformLoad(&redOut).x;
+}
+
+fn medianSorted(base: u32, n: u32, useD: bool) -> f32 {
+  let h = n >> 1u;
+  var a: f32;
+  var b: f32;
+  if (useD) {
+    a = sortd[base + h];
+    b = sortd[base + max(h, 1u) - 1u];
+  } else {
+    a = sortv[base + h];
+    b = sortv[base + max(h, 1u) - 1u];
+  }
+  if ((n & 1u) == 1u) {
+    return a;
+  }
+  return 0.5 * (a + b);
+}
+
+// Sky and sky σ from the pixels rIn ≤ r ≤ rOut around (ix, iy): 3σ-clipped median and MAD σ,
+// two clipping iterations, as sigmaClippedStats. (NaN, NaN) below 10 usable pixels. The values
+// are sorted once; the kept ones stay a contiguous range of the sorted values.
+fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
+  if (lid == 0u) {
+    atomicStore(&annCount, 0u);
+  }
+  workgroupBarrier();
+  let span = 2 * RO + 1;
+  let rin2 = R * R;
+  let rout2 = RO * RO;
+  for (var q = i32(lid); q < span * span; q += i32(WG)) {
+    let dx = q % span - RO;
+    let dy = q / span - RO;
+    let x = ix + dx;
+    let y = iy + dy;
+    let r2 = dx * dx + dy * dy;
+    if (x < 0 || y < 0 || x >= i32(params.width) || y >= i32(params.height) || r2 < rin2 || r2 > rout2) {
+      continue;
+    }
+    let v = tile[pixelIndex(x, y)];
+    if (isFiniteBits(v)) {
+      let slot = atomicAdd(&annCount, 1u);
+      sortv[slot] = v;
+    }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    uScalar = atomicLoad(&annCount);
+  }
+  let n = workgroupUniformLoad(&uScalar);
+  if (n < 10u) {
+    return vec2<f32>(nanValue(), nanValue());
+  }
+  for (var i = n + lid; i < SORT_N; i += WG) {
+    sortv[i] = BIG;
+  }
+  bitonicSortV(lid);
+  var lo = 0u;
+  var cnt = n;
+  var m = 0.0;
+  var s = 0.0;
+  for (var it = 0u; it <= 2u; it++) {
+    m = uniformMedian(lo, cnt, false, lid);
+    for (var i = lid; i < SORT_N; i += WG) {
+      if (i < cnt) {
+        sortd[i] = abs(sortv[lo + i] - m);
+      } else {
+        sortd[i] = BIG;
+      }
+    }
+    bitonicSortD(lid);
+    s = MAD_TO_SIGMA * uniformMedian(0u, cnt, true, lid);
+    if (it == 2u || cnt < 3u || !(s > 0.0)) {
+      break;
+    }
+    let lim = 3.0 * s;
+    var rm = vec4<f32>(0.0);
+    for (var i = lid; i < cnt; i += WG) {
+      let v = sortv[lo + i];
+      if (abs(v - m) > lim) {
+        if (v < m) {
+          rm.x += 1.0;
+        } else {
+          rm.y += 1.0;
+        }
+      }
+    }
+    let removed = reduceSum(rm, lid);
+    if (removed.x + removed.y == 0.0) {
+      break;
+    }
+    lo += u32(removed.x);
+    cnt -= u32(removed.x) + u32(removed.y);
+  }
+  return vec2<f32>(m, s);
+}
+
+// Fills raw/valid around (ix, iy) with pixel − sky; sets edge, NaN and saturation flags in
+// wgFlags. Returns the number of valid pixels.
+fn extractStamp(ix: i32, iy: i32, sky: f32, lid: u32) -> u32 {
+  var n = 0.0;
+  for (var k = lid; k < NPIX; k += WG) {
+    let x = ix - R + i32(k) % SIDE;
+    let y = iy - R + i32(k) / SIDE;
+    raw[k] = 0.0;
+    valid[k] = 0u;
+    if (x < 0 || y < 0 || x >= i32(params.width) || y >= i32(params.height)) {
+      atomicOr(&wgFlags, FLAG_EDGE);
+      continue;
+    }
+    let v = tile[pixelIndex(x, y)];
+    if (!isFiniteBits(v)) {
+      atomicOr(&wgFlags, FLAG_NAN_PIXELS);
+      continue;
+    }
+    if (params.hasSaturation != 0u && v >= params.saturation) {
+      atomicOr(&wgFlags, FLAG_SATURATED);
+      continue;
+    }
+    raw[k] = v - sky;
+    valid[k] = 1u;
+    n += 1.0;
+  }
+  return u32(reduceSum(vec4<f32>(n, 0.0, 0.0, 0.0), lid).x);
+}
+
+// Gaussian window exp(−(i − R − c)²·k) per column (ex) and row (ey).
+fn windowTables(cx: f32, cy: f32, k: f32, lid: u32) {
+  let i = i32(lid);
+  if (i < SIDE) {
+    let d = f32(i - R) - cx;
+    ex[i] = exp(-d * d * k);
+  } else if (i >= 32 && i < 32 + SIDE) {
+    let d = f32(i - 32 - R) - cy;
+    ey[i - 32] = exp(-d * d * k);
+  }
+  workgroupBarrier();
+}
+
+struct Centroid {
+  status: u32,
+  cx: f32,
+  cy: f32,
+}
+
+// SExtractor-style windowed centroid, step doubled until a step grows (windowedCentroid).
+fn windowedCentroid(cx0: f32, cy0: f32, lid: u32) -> Centroid {
+  var c = Centroid(CENTROID_NOT_CONVERGED, cx0, cy0);
+  let inv2s2 = 1.0 / (2.0 * params.sigmaW * params.sigmaW);
+  var factor = 2.0;
+  var lastStep = BIG;
+  for (var it = 0; it < 40; it++) {
+    windowTables(c.cx, c.cy, inv2s2, lid);
+    var acc = vec4<f32>(0.0);
+    for (var k = lid; k < NPIX; k += WG) {
+      let i = i32(k) % SIDE;
+      let j = i32(k) / SIDE;
+      let t = ex[i] * ey[j] * raw[k];
+      acc += vec4<f32>(t, t * f32(i - R), t * f32(j - R), 0.0);
+    }
+    let s = reduceSum(acc, lid);
+    if (!(s.x > 0.0)) {
+      c.status = CENTROID_NO_SIGNAL;
+      return c;
+    }
+    var dx = s.y / s.x - c.cx;
+    var dy = s.z / s.x - c.cy;
+    let stepLen = sqrt(dx * dx + dy * dy);
+    if (stepLen > lastStep) {
+      factor = 1.0;
+    }
+    lastStep = stepLen;
+    dx *= factor;
+    dy *= factor;
+    let cap = 0.25 * f32(SIDE);
+    if (stepLen * factor > cap) {
+      dx *= cap / (stepLen * factor);
+      dy *= cap / (stepLen * factor);
+    }
+    c.cx += dx;
+    c.cy += dy;
+    if (abs(c.cx) > f32(R) || abs(c.cy) > f32(R)) {
+      c.status = CENTROID_NO_SIGNAL;
+      return c;
+    }
+    if (abs(dx) < 1e-4 && abs(dy) < 1e-4) {
+      c.status = CENTROID_OK;
+      return c;
+    }
+  }
+  return c;
+}
+
+// Adaptive windowed second moments, deconvolved from the window and the pixel (windowedShape).
+// Returns (cxx, cyy, cxy, ok).
+fn windowedShape(cx: f32, cy: f32, lid: u32) -> vec4<f32> {
+  var sw2 = params.sigmaW * params.sigmaW;
+  var res = vec4<f32>(0.0);
+  for (var iter = 0; iter < 4; iter++) {
+    windowTables(cx, cy, 1.0 / (2.0 * sw2), lid);
+    var acc = vec4<f32>(0.0);
+    for (var k = lid; k < NPIX; k += WG) {
+      let i = i32(k) % SIDE;
+      let j = i32(k) / SIDE;
+      let t = ex[i] * ey[j] * raw[k];
+      let dx = f32(i - R) - cx;
+      let dy = f32(j - R) - cy;
+      acc += vec4<f32>(t, t * dx * dx, t * dy * dy, t * dx * dy);
+    }
+    let s = reduceSum(acc, lid);
+    if (!(s.x > 0.0)) {
+      break;
+    }
+    let mxx = s.y / s.x;
+    let myy = s.z / s.x;
+    let mxy = s.w / s.x;
+    let det = mxx * myy - mxy * mxy;
+    if (!(det > 0.0 && mxx > 0.0)) {
+      break;
+    }
+    let iw = 1.0 / sw2;
+    let pxx = myy / det - iw;
+    let pyy = mxx / det - iw;
+    let pxy = -mxy / det;
+    let pdet = pxx * pyy - pxy * pxy;
+    if (!(pxx > 0.0 && pdet > 0.0)) {
+      sw2 *= 4.0;
+      continue;
+    }
+    res = vec4<f32>(pyy / pdet, pxx / pdet, -pxy / pdet, 1.0);
+    let matched = sqrt(res.x * res.y - res.z * res.z);
+    if (abs(matched - sw2) < 1e-3 * sw2) {
+      break;
+    }
+    sw2 = min(max(matched, 0.25), f32(R * R));
+  }
+  if (res.w > 0.0) {
+    res.x = max(res.x - PIXEL_VARIANCE, 0.01);
+    res.y = max(res.y - PIXEL_VARIANCE, 0.01);
+  }
+  return res;
+}
+
+fn admissibleStart(p: array<f32, 8>) -> bool {
+  let lim = f32(R + 1);
+  if (!(abs(p[0]) < lim && abs(p[1]) < lim && p[2] > 0.0)) {
+    return false;
+  }
+  let wMax = 3.0 * f32(R);
+  switch (MODEL) {
+    case 0u: {
+      return p[3] > 0.2 && p[4] > 0.2 && p[3] < wMax && p[4] < wMax && isFiniteBits(p[5]);
+    }
+    case 1u: {
+      let a = p[3];
+      let b = p[4];
+      let c = p[5];
+      let tr = a + c;
+      let det = a * c - b * b;
+      if (!(a > 0.0 && c > 0.0 && det > 0.0)) {
+        return false;
+      }
+      let disc = sqrt(max(0.25 * tr * tr - det, 0.0));
+      return 0.5 * tr + disc < 25.0 && 0.5 * tr - disc > 1.0 / (wMax * wMax) && isFiniteBits(p[6]);
+    }
+    case 2u: {
+      return p[3] > 0.2 && p[3] < 2.0 * wMax && isFiniteBits(p[4]);
+    }
+    default: {
+      return p[3] > 0.2 && p[3] < 2.0 * wMax && p[4] >= 1.5 && p[4] <= 20.0 && isFiniteBits(p[5]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let star = wid.x + wid.y * params.gridX;
+  if (star >= params.count) {
+    return;
+  }
+  let sIn = starIn[star];
+  let ix0 = bitcast<i32>(sIn.x);
+  let iy0 = bitcast<i32>(sIn.y);
+  var ix = ix0;
+  var iy = iy0;
+  var cx = sIn.z;
+  var cy = sIn.w;
+  let ib = star * INFO;
+  let lb = star * LM;
+  var flags = 0u;
+  var sky = 0.0;
+  var skySigma = 0.0;
+  var centroid = CENTROID_NO_SIGNAL;
+  var count = 0u;
+  if (lid == 0u) {
+    atomicStore(&wgFlags, 0u);
+    atomicStore(&wgPeak, 0u);
+  }
+  for (var mv = 0; mv < 4; mv++) {
+    flags &= FLAG_ANNULUS_FALLBACK;
+    var sk = vec2<f32>(nanValue(), nanValue());
+    var skyOk = false;
+    if (params.annulus != 0u) {
+      sk = annulusSky(ix, iy, lid);
+      skyOk = isFiniteBits(sk.x);
+      if (!skyOk) {
+        flags |= FLAG_ANNULUS_FALLBACK;
+      }
+    }
+    if (!skyOk) {
+      let k = pixelIndex(ix, iy);
+      sk = vec2<f32>(tile[k + params.planeStride], tile[k + 2u * params.planeStride]);
+      skyOk = isFiniteBits(sk.x);
+    }
+    if (!skyOk) {
+      if (lid == 0u) {
+        info[ib + INFO_IX] = bitcast<f32>(ix);
+        info[ib + INFO_IY] = bitcast<f32>(iy);
+        info[ib + INFO_FLAGS] = bitcast<f32>(flags);
+        info[ib + INFO_STAGE] = bitcast<f32>(STAGE_NO_BACKGROUND);
+        lm[lb + LM_STATUS] = FIT_SKIP;
+      }
+      return;
+    }
+    sky = sk.x;
+    skySigma = max(select(0.0, sk.y, isFiniteBits(sk.y)), params.rnFloor);
+    workgroupBarrier();
+    if (lid == 0u) {
+      atomicStore(&wgFlags, 0u);
+    }
+    workgroupBarrier();
+    count = extractStamp(ix, iy, sky, lid);
+    flags |= atomicLoad(&wgFlags);
+    workgroupBarrier();
+    if (count > 0u) {
+      let c = windowedCentroid(cx, cy, lid);
+      centroid = c.status;
+      cx = c.cx;
+      cy = c.cy;
+    } else {
+      centroid = CENTROID_NO_SIGNAL;
+    }
+    if (centroid == CENTROID_NO_SIGNAL) {
+      break;
+    }
+    let mx = i32(floor(cx + 0.5));
+    let my = i32(floor(cy + 0.5));
+    if ((mx == 0 && my == 0) || mv == 3) {
+      break;
+    }
+    let nx = ix + mx;
+    let ny = iy + my;
+    if (nx < 0 || ny < 0 || nx >= i32(params.width) || ny >= i32(params.height)) {
+      break;
+    }
+    ix = nx;
+    iy = ny;
+    cx -= f32(mx);
+    cy -= f32(my);
+  }
+  var stage = STAGE_MEASURED;
+  if (centroid == CENTROID_NO_SIGNAL) {
+    flags |= FLAG_NO_SIGNAL;
+    // Metrics describe the place asked for: back to the input position (the stamp stays).
+    ix = ix0;
+    iy = iy0;
+    cx = sIn.z;
+    cy = sIn.w;
+    if (count == 0u) {
+      stage = STAGE_NO_PIXELS;
+    }
+  } else if (centroid == CENTROID_NOT_CONVERGED) {
+    flags |= FLAG_MOMENTS_NOT_CONVERGED;
+  }
+  if (stage != STAGE_MEASURED) {
+    if (lid == 0u) {
+      info[ib + INFO_IX] = bitcast<f32>(ix);
+      info[ib + INFO_IY] = bitcast<f32>(iy);
+      info[ib + INFO_FLAGS] = bitcast<f32>(flags);
+      info[ib + INFO_STAGE] = bitcast<f32>(stage);
+      info[ib + INFO_SKY] = sky;
+      info[ib + INFO_SIGMA] = skySigma;
+      lm[lb + LM_STATUS] = FIT_SKIP;
+    }
+    return;
+  }
+  let shape = windowedShape(cx, cy, lid);
+
+  // Aperture sum within R, the highest valid pixel and the clipped marginals.
+  var acc = vec4<f32>(0.0);
+  let R2 = f32(R * R);
+  for (var k = lid; k < NPIX; k += WG) {
+    if (valid[k] == 0u) {
+      continue;
+    }
+    let v = raw[k];
+    if (v > 0.0) {
+      atomicMax(&wgPeak, bitcast<u32>(v));
+    }
+    let dx = f32(i32(k) % SIDE - R) - cx;
+    let dy = f32(i32(k) / SIDE - R) - cy;
+    if (dx * dx + dy * dy <= R2) {
+      acc.x += v;
+    }
+  }
+  let i = i32(lid);
+  if (i < SIDE) {
+    var m = 0.0;
+    for (var j = 0; j < SIDE; j++) {
+      m += max(raw[j * SIDE + i], 0.0);
+    }
+    mrg[i] = m;
+  } else if (i >= 32 && i < 32 + SIDE) {
+    var m = 0.0;
+    for (var c = 0; c < SIDE; c++) {
+      m += max(raw[(i - 32) * SIDE + c], 0.0);
+    }
+    mrg[i] = m;
+  }
+  let sumFlux = reduceSum(acc, lid).x;
+  let peakAll = bitcast<f32>(atomicLoad(&wgPeak));
+  if (lid == 0u) {
+    var hx = 0.0;
+    var hy = 0.0;
+    var left = 0.0;
+    var right = 0.0;
+    var top = 0.0;
+    var bottom = 0.0;
+    for (var k = 0; k < SIDE; k++) {
+      let a = mrg[k];
+      let b = mrg[32 + k];
+      hx = max(hx, a);
+      hy = max(hy, b);
+      if (k < R) {
+        left += a;
+        top += b;
+      } else if (k > R) {
+        right += a;
+        bottom += b;
+      }
+    }
+    info[ib + INFO_MROUND] = select(nanValue(), (hx - hy) / (hx + hy), hx + hy > 0.0);
+    let ax = select(0.0, (right - left) / (left + right), left + right > 0.0);
+    let ay = select(0.0, (bottom - top) / (top + bottom), top + bottom > 0.0);
+    info[ib + INFO_MASYM] = min(sqrt(ax * ax + ay * ay), 1.0);
+    info[ib + INFO_IX] = bitcast<f32>(ix);
+    info[ib + INFO_IY] = bitcast<f32>(iy);
+    info[ib + INFO_FLAGS] = bitcast<f32>(flags);
+    info[ib + INFO_COUNT] = bitcast<f32>(count);
+    info[ib + INFO_SKY] = sky;
+    info[ib + INFO_SIGMA] = skySigma;
+    info[ib + INFO_CX] = cx;
+    info[ib + INFO_CY] = cy;
+    let nan = nanValue();
+    info[ib + INFO_CXX] = select(nan, shape.x, shape.w > 0.0);
+    info[ib + INFO_CYY] = select(nan, shape.y, shape.w > 0.0);
+    info[ib + INFO_CXY] = select(nan, shape.z, shape.w > 0.0);
+    info[ib + INFO_SUMFLUX] = sumFlux;
+    info[ib + INFO_STAGE] = bitcast<f32>(STAGE_MEASURED);
+  }
+  if (params.fitting == 0u) {
+    if (lid == 0u) {
+      lm[lb + LM_STATUS] = FIT_SKIP;
+    }
+    return;
+  }
+
+  // The fit's data: scaled by S so amplitudes are O(1) (prepareFitStamp).
+  let S = max(max(peakAll, 3.0 * skySigma), 1e-30);
+  let invS = 1.0 / S;
+  let s2 = skySigma * skySigma;
+  let floorV = 1e-12 * S * S;
+  let sb = star * NPIX;
+  for (var k = lid; k < NPIX; k += WG) {
+    if (valid[k] == 0u) {
+      stamps[sb + k] = vec2<f32>(0.0, 0.0);
+      continue;
+    }
+    let v = raw[k];
+    stamps[sb + k] = vec2<f32>(v * invS, (S * S) / (max(v, 0.0) * params.poisson + s2 + floorV));
+  }
+  if (lid != 0u) {
+    return;
+  }
+  info[ib + INFO_SCALE] = S;
+  // Starting parameters from the moments (initialParams).
+  var p = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  var cxx = shape.x;
+  var cyy = shape.y;
+  var cxy = shape.z;
+  let hi = f32(R * R);
+  if (!(shape.w > 0.0 && cxx > 0.25 && cyy > 0.25 && cxx < hi && cyy < hi && cxx * cyy - cxy * cxy > 0.01)) {
+    cxx = params.sigma0 * params.sigma0;
+    cyy = cxx;
+    cxy = 0.0;
+  }
+  p[0] = cx;
+  p[1] = cy;
+  p[2] = max(sumFlux / S, 1.0);
+  switch (MODEL) {
+    case 0u: {
+      p[3] = sqrt(cxx);
+      p[4] = sqrt(cyy);
+    }
+    case 1u: {
+      let det = cxx * cyy - cxy * cxy;
+      p[3] = cyy / det;
+      p[4] = -cxy / det;
+      p[5] = cxx / det;
+    }
+    default: {
+      let b = select(2.5, params.beta, MODEL == 2u);
+      let fwhm = FWHM_PER_SIGMA * sqrt(sqrt(cxx * cyy - cxy * cxy));
+      p[3] = fwhm / (2.0 * sqrt(pow(2.0, 1.0 / b) - 1.0));
+      p[2] = max(p[2] * (b - 1.0) / (3.141592653589793 * p[3] * p[3]), 1e-3);
+      if (MODEL == 3u) {
+        p[4] = b;
+      }
+    }
+  }
+  for (var k = 0u; k < 8u; k++) {
+    lm[lb + k] = p[k];
+  }
+  lm[lb + LM_PIXELS] = f32(count);
+  lm[lb + LM_NOISE] = max(skySigma * invS, 1e-6);
+  // Too few pixels and an inadmissible start end the fit before it starts, as on the CPU.
+  let np = select(select(select(6u, 5u, MODEL == 2u), 7u, MODEL == 1u), 6u, MODEL == 0u);
+  if (count <= np) {
+    lm[lb + LM_STATUS] = 4.0;
+  } else if (!admissibleStart(p)) {
+    lm[lb + LM_STATUS] = 5.0;
+  } else {
+    lm[lb + LM_STATUS] = FIT_PENDING;
+  }
+}

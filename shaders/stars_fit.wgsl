@@ -1,0 +1,566 @@
+// Levenberg–Marquardt PSF fits, one workgroup per star, a few iterations per dispatch: the
+// outer loop runs in TypeScript and reads back only the number of stars still active. The
+// algorithm is that of src/stars/psfFit32.ts (Marquardt damping, Cholesky solve, per-parameter
+// tolerances, "a step below tolerance that no longer lowers χ² has converged"), in float32 on
+// stamp-local coordinates with the data scaled by S (centroid.md §11).
+//
+// Models and parameter layouts (background last), all integrated over the pixel:
+//   MODEL 0 gaussian         [x0, y0, F, σx, σy, B]        exact, differences of the normal CDF
+//   MODEL 1 gaussianRotated  [x0, y0, F, a, b, c, B]       2×2 Gauss–Legendre per pixel
+//   MODEL 2 moffat, fixed β  [x0, y0, A, α, B]             2×2 Gauss–Legendre per pixel
+//   MODEL 3 moffat, free β   [x0, y0, A, α, β, B]          2×2 Gauss–Legendre per pixel
+//
+// Override constants: MODEL, NP (its parameter count), R (stamp radius; SIDE = 2R+1,
+// NPIX = SIDE²), WG (invocations per workgroup, a power of two ≥ 64).
+//
+// Bindings (group 0):
+//   0 params  uniform Params (below), one per chunk of stars
+//   1 stamps  storage read, array<vec2<f32>>: NPIX (z, w) per star, as stars_extract writes them
+//   2 lm      storage read_write, array<f32>: LM = 64 words per star:
+//               [0, 8)   parameters p           [8, 16)  JᵀWr at p        [16, 24) tolerances
+//               [24, 52) JᵀWJ at p, lower triangle packed row by row (k(k+1)/2 + l, l ≤ k)
+//               52 λ   53 χ²   54 iterations   55 status   56 pixels with w > 0
+//               57, 58 variances of x0, y0 from (JᵀWJ)⁻¹   59 sky σ / S (tolerance of B)
+//             status: 0…5 the FIT_* reasons of psfModel.ts (finished), 100 pending (start
+//             parameters written, χ² not yet evaluated), 101 active, 102 no fit
+//   3 activeCount storage read_write, atomic<u32>: incremented once per star still active after
+//             this dispatch (the host clears it before each submission)
+//
+// Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
+
+struct Params {
+  count: u32,
+  gridX: u32,
+  beta: f32,
+  iterations: u32,
+  // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
+  nanBits: u32,
+}
+
+override MODEL: u32;
+override NP: u32;
+override R: i32;
+override WG: u32 = 64u;
+override SIDE: i32 = 2 * R + 1;
+override NPIX: u32 = u32(SIDE * SIDE);
+override NH: u32 = NP * (NP + 1u) / 2u;
+override NSUM: u32 = NH + NP + 1u;
+override NRED: u32 = NSUM * WG;
+
+const LM: u32 = 64u;
+const LM_G = 8u;
+const LM_TOL = 16u;
+const LM_H = 24u;
+const LM_LAMBDA = 52u;
+const LM_CHI2 = 53u;
+const LM_ITER = 54u;
+const LM_STATUS = 55u;
+const LM_PIXELS = 56u;
+const LM_VARX = 57u;
+const LM_VARY = 58u;
+const LM_NOISE = 59u;
+
+const FIT_CONVERGED = 0u;
+const FIT_MAX_ITERATIONS = 1u;
+const FIT_SINGULAR = 2u;
+const FIT_LAMBDA_OVERFLOW = 3u;
+const FIT_INVALID = 5u;
+const FIT_PENDING = 100u;
+const FIT_ACTIVE = 101u;
+const MAX_ITERATIONS = 100u;
+const BETA_MIN = 1.5;
+const BETA_MAX = 20.0;
+const SQRT1_2PI = 0.3989422804014327;
+const GL = 0.28867513459481287;
+const PI = 3.141592653589793;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stamps: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> lm: array<f32>;
+@group(0) @binding(3) var<storage, read_write> activeCount: atomic<u32>;
+
+var<workgroup> zs: array<f32, NPIX>;
+var<workgroup> wz: array<f32, NPIX>;
+var<workgroup> red: array<f32, NRED>;
+// Separable factors of the pixel-integrated Gaussian: value, ∂/∂centre, ∂/∂σ per column and row.
+var<workgroup> gx: array<vec3<f32>, SIDE>;
+var<workgroup> gy: array<vec3<f32>, SIDE>;
+// The point the pixel pass evaluates, and the pass's control word.
+var<workgroup> trial: array<f32, 8>;
+var<workgroup> ctl: u32;
+
+fn isFiniteBits(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn nanValue() -> f32 {
+  return bitcast<f32>(params.nanBits);
+}
+
+fn hIdx(k: u32, l: u32) -> u32 {
+  return k * (k + 1u) / 2u + l;
+}
+
+// Q(t) = 1 − Φ(t) for t ≥ 0 (the formula of upperTail in psfModel.ts); gauss = exp(−t²/2).
+fn upperTail(t: f32, gauss: f32) -> f32 {
+  let x = t * 0.7071067811865476;
+  let s = 1.0 / (1.0 + 0.5 * x);
+  let poly = -1.26551223 + s * (1.00002368 + s * (0.37409196 + s * (0.09678418 + s * (-0.18628806 + s * (0.27886807 + s * (-1.13520398 + s * (1.48851587 + s * (-0.82215223 + s * 0.17087277))))))));
+  return 0.5 * s * gauss * exp(poly);
+}
+
+// Pixel m of the 1-D pixel-integrated Gaussian centred on c with width s: (value, ∂/∂c, ∂/∂s).
+fn gaussCell(m: i32, c: f32, s: f32) -> vec3<f32> {
+  let t0 = (f32(m - R) - 0.5 - c) / s;
+  let t1 = (f32(m - R) + 0.5 - c) / s;
+  let g0 = exp(-0.5 * t0 * t0);
+  let g1 = exp(-0.5 * t1 * t1);
+  let ph0 = SQRT1_2PI * g0;
+  let ph1 = SQRT1_2PI * g1;
+  let q0 = upperTail(abs(t0), g0);
+  let q1 = upperTail(abs(t1), g1);
+  // The difference of the CDFs is taken where both tails are small, so that far pixels keep
+  // their relative precision in float32.
+  var X: f32;
+  if (t0 >= 0.0) {
+    X = q0 - q1;
+  } else if (t1 <= 0.0) {
+    X = q1 - q0;
+  } else {
+    X = 1.0 - q1 - q0;
+  }
+  return vec3<f32>(X, -(ph1 - ph0) / s, -(t1 * ph1 - t0 * ph0) / s);
+}
+
+struct Pixel {
+  model: f32,
+  j: array<f32, 7>,
+}
+
+fn pixelTerms(i: i32, j: i32, q: array<f32, 8>) -> Pixel {
+  var px: Pixel;
+  switch (MODEL) {
+    case 0u: {
+      let X = gx[i];
+      let Y = gy[j];
+      let F = q[2];
+      let FY = F * Y.x;
+      px.j[0] = FY * X.y;
+      px.j[1] = X.x * (F * Y.y);
+      px.j[2] = X.x * Y.x;
+      px.j[3] = FY * X.z;
+      px.j[4] = X.x * (F * Y.z);
+      px.j[5] = 1.0;
+      px.model = F * px.j[2] + q[5];
+    }
+    case 1u: {
+      let a = q[3];
+      let b = q[4];
+      let c = q[5];
+      let D = a * c - b * b;
+      let N = sqrt(D) / (2.0 * PI) * 0.25;
+      let FN = q[2] * N;
+      var s0 = 0.0;
+      var s1 = 0.0;
+      var s2 = 0.0;
+      var sa = 0.0;
+      var sb = 0.0;
+      var sc = 0.0;
+      for (var qy = 0; qy < 2; qy++) {
+        let dy = f32(j - R) - q[1] + select(-GL, GL, qy == 1);
+        for (var qx = 0; qx < 2; qx++) {
+          let dx = f32(i - R) - q[0] + select(-GL, GL, qx == 1);
+          let e = exp(-0.5 * (a * dx * dx + 2.0 * b * dx * dy + c * dy * dy));
+          s0 += e;
+          s1 += e * (a * dx + b * dy);
+          s2 += e * (b * dx + c * dy);
+          sa += e * dx * dx;
+          sb += e * dx * dy;
+          sc += e * dy * dy;
+        }
+      }
+      let P = N * s0;
+      px.j[0] = FN * s1;
+      px.j[1] = FN * s2;
+      px.j[2] = P;
+      px.j[3] = FN * (c / (2.0 * D) * s0 - 0.5 * sa);
+      px.j[4] = FN * (-b / D * s0 - sb);
+      px.j[5] = FN * (a / (2.0 * D) * s0 - 0.5 * sc);
+      px.j[6] = 1.0;
+      px.model = q[2] * P + q[6];
+    }
+    default: {
+      let F = q[2];
+      let alpha = q[3];
+      let beta = select(params.beta, q[4], MODEL == 3u);
+      let ia2 = 1.0 / (alpha * alpha);
+      var sP = 0.0;
+      var sX = 0.0;
+      var sY = 0.0;
+      var sR = 0.0;
+      var sL = 0.0;
+      for (var qy = 0; qy < 2; qy++) {
+        let dy = f32(j - R) - q[1] + select(-GL, GL, qy == 1);
+        for (var qx = 0; qx < 2; qx++) {
+          let dx = f32(i - R) - q[0] + select(-GL, GL, qx == 1);
+          let r2 = dx * dx + dy * dy;
+          let u = 1.0 + r2 * ia2;
+          let lu = log(u);
+          let pw = exp(-beta * lu);
+          let pw1 = pw / u;
+          sP += pw;
+          sX += pw1 * dx;
+          sY += pw1 * dy;
+          sR += pw1 * r2;
+          sL += pw * lu;
+        }
+      }
+      let P = 0.25 * sP;
+      let c = 0.5 * F * beta * ia2;
+      px.j[0] = c * sX;
+      px.j[1] = c * sY;
+      px.j[2] = P;
+      px.j[3] = c * sR / alpha;
+      if (MODEL == 3u) {
+        px.j[4] = -0.25 * F * sL;
+      }
+      px.j[NP - 1u] = 1.0;
+      px.model = F * P + q[NP - 1u];
+    }
+  }
+  return px;
+}
+
+// JᵀWJ (packed), JᵀWr and χ² of the model at `trial` over the stamp, reduced pairwise over
+// the workgroup into red[0..NSUM).
+fn evaluate(lid: u32) {
+  var q: array<f32, 8>;
+  for (var k = 0u; k < 8u; k++) {
+    q[k] = trial[k];
+  }
+  if (MODEL == 0u) {
+    let i = i32(lid);
+    if (i < SIDE) {
+      gx[i] = gaussCell(i, q[0], q[3]);
+    } else if (i >= 32 && i < 32 + SIDE) {
+      gy[i - 32] = gaussCell(i - 32, q[1], q[4]);
+    }
+    workgroupBarrier();
+  }
+  var acc: array<f32, 36>;
+  for (var k = lid; k < NPIX; k += WG) {
+    let wt = wz[k];
+    if (wt == 0.0) {
+      continue;
+    }
+    let px = pixelTerms(i32(k) % SIDE, i32(k) / SIDE, q);
+    let r = zs[k] - px.model;
+    let wr = wt * r;
+    acc[NH + NP] += wr * r;
+    for (var a = 0u; a < NP; a++) {
+      let ja = px.j[a];
+      acc[NH + a] += wr * ja;
+      let wa = wt * ja;
+      for (var b = 0u; b <= a; b++) {
+        acc[hIdx(a, b)] += wa * px.j[b];
+      }
+    }
+  }
+  for (var s = 0u; s < NSUM; s++) {
+    red[lid * NSUM + s] = acc[s];
+  }
+  workgroupBarrier();
+  for (var hw = WG / 2u; hw > 0u; hw = hw >> 1u) {
+    if (lid < hw) {
+      for (var s = 0u; s < NSUM; s++) {
+        red[lid * NSUM + s] += red[(lid + hw) * NSUM + s];
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
+fn admissible(p: array<f32, 8>) -> bool {
+  let lim = f32(R + 1);
+  if (!(abs(p[0]) < lim && abs(p[1]) < lim && p[2] > 0.0)) {
+    return false;
+  }
+  let wMax = 3.0 * f32(R);
+  switch (MODEL) {
+    case 0u: {
+      return p[3] > 0.2 && p[4] > 0.2 && p[3] < wMax && p[4] < wMax && isFiniteBits(p[5]);
+    }
+    case 1u: {
+      let a = p[3];
+      let b = p[4];
+      let c = p[5];
+      let tr = a + c;
+      let det = a * c - b * b;
+      if (!(a > 0.0 && c > 0.0 && det > 0.0)) {
+        return false;
+      }
+      let disc = sqrt(max(0.25 * tr * tr - det, 0.0));
+      return 0.5 * tr + disc < 25.0 && 0.5 * tr - disc > 1.0 / (wMax * wMax) && isFiniteBits(p[6]);
+    }
+    case 2u: {
+      return p[3] > 0.2 && p[3] < 2.0 * wMax && isFiniteBits(p[4]);
+    }
+    default: {
+      return p[3] > 0.2 && p[3] < 2.0 * wMax && p[4] >= BETA_MIN && p[4] <= BETA_MAX && isFiniteBits(p[5]);
+    }
+  }
+}
+
+// Cholesky of the packed lower triangle in place; false if not positive definite.
+fn cholesky(A: ptr<function, array<f32, 28>>) -> bool {
+  for (var k = 0u; k < NP; k++) {
+    var d = (*A)[hIdx(k, k)];
+    for (var m = 0u; m < k; m++) {
+      d -= (*A)[hIdx(k, m)] * (*A)[hIdx(k, m)];
+    }
+    if (!(d > 0.0)) {
+      return false;
+    }
+    let L = sqrt(d);
+    (*A)[hIdx(k, k)] = L;
+    for (var i = k + 1u; i < NP; i++) {
+      var s = (*A)[hIdx(i, k)];
+      for (var m = 0u; m < k; m++) {
+        s -= (*A)[hIdx(i, m)] * (*A)[hIdx(k, m)];
+      }
+      (*A)[hIdx(i, k)] = s / L;
+    }
+  }
+  return true;
+}
+
+fn cholSolve(A: ptr<function, array<f32, 28>>, b: ptr<function, array<f32, 8>>) {
+  for (var i = 0u; i < NP; i++) {
+    var s = (*b)[i];
+    for (var m = 0u; m < i; m++) {
+      s -= (*A)[hIdx(i, m)] * (*b)[m];
+    }
+    (*b)[i] = s / (*A)[hIdx(i, i)];
+  }
+  for (var ii = 0u; ii < NP; ii++) {
+    let i = NP - 1u - ii;
+    var s = (*b)[i];
+    for (var m = i + 1u; m < NP; m++) {
+      s -= (*A)[hIdx(m, i)] * (*b)[m];
+    }
+    (*b)[i] = s / (*A)[hIdx(i, i)];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let star = wid.x + wid.y * params.gridX;
+  if (star >= params.count) {
+    return;
+  }
+  let lb = star * LM;
+  if (lid == 0u) {
+    ctl = u32(lm[lb + LM_STATUS]);
+  }
+  let status0 = workgroupUniformLoad(&ctl);
+  if (status0 != FIT_PENDING && status0 != FIT_ACTIVE) {
+    return;
+  }
+  let sb = star * NPIX;
+  for (var k = lid; k < NPIX; k += WG) {
+    let v = stamps[sb + k];
+    zs[k] = v.x;
+    wz[k] = v.y;
+  }
+  // The LM state lives in invocation 0's registers for the whole dispatch.
+  var p: array<f32, 8>;
+  var g: array<f32, 8>;
+  var tol: array<f32, 8>;
+  var H: array<f32, 28>;
+  var lambda = 0.0;
+  var chi2 = 0.0;
+  var iter = 0u;
+  var status = status0;
+  if (lid == 0u) {
+    for (var k = 0u; k < 8u; k++) {
+      p[k] = lm[lb + k];
+      g[k] = lm[lb + LM_G + k];
+      tol[k] = lm[lb + LM_TOL + k];
+      trial[k] = p[k];
+    }
+    for (var k = 0u; k < 28u; k++) {
+      H[k] = lm[lb + LM_H + k];
+    }
+    lambda = lm[lb + LM_LAMBDA];
+    chi2 = lm[lb + LM_CHI2];
+    iter = u32(lm[lb + LM_ITER]);
+  }
+  workgroupBarrier();
+  if (status0 == FIT_PENDING) {
+    evaluate(lid);
+    if (lid == 0u) {
+      // Position: 1e-4 px. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ.
+      tol[0] = 1e-4;
+      tol[1] = 1e-4;
+      for (var k = 2u; k < NP - 1u; k++) {
+        tol[k] = 1e-4 * abs(p[k]);
+      }
+      if (MODEL == 1u) {
+        let s = 1e-4 * (p[3] + p[5]);
+        tol[3] = s;
+        tol[4] = s;
+        tol[5] = s;
+      }
+      tol[NP - 1u] = 1e-3 * lm[lb + LM_NOISE];
+      for (var k = 0u; k < NH; k++) {
+        H[k] = red[k];
+      }
+      for (var k = 0u; k < NP; k++) {
+        g[k] = red[NH + k];
+      }
+      chi2 = red[NH + NP];
+      lambda = 1e-3;
+      iter = 0u;
+      status = select(FIT_INVALID, FIT_ACTIVE, isFiniteBits(chi2));
+    }
+  }
+  for (var stp = 0u; stp < params.iterations; stp++) {
+    // Nobody may still be reading ctl or red of the previous step when invocation 0 writes them.
+    workgroupBarrier();
+    if (lid == 0u) {
+      ctl = 0u;
+      if (status == FIT_ACTIVE) {
+        ctl = 1u;
+      }
+    }
+    if (workgroupUniformLoad(&ctl) == 0u) {
+      break;
+    }
+    var small = true;
+    if (lid == 0u) {
+      iter++;
+      var A: array<f32, 28>;
+      var delta: array<f32, 8>;
+      for (var k = 0u; k < NP; k++) {
+        for (var l = 0u; l < k; l++) {
+          A[hIdx(k, l)] = H[hIdx(k, l)];
+        }
+        // Marquardt's scaling: damping proportional to each parameter's own curvature.
+        A[hIdx(k, k)] = H[hIdx(k, k)] * (1.0 + lambda);
+        delta[k] = g[k];
+      }
+      // Moffat β on its bound with the gradient pushing outwards is held for this step.
+      if (MODEL == 3u && ((p[4] <= BETA_MIN && g[4] < 0.0) || (p[4] >= BETA_MAX && g[4] > 0.0))) {
+        for (var l = 0u; l < NP; l++) {
+          if (l < 4u) {
+            A[hIdx(4u, l)] = 0.0;
+          } else if (l > 4u) {
+            A[hIdx(l, 4u)] = 0.0;
+          }
+        }
+        A[hIdx(4u, 4u)] = 1.0;
+        delta[4] = 0.0;
+      }
+      ctl = 0u;
+      if (!cholesky(&A)) {
+        lambda *= 10.0;
+        if (lambda > 1e10) {
+          status = FIT_SINGULAR;
+        }
+      } else {
+        cholSolve(&A, &delta);
+        var pt: array<f32, 8>;
+        for (var k = 0u; k < 8u; k++) {
+          pt[k] = p[k];
+        }
+        for (var k = 0u; k < NP; k++) {
+          pt[k] = p[k] + delta[k];
+        }
+        if (MODEL == 3u) {
+          pt[4] = clamp(pt[4], BETA_MIN, BETA_MAX);
+        }
+        for (var k = 0u; k < NP; k++) {
+          // The damped step is the Gauss–Newton step shrunk by about 1/(1 + λ): scaled back up
+          // so a heavily damped step does not pass for convergence. Shape and flux also
+          // converge at 1 % of their conditional σ.
+          var t = tol[k];
+          if (k >= 2u) {
+            t = max(t, 0.01 / sqrt(H[hIdx(k, k)]));
+          }
+          if (!(abs(pt[k] - p[k]) * (1.0 + lambda) < t)) {
+            small = false;
+          }
+        }
+        for (var k = 0u; k < 8u; k++) {
+          trial[k] = pt[k];
+        }
+        ctl = select(1u, 2u, admissible(pt));
+      }
+    }
+    let ev = workgroupUniformLoad(&ctl);
+    if (ev == 2u) {
+      evaluate(lid);
+    }
+    if (lid == 0u && ev != 0u) {
+      let chi2t = select(3.0e38, red[NH + NP], ev == 2u);
+      if (ev == 2u && chi2t <= chi2) {
+        for (var k = 0u; k < NP; k++) {
+          p[k] = trial[k];
+          g[k] = red[NH + k];
+        }
+        for (var k = 0u; k < NH; k++) {
+          H[k] = red[k];
+        }
+        chi2 = chi2t;
+        lambda = max(lambda * 0.3, 1e-12);
+        if (small) {
+          status = FIT_CONVERGED;
+        }
+      } else if (small) {
+        // A step already below tolerance that no longer lowers χ²: the optimum is reached to
+        // the precision of float32 (this ends most fits).
+        status = FIT_CONVERGED;
+      } else {
+        lambda *= 10.0;
+        if (lambda > 1e10) {
+          status = FIT_LAMBDA_OVERFLOW;
+        }
+      }
+    }
+    if (lid == 0u && status == FIT_ACTIVE && iter >= MAX_ITERATIONS) {
+      status = FIT_MAX_ITERATIONS;
+    }
+  }
+  if (lid != 0u) {
+    return;
+  }
+  for (var k = 0u; k < 8u; k++) {
+    lm[lb + k] = p[k];
+    lm[lb + LM_G + k] = g[k];
+    lm[lb + LM_TOL + k] = tol[k];
+  }
+  for (var k = 0u; k < 28u; k++) {
+    lm[lb + LM_H + k] = H[k];
+  }
+  lm[lb + LM_LAMBDA] = lambda;
+  lm[lb + LM_CHI2] = chi2;
+  lm[lb + LM_ITER] = f32(iter);
+  lm[lb + LM_STATUS] = f32(status);
+  if (status == FIT_ACTIVE) {
+    atomicAdd(&activeCount, 1u);
+    return;
+  }
+  var A = H;
+  var vx = nanValue();
+  var vy = nanValue();
+  if (cholesky(&A)) {
+    var e0 = array<f32, 8>(1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    cholSolve(&A, &e0);
+    vx = e0[0];
+    var e1 = array<f32, 8>(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    cholSolve(&A, &e1);
+    vy = e1[1];
+  }
+  lm[lb + LM_VARX] = vx;
+  lm[lb + LM_VARY] = vy;
+}
