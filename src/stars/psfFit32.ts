@@ -392,8 +392,18 @@ export function createF32PsfFitter(): PsfFitter {
         const t = k < 2 ? (tol[k] as number) : Math.max(tol[k] as number, 0.01 / Math.sqrt(H[k * MAXP + k] as number));
         if (!(Math.abs((pt[k] as number) - (p[k] as number)) * (1 + lambda) < t)) small = false;
       }
+      const admissibleTrial = admissible(model, pt, st.radius);
+      if (small) {
+        // Every parameter would move by less than its tolerance: the fit has converged, and the
+        // step is taken without a pass over the stamp to evaluate it (that pass would decide only
+        // between two points closer than the tolerance). χ² and the covariance are those of the
+        // last evaluated point, one sub-tolerance step away.
+        if (admissibleTrial) for (let k = 0; k < np; k++) p[k] = pt[k] as number;
+        reason = FIT_CONVERGED;
+        break;
+      }
       let chi2t = Infinity;
-      if (admissible(model, pt, st.radius)) {
+      if (admissibleTrial) {
         evaluate(model, st, pt, Ht, gt);
         chi2t = sq[0] as number;
       }
@@ -405,17 +415,7 @@ export function createF32PsfFitter(): PsfFitter {
         }
         chi2 = chi2t;
         lambda = Math.max(lambda * 0.3, 1e-12);
-        if (small) {
-          reason = FIT_CONVERGED;
-          break;
-        }
       } else {
-        // A step already below tolerance that no longer lowers χ²: the optimum is reached to the
-        // precision of the arithmetic (this is what ends most float32 fits).
-        if (small) {
-          reason = FIT_CONVERGED;
-          break;
-        }
         lambda *= 10;
         if (lambda > 1e10) {
           reason = FIT_LAMBDA_OVERFLOW;

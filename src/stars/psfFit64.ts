@@ -56,16 +56,47 @@ export function createF64PsfFitter(): PsfFitter {
   const gyd = new Arr(MAX_SIDE);
   const gys = new Arr(MAX_SIDE);
 
-  /** Pixel-integrated 1-D Gaussian over pixels u = k − R ± ½ for k < side. */
+  /** exp(−t²/2) at the pixel edges of one axis. */
+  const edgeGauss = new Arr(MAX_SIDE + 1);
+
+  /**
+   * Pixel-integrated 1-D Gaussian over pixels u = k − R ± ½ for k < side. Adjacent pixels share
+   * an edge, so the side + 1 edge values are computed once each, and the Gaussian at the edges,
+   * t_k = t_0 + k·h with h = 1/σ, comes by recurrence: exp(−(t + h)²/2) = exp(−t²/2)·q with
+   * r = exp(−th − h²/2), and r itself changes by exp(−h²) per edge, so four exponentials per
+   * table instead of one per edge. The recurrence runs outwards from the edge nearest the centre,
+   * where the values are largest, so they only shrink (underflowing gracefully far out) and the
+   * relative error stays at a few ulp.
+   */
   function gaussTable(side: number, R: number, p: Float64Array, ci: number, si: number, val: Float64Array, dval: Float64Array, sval: Float64Array): void {
     const c = p[ci] as number;
     const s = p[si] as number;
+    const h = 1 / s;
+    const f = Math.exp(-h * h);
+    const m = Math.min(Math.max(Math.round(R + 0.5 + c), 0), side);
+    const tm = (m - R - 0.5 - c) / s;
+    const em = Math.exp(-0.5 * tm * tm);
+    edgeGauss[m] = em;
+    let e = em;
+    let ratio = Math.exp(-tm * h - 0.5 * h * h);
+    for (let k = m + 1; k <= side; k++) {
+      e *= ratio;
+      ratio *= f;
+      edgeGauss[k] = e;
+    }
+    e = em;
+    ratio = Math.exp(tm * h - 0.5 * h * h);
+    for (let k = m - 1; k >= 0; k--) {
+      e *= ratio;
+      ratio *= f;
+      edgeGauss[k] = e;
+    }
     let tPrev = 0;
     let qPrev = 0;
     let phPrev = 0;
     for (let k = 0; k <= side; k++) {
       const t = (k - R - 0.5 - c) / s;
-      const gauss = Math.exp(-0.5 * t * t);
+      const gauss = edgeGauss[k] as number;
       const ph = SQRT1_2PI * gauss;
       const q = upperTail(Math.abs(t), gauss);
       if (k > 0) {
@@ -394,8 +425,18 @@ export function createF64PsfFitter(): PsfFitter {
         const t = k < 2 ? (tol[k] as number) : Math.max(tol[k] as number, 0.01 / Math.sqrt(H[k * MAXP + k] as number));
         if (!(Math.abs((pt[k] as number) - (p[k] as number)) * (1 + lambda) < t)) small = false;
       }
+      const admissibleTrial = admissible(model, pt, st.radius);
+      if (small) {
+        // Every parameter would move by less than its tolerance: the fit has converged, and the
+        // step is taken without a pass over the stamp to evaluate it (that pass would decide only
+        // between two points closer than the tolerance). χ² and the covariance are those of the
+        // last evaluated point, one sub-tolerance step away.
+        if (admissibleTrial) for (let k = 0; k < np; k++) p[k] = pt[k] as number;
+        reason = FIT_CONVERGED;
+        break;
+      }
       let chi2t = Infinity;
-      if (admissible(model, pt, st.radius)) {
+      if (admissibleTrial) {
         evaluate(model, st, pt, Ht, gt);
         chi2t = sq[0] as number;
       }
@@ -407,17 +448,7 @@ export function createF64PsfFitter(): PsfFitter {
         }
         chi2 = chi2t;
         lambda = Math.max(lambda * 0.3, 1e-12);
-        if (small) {
-          reason = FIT_CONVERGED;
-          break;
-        }
       } else {
-        // A step already below tolerance that no longer lowers χ²: the optimum is reached to the
-        // precision of the arithmetic (this is what ends most float32 fits).
-        if (small) {
-          reason = FIT_CONVERGED;
-          break;
-        }
         lambda *= 10;
         if (lambda > 1e10) {
           reason = FIT_LAMBDA_OVERFLOW;
