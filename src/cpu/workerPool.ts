@@ -17,7 +17,7 @@
  * Worker module:
  *
  *   export function myHandler(init: I): (data: D) => WorkerReply<O> { … }
- *   serveWorker(myHandler);
+ *   void serveWorker(myHandler);
  *
  * A job's `transfer` list and a reply's `transfer` list are moved, not copied, across threads
  * (pack many small arrays into a few typed arrays and transfer their buffers). A handler that
@@ -26,15 +26,47 @@
  * promise settles, whatever the outcome.
  *
  * Running from TypeScript sources (vitest): when `module` names a `.js` file that does not exist
- * but its `.ts` sibling does (or names a `.ts` file), each worker first registers module hooks
- * that transpile `.ts` files with the `typescript` package (a development dependency) and map
- * `./x.js` imports to `./x.ts`, so the worker runs the same sources as its caller, never a stale
- * build. Built code (dist/) loads the compiled `.js` directly.
+ * but its `.ts` sibling does (or names a `.ts` file), the worker module and everything it imports
+ * by relative path are transpiled (types erased, by the `typescript` development dependency) once
+ * per process into node_modules/.cache/, so workers run the same sources as their caller, never
+ * a stale build. Built code (dist/) loads the compiled `.js` directly.
+ *
+ * Node's modules load on first use, so the file also loads in a browser, where only threads: 0
+ * works (availableThreads() says 0 there).
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker, isMainThread, parentPort, workerData, type TransferListItem } from 'node:worker_threads';
+import type { TransferListItem, Worker } from 'node:worker_threads';
+
+interface NodeModules {
+  fs: typeof import('node:fs');
+  module: typeof import('node:module');
+  os: typeof import('node:os');
+  path: typeof import('node:path');
+  url: typeof import('node:url');
+  threads: typeof import('node:worker_threads');
+}
+
+let nodeModules: Promise<NodeModules | null> | undefined;
+
+/**
+ * Node's modules, loaded on first use so that this file (and everything importing it) still
+ * loads in a browser, where it resolves to null; variable specifiers keep bundlers from
+ * resolving them.
+ */
+function node(): Promise<NodeModules | null> {
+  nodeModules ??= (async () => {
+    if (typeof process === 'undefined' || process.versions?.node === undefined) return null;
+    const load = (name: string): Promise<unknown> => import(name);
+    const [fs, module, os, path, url, threads] = await Promise.all(['node:fs', 'node:module', 'node:os', 'node:path', 'node:url', 'node:worker_threads'].map(load));
+    return { fs, module, os, path, url, threads } as NodeModules;
+  })();
+  return nodeModules;
+}
+
+/** Threads a batch can use: the available parallelism in Node, 0 (the calling thread) elsewhere. */
+export async function availableThreads(): Promise<number> {
+  const n = await node();
+  return n === null ? 0 : n.os.availableParallelism();
+}
 
 export interface WorkerJob<D> {
   data: D;
@@ -77,10 +109,6 @@ const POOL_MARK = '__batchfitWorkerPool';
 interface PoolWorkerData {
   [POOL_MARK]: true;
   init: unknown;
-  /** Source mode: hooks module (data: URL), the typescript package and the .ts entry. */
-  hooks?: string;
-  typescript?: string;
-  entry?: string;
 }
 
 type ToWorker = { id: number; data: unknown };
@@ -100,69 +128,77 @@ function deserializeError(e: { name: string; message: string; stack?: string }):
   return err;
 }
 
+/** Source mode: the worker's module graph transpiled once per process, by entry file. */
+const sourceBuilds = new Map<string, Promise<string>>();
+
+/** The directory of the package holding `file` (nearest package.json). */
+function packageRoot(n: NodeModules, file: string): string {
+  let dir = n.path.dirname(file);
+  while (!n.fs.existsSync(n.path.join(dir, 'package.json'))) {
+    const up = n.path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${file}`);
+    dir = up;
+  }
+  return dir;
+}
+
 /**
- * Module hooks for source mode: `./x.js` → `./x.ts` when only the .ts exists, and .ts files
- * transpiled (types erased) by the typescript package, loaded once per worker.
+ * Transpiles the relative-import graph of a TypeScript worker entry (types erased, `./x.js`
+ * read from `./x.ts`) into <package>/node_modules/.cache/, mirroring the source tree so that
+ * package imports still resolve; removed when the process exits. Returns the entry's .js path.
  */
-const TS_HOOKS = `
-let ts;
-export async function initialize(data) { ts = (await import(data.typescript)).default; }
-export async function resolve(specifier, context, next) {
-  try {
-    return await next(specifier, context);
-  } catch (e) {
-    if (specifier.endsWith('.js') && context.parentURL !== undefined && context.parentURL.endsWith('.ts')) {
-      return next(specifier.slice(0, -3) + '.ts', context);
-    }
-    throw e;
-  }
-}
-export async function load(url, context, next) {
-  if (!url.endsWith('.ts')) return next(url, context);
-  const { readFile } = await import('node:fs/promises');
-  const source = await readFile(new URL(url), 'utf8');
-  const out = ts.transpileModule(source, {
-    fileName: url,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, sourceMap: false },
-  });
-  return { format: 'module', source: out.outputText, shortCircuit: true };
-}
-`;
-
-/** CommonJS bootstrap of a source-mode worker: register the hooks, then import the entry. */
-const TS_BOOTSTRAP = `
-const { register } = require('node:module');
-const { workerData } = require('node:worker_threads');
-register(workerData.hooks, { data: { typescript: workerData.typescript } });
-import(workerData.entry).catch((e) => { setImmediate(() => { throw e; }); });
-`;
-
-/** How to start a worker for `module`: the compiled file, or the TypeScript source through hooks. */
-function workerEntry(module: URL): { source: true; entry: string } | { source: false; entry: URL } {
-  if (module.protocol !== 'file:') return { source: false, entry: module };
-  const path = fileURLToPath(module);
-  if (path.endsWith('.ts') && existsSync(path)) return { source: true, entry: module.href };
-  if (existsSync(path)) return { source: false, entry: module };
-  const ts = path.replace(/\.js$/, '.ts');
-  if (ts !== path && existsSync(ts)) return { source: true, entry: pathToFileURL(ts).href };
-  throw new Error(`worker module ${path} does not exist (build the package, or run from its TypeScript sources)`);
-}
-
-function startWorker(module: URL, init: unknown): Worker {
-  const how = workerEntry(module);
-  if (!how.source) {
-    const data: PoolWorkerData = { [POOL_MARK]: true, init };
-    return new Worker(how.entry, { workerData: data });
-  }
-  const typescript = pathToFileURL(createRequire(fileURLToPath(module)).resolve('typescript')).href;
-  const data: PoolWorkerData = {
-    [POOL_MARK]: true,
-    init,
-    hooks: `data:text/javascript,${encodeURIComponent(TS_HOOKS)}`,
-    typescript,
-    entry: how.entry,
+function transpileWorkerGraph(n: NodeModules, entryTs: string): string {
+  const { fs, path } = n;
+  const ts = n.module.createRequire(entryTs)('typescript') as typeof import('typescript');
+  const root = packageRoot(n, entryTs);
+  const cache = path.join(root, 'node_modules', '.cache');
+  fs.mkdirSync(cache, { recursive: true });
+  const outRoot = fs.mkdtempSync(path.join(cache, `batchfit-workers-${process.pid}-`));
+  process.once('exit', () => fs.rmSync(outRoot, { recursive: true, force: true }));
+  const outPath = (file: string): string => {
+    const rel = path.relative(root, file);
+    if (rel.startsWith('..')) throw new Error(`worker module graph leaves its package: ${file}`);
+    return path.join(outRoot, rel.replace(/\.ts$/, '.js'));
   };
-  return new Worker(TS_BOOTSTRAP, { eval: true, workerData: data });
+  const seen = new Set<string>();
+  const queue = [entryTs];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const source = fs.readFileSync(file, 'utf8');
+    for (const imp of ts.preProcessFile(source, true, true).importedFiles) {
+      if (!imp.fileName.startsWith('.')) continue;
+      const target = path.resolve(path.dirname(file), imp.fileName);
+      const tsTarget = target.replace(/\.js$/, '.ts');
+      queue.push(tsTarget !== target && fs.existsSync(tsTarget) ? tsTarget : target);
+    }
+    const js = file.endsWith('.ts')
+      ? ts.transpileModule(source, { fileName: file, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+      : source;
+    const dest = outPath(file);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, js);
+  }
+  return outPath(entryTs);
+}
+
+/** The file a worker for `module` runs: the module itself, or its TypeScript source transpiled. */
+async function workerFile(n: NodeModules, module: URL): Promise<URL> {
+  if (module.protocol !== 'file:') return module;
+  const { existsSync } = n.fs;
+  const path = n.url.fileURLToPath(module);
+  let entryTs: string;
+  if (path.endsWith('.ts') && existsSync(path)) entryTs = path;
+  else if (existsSync(path)) return module;
+  else if (path.endsWith('.js') && existsSync(path.slice(0, -3) + '.ts')) entryTs = path.slice(0, -3) + '.ts';
+  else throw new Error(`worker module ${path} does not exist (build the package, or run from its TypeScript sources)`);
+  let build = sourceBuilds.get(entryTs);
+  if (build === undefined) {
+    build = Promise.resolve().then(() => transpileWorkerGraph(n, entryTs));
+    sourceBuilds.set(entryTs, build);
+  }
+  return n.url.pathToFileURL(await build);
 }
 
 function jobAt<D>(jobs: readonly WorkerJob<D>[] | LazyJobs<D>, i: number): WorkerJob<D> {
@@ -195,18 +231,20 @@ async function mapInThread<I, D, O>(opts: MapInWorkersOptions<I, D, O>, factory:
 }
 
 /** Runs every job on a pool of `threads` workers; values in job order. See the file header. */
-export function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promise<O[]> {
+export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promise<O[]> {
   const { threads, jobs, signal, onDone } = opts;
-  if (!(Number.isInteger(threads) && threads >= 0)) {
-    return Promise.reject(new RangeError(`mapInWorkers: threads = ${threads} must be an integer ≥ 0`));
-  }
-  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (!(Number.isInteger(threads) && threads >= 0)) throw new RangeError(`mapInWorkers: threads = ${threads} must be an integer ≥ 0`);
+  signal?.throwIfAborted();
   if (threads === 0) {
-    if (opts.handler === undefined) return Promise.reject(new TypeError('mapInWorkers: threads = 0 needs the handler factory to run in this thread'));
+    if (opts.handler === undefined) throw new TypeError('mapInWorkers: threads = 0 needs the handler factory to run in this thread');
     return mapInThread(opts, opts.handler);
   }
   const n = jobCount(jobs);
-  if (n === 0) return Promise.resolve([]);
+  if (n === 0) return [];
+  const mods = await node();
+  if (mods === null) throw new Error('mapInWorkers: worker threads need Node (worker_threads); use threads = 0 here');
+  const file = await workerFile(mods, opts.module);
+  signal?.throwIfAborted();
 
   return new Promise<O[]>((resolve, reject) => {
     const out = new Array<O>(n);
@@ -238,7 +276,7 @@ export function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promi
 
     try {
       for (let t = 0; t < Math.min(threads, n); t++) {
-        const w = startWorker(opts.module, opts.init);
+        const w = new mods.threads.Worker(file, { workerData: { [POOL_MARK]: true, init: opts.init } satisfies PoolWorkerData });
         workers.push(w);
         w.on('message', (msg: FromWorker) => {
           if (settled) return;
@@ -274,7 +312,10 @@ export function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promi
  * The worker side: answers each job with `factory(init)`'s handler. Does nothing outside a
  * worker started by mapInWorkers, so a module that calls it can also be imported elsewhere.
  */
-export function serveWorker<I, D, O>(factory: WorkerHandlerFactory<I, D, O>): void {
+export async function serveWorker<I, D, O>(factory: WorkerHandlerFactory<I, D, O>): Promise<void> {
+  const mods = await node();
+  if (mods === null) return;
+  const { isMainThread, parentPort, workerData } = mods.threads;
   const data = workerData as PoolWorkerData | undefined;
   if (isMainThread || parentPort === null || data?.[POOL_MARK] !== true) return;
   const port = parentPort;

@@ -3,8 +3,9 @@
  * per input spectrum, in input order; a spectrum that cannot be processed gets an error result
  * and never stops the rest of the batch.
  */
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuContext, GpuContextOptions } from '../gpu/context.js';
 import type { AutobkOptions } from './autobk.js';
+import type { XftfOptions } from './xft.js';
 
 /** One spectrum of a batch whose spectra may have different energy grids. */
 export interface BatchSpectrum {
@@ -50,6 +51,16 @@ export interface BatchTimings {
   submissions: number;
 }
 
+/** Overrides of the χ(R) transform of `run.chir`; see chirXftfOptions for the defaults. */
+export interface ChirSettings {
+  rmax?: number;
+  kmin?: number;
+  kmax?: number;
+  dk?: number;
+  kweight?: number;
+  window?: string;
+}
+
 export interface AutobkBatchRun {
   /** 'auto' (default): the GPU when an adapter exists, else the CPU with a one-line notice. */
   device?: 'gpu' | 'cpu' | 'auto';
@@ -58,12 +69,17 @@ export interface AutobkBatchRun {
   signal?: AbortSignal;
   /** GPU context to use instead of a fresh one. */
   gpu?: GpuContext;
-  /** CPU worker threads (default: all cores); 0 runs in the calling thread. */
+  /** How to create the fresh context when `gpu` is not given (Dawn flags, a `GPU` object). */
+  gpuOptions?: GpuContextOptions;
+  /**
+   * CPU worker threads (default: all cores, or the calling thread for batches of fewer than 32
+   * spectra, where starting threads costs more than the fits); 0 runs in the calling thread.
+   */
   workers?: number;
   /** Where the 'auto' fallback notice goes (default console.warn). */
   notice?: (message: string) => void;
-  /** Also return χ(R) of every spectrum (xftf with the options' window), default false. */
-  chir?: boolean | { rmax?: number; kmin?: number; kmax?: number; dk?: number; kweight?: number; window?: string };
+  /** Also return χ(R) of every spectrum (xftf with the options' window), default false; see chirXftfOptions. */
+  chir?: boolean | ChirSettings;
   /** Called once at the end with the time split. */
   onTimings?: (timings: BatchTimings) => void;
   /** GPU only: largest number of spectra per dispatch chunk (default: what the device limits allow). */
@@ -116,3 +132,25 @@ export type AutobkBatchResult = AutobkBatchSuccess | AutobkBatchFailure;
 
 /** Options a batch fit accepts: `autobk`'s, except the per-spectrum ones that live on the input. */
 export type AutobkBatchOptions = Omit<AutobkOptions, 'e0' | 'edgeStep' | 'calcUncertainties' | 'errSigma'>;
+
+/**
+ * The xftf options of `run.chir` for a spectrum fitted up to `kmax`: by default the transform
+ * whose R < rbkg part AUTOBK minimised, i.e. the fit's own window (win, dk, kmin, the fitted
+ * kmax), k-weight, nfft and kstep, returned up to R = 10 Å; a ChirSettings object overrides
+ * any of these.
+ */
+export function chirXftfOptions(options: AutobkBatchOptions, chir: true | ChirSettings, kmax: number): XftfOptions {
+  const c: ChirSettings = chir === true ? {} : chir;
+  const dk = c.dk ?? options.dk ?? 0.1;
+  return {
+    kmin: c.kmin ?? options.kmin ?? 0,
+    kmax: c.kmax ?? kmax,
+    dk,
+    dk2: dk,
+    kweight: c.kweight ?? options.kweight ?? 1,
+    window: c.window ?? options.win ?? 'hanning',
+    rmaxOut: c.rmax ?? 10,
+    nfft: options.nfft ?? 2048,
+    kstep: options.kstep ?? 0.05,
+  };
+}

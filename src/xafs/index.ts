@@ -1,5 +1,6 @@
 // batchfit/xafs: Larch's XAFS processing (readSpectrum, findE0, preEdge, autobk, xftf/xftr,
-// ftwindow) on the CPU, with the AUTOBK building blocks the batched GPU path reuses.
+// ftwindow) on the CPU, with the AUTOBK building blocks the batched GPU path reuses, and
+// autobkBatch for whole batches on the GPU or on all CPU cores.
 export { readSpectrum, type ReadSpectrumOptions, type Spectrum } from './readSpectrum.js';
 export { findE0, findE0Clean, findEnergyStep, lorentzianSmooth } from './findE0.js';
 export { preEdge, type PreEdgeOptions, type PreEdgeResult } from './preEdge.js';
@@ -21,3 +22,20 @@ export {
 export { xftf, xftr, xftfFast, xftrFast, type XftfOptions, type XftfResult, type XftrOptions, type XftrResult } from './xft.js';
 export { ftwindow, besselI0, type FtWindowOptions, type WindowName } from './ftwindow.js';
 export { ETOK, KTOE, TINY_ENERGY, cleanSpectrum, removeDups, energyToK, type CleanSpectrum } from './xafsUtils.js';
+export { autobkBatch } from './autobkBatch.js';
+export { autobkBatchGpu } from './autobkBatchGpu.js';
+export {
+  chirXftfOptions,
+  type AutobkBatchInput,
+  type AutobkBatchOptions,
+  type AutobkBatchRun,
+  type AutobkBatchResult,
+  type AutobkBatchSuccess,
+  type AutobkBatchFailure,
+  type AutobkBatchDetails,
+  type BatchSpectrum,
+  type PackedSeries,
+  type BatchProgress,
+  type BatchTimings,
+  type ChirSettings,
+} from './autobkBatchTypes.js';

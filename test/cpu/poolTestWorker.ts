@@ -36,4 +36,4 @@ export function testHandler(init: TestInit): (job: TestJob) => WorkerReply<TestO
   };
 }
 
-serveWorker(testHandler);
+void serveWorker(testHandler);
