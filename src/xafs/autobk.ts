@@ -1,7 +1,7 @@
 /**
  * Larch's AUTOBK background removal (spec §4, §6), split into reusable pieces:
  *
- * - `autobkSetup` builds everything that does not depend on the spline coefficients c: grids,
+ * - `autobkSetup` (= `autobkGrids` + `fourierDesign`) builds everything that does not depend on the spline coefficients c: grids,
  *   knots, initial coefficients, the B-spline basis on the uniform k grid and on the fitted data
  *   points, the data part of χ (cubic-spline interpolation of μ onto the k grid) and the
  *   Fourier-transformed design `A` and data vector `b`, so that the FFT rows of the residual are
@@ -148,7 +148,8 @@ export interface AutobkResult {
 }
 
 /** Larch's FT prefactor inside the AUTOBK residual always uses kstep = 0.05, whatever kstep is. */
-const RESID_FT_SCALE = 0.05 / Math.sqrt(Math.PI);
+export const AUTOBK_RESIDUAL_FT_SCALE = 0.05 / Math.sqrt(Math.PI);
+const RESID_FT_SCALE = AUTOBK_RESIDUAL_FT_SCALE;
 const MIN_KNOTS = 5;
 const MAX_KNOTS = 128;
 const MIN_POINTS_ABOVE_E0 = 10;
@@ -193,8 +194,31 @@ export function fourierDesign(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basis
   truncatedRealDft(scratch, 0, nk, 0, table, irbkg, RESID_FT_SCALE, b, 0);
 }
 
+/** The setup without the Fourier design (A, b), for back ends that transform the basis themselves. */
+export type AutobkGrids = Omit<AutobkSetup, 'A' | 'b'>;
+
+/** What cleaning the input did (see cleanSpectrum). */
+export interface AutobkCleaning {
+  droppedNonFinite: number;
+  sorted: boolean;
+  separatedDuplicates: number;
+}
+
 /** Everything of one AUTOBK fit that does not depend on the coefficients. */
-export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>, options: AutobkOptions = {}): AutobkSetup & { droppedNonFinite: number; sorted: boolean; separatedDuplicates: number } {
+export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>, options: AutobkOptions = {}): AutobkSetup & AutobkCleaning {
+  const grids = autobkGrids(energyIn, muIn, options);
+  const rows = 2 * grids.irbkg;
+  const [A, b, scratch] = float64Views([rows * grids.nspl, rows, grids.kout.length]);
+  const setup = { ...grids, A, b };
+  fourierDesign(setup, A, b, scratch);
+  return setup;
+}
+
+/**
+ * Grids, knots, initial coefficients, basis and the data part of χ of one AUTOBK fit: all of
+ * `autobkSetup` except the Fourier design, which costs as much as the rest together.
+ */
+export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>, options: AutobkOptions = {}): AutobkGrids & AutobkCleaning {
   const clean = cleanSpectrum(energyIn, muIn, 'autobk');
   const energy = clean.energy;
   const mu = clean.mu;
@@ -280,8 +304,7 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   // Two buffers instead of a dozen typed arrays (each its own off-heap allocation): the arrays
   // that results keep, and those only the fit uses, so that a kept result holds no fit workspace.
   const [kout, ftwin, splK, splY, knots, initCoefs] = float64Views([nk, nk, nspl, nspl, nspl + 4, nspl]);
-  const rows = 2 * irbkg;
-  const [krawAll, chiData, A, b, scratch, valsK, valsE] = float64Views([nraw, nk, rows * nspl, rows, nk, 4 * nk, 4 * nFit]);
+  const [krawAll, chiData, valsK, valsE] = float64Views([nraw, nk, 4 * nk, 4 * nFit]);
   for (let i = 0; i < nraw; i++) krawAll[i] = kOf(energy[iek0 + i]!);
   const kraw = krawAll.subarray(0, nFit);
   for (let i = 0; i < nk; i++) kout[i] = kstep * i;
@@ -334,17 +357,84 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
 
   const basisK = splineBasis(knots, nspl, kout, { first: new Int32Array(nk), vals: valsK });
   const basisE = splineBasis(knots, nspl, kraw, { first: new Int32Array(nFit), vals: valsE });
-  const setup = {
+  return {
     energy, mu, e0, edgeStep: Math.abs(edgeStep), iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft,
-    nspl, irbkg, nclamp, clampLo, clampHi, knots, initCoefs, splK, splY, basisK, basisE, chiData, chiStd, A, b, warnings,
+    nspl, irbkg, nclamp, clampLo, clampHi, knots, initCoefs, splK, splY, basisK, basisE, chiData, chiStd, warnings,
     droppedNonFinite: clean.droppedNonFinite, sorted: clean.sorted, separatedDuplicates: clean.separatedDuplicates,
   };
-  fourierDesign(setup, A, b, scratch);
-  return setup;
+}
+
+/**
+ * Sum of squares of Larch's residual vector (FFT rows and clamp rows) at coefficients c, in
+ * float64 without the Fourier design: one truncated DFT of window·(χ − χ_std). With `grad`, also
+ * the gradient Jᵀr (exact Jacobian, as AutobkProblem's) into it, through the adjoint DFT
+ * Aᵀr = −Bᵀ·diag(ftwin)·Fᵀr. `scratch` holds 2·kout.length + 2·irbkg values.
+ */
+export function autobkChisqr(
+  setup: AutobkGrids,
+  c: ArrayLike<number>,
+  grad: Float64Array | null = null,
+  scratch: Float64Array = new Float64Array(2 * setup.kout.length + 2 * setup.irbkg),
+): number {
+  const { kout, ftwin, chiStd, irbkg, nfft, nclamp, clampLo, clampHi, basisK, nspl } = setup;
+  const nk = kout.length;
+  const rows = 2 * irbkg;
+  const chi = chiOnK(setup, c, scratch.subarray(0, nk));
+  if (chiStd !== null) for (let i = 0; i < nk; i++) chi[i]! -= chiStd[i]!;
+  const clampW = (q: number): number => (q < nclamp ? clampLo : clampHi);
+  const clampIdx = (q: number): number => (q < nclamp ? q : nk - 2 * nclamp + q);
+  let clamp = 0;
+  for (let q = 0; q < 2 * nclamp; q++) clamp += (clampW(q) * chi[clampIdx(q)]!) ** 2;
+  const x = scratch.subarray(nk, 2 * nk);
+  for (let i = 0; i < nk; i++) x[i] = ftwin[i]! * chi[i]!;
+  const rfft = scratch.subarray(2 * nk, 2 * nk + rows);
+  rfft.fill(0);
+  const table = twiddleTable(nfft);
+  truncatedRealDft(x, 0, nk, 0, table, irbkg, RESID_FT_SCALE, rfft, 0);
+  let ss = 0;
+  for (let i = 0; i < rows; i++) ss += rfft[i]! * rfft[i]!;
+  const s = 0.1 + (10 * ss) / rows;
+  if (grad !== null) {
+    // x ← −ftwin·(Fᵀ r_fft); Fᵀ pairs Re with cos and Im with −sin of 2π·n·m/N.
+    const { cos, sin } = table;
+    for (let n = 0; n < nk; n++) {
+      let acc = 0;
+      let j = 0;
+      for (let m = 0; m < irbkg; m++) {
+        acc += rfft[2 * m]! * cos[j]! + rfft[2 * m + 1]! * sin[j]!;
+        j += n;
+        if (j >= nfft) j -= nfft;
+      }
+      x[n] = -ftwin[n]! * RESID_FT_SCALE * acc;
+    }
+    grad.fill(0, 0, nspl);
+    for (let n = 0; n < nk; n++) {
+      const f = basisK.first[n]!;
+      for (let m = 0; m < 4; m++) grad[f + m]! += basisK.vals[4 * n + m]! * x[n]!;
+    }
+    if (nclamp > 0) {
+      // Clamp rows w·s·χ_q: Jacobian w·(χ_q·∇s − s·B(k_q)), ∇s = (20/rows)·Aᵀr_fft.
+      let dot = 0;
+      for (let q = 0; q < 2 * nclamp; q++) {
+        const w = clampW(q);
+        dot += w * chi[clampIdx(q)]! * (w * s * chi[clampIdx(q)]!);
+      }
+      const ds = (20 / rows) * dot;
+      for (let j = 0; j < nspl; j++) grad[j]! *= 1 + ds;
+      for (let q = 0; q < 2 * nclamp; q++) {
+        const i = clampIdx(q);
+        const w = clampW(q);
+        const rc = w * s * chi[i]!;
+        const f = basisK.first[i]!;
+        for (let m = 0; m < 4; m++) grad[f + m]! -= w * s * basisK.vals[4 * i + m]! * rc;
+      }
+    }
+  }
+  return nclamp === 0 ? ss : ss + s * s * clamp;
 }
 
 /** χ on kout at coefficients c, in μ units (not divided by the edge step), into out. */
-function chiOnK(setup: AutobkSetup, c: ArrayLike<number>, out: Float64Array): Float64Array {
+function chiOnK(setup: AutobkGrids, c: ArrayLike<number>, out: Float64Array): Float64Array {
   const { basisK, chiData } = setup;
   evalBasis(basisK, c, out);
   for (let i = 0; i < out.length; i++) out[i] = chiData[i]! - out[i]!;

@@ -1,0 +1,359 @@
+/**
+ * The GPU buffers and kernels of one batch of AUTOBK fits (shaders/autobk_basis.wgsl,
+ * shaders/fft.wgsl, shaders/autobk_lm.wgsl). The caller (src/xafs/autobkBatchGpu.ts) packs a
+ * chunk of spectra into an `AutobkLmChunk`; `load` uploads it and runs, in one submission, the
+ * basis-column kernel, the batched FFT over every Jacobian and data column and the Gram matrices
+ * AᵀA; each `iterate` is one submission of LM trials for all active spectra that reads back
+ * only the number still active; `readSolution` fetches δ and the per-spectrum state once.
+ *
+ * Every buffer, bind group and pipeline is created by `create` for a `AutobkLmShape` and reused
+ * by every chunk that fits it (`fits`); nothing is created while iterating.
+ */
+import { createStorageBuffer, createUniformBuffer, paddedSize, ReadbackBuffer, upload } from './buffers.js';
+import { dispatchGrid } from './chunks.js';
+import type { GpuContext } from './context.js';
+import { BatchedFft } from './fft.js';
+import { computePipeline } from './pipelines.js';
+
+/** Capacities of one `AutobkLm`: the largest chunk it can take. */
+export interface AutobkLmShape {
+  /** FFT length (AUTOBK's nfft). */
+  nfft: number;
+  /** Samples stored per FFT column (the largest k grid of a chunk). */
+  inputLength: number;
+  /** FFT bins kept per column (the largest irbkg). */
+  nOut: number;
+  /** Largest nspl. */
+  maxCoefs: number;
+  /** Clamp rows per spectrum (2·nclamp, the same for a whole batch). */
+  nc: number;
+  maxSpectra: number;
+  maxGroups: number;
+  /** Basis (Jacobian) columns of all groups together. */
+  maxBasisColumns: number;
+  indexWords: number;
+  constFloats: number;
+}
+
+/**
+ * One chunk of fits, packed for the shape of the `AutobkLm` it is loaded into. Groups are spectra that share grids, knots and window, hence A and AᵀA.
+ * Layouts: see the binding comments of shaders/autobk_basis.wgsl and shaders/autobk_lm.wgsl.
+ */
+export interface AutobkLmChunk {
+  nSpectra: number;
+  nGroups: number;
+  nBasisColumns: number;
+  /**
+   * Group records (8 words each) at 0, spectrum records (group, data column) at `spectraOffset`,
+   * column → group map at `columnGroupOffset`. FFT columns: spectrum s's data in column s, the
+   * groups' basis columns from nSpectra on.
+   */
+  index: Uint32Array;
+  spectraOffset: number;
+  columnGroupOffset: number;
+  /** Knots, windows, clamp basis rows and weights of the groups; χ0 at the clamp points of the spectra at `chiEndOffset`. */
+  consts: Float32Array;
+  chiEndOffset: number;
+  /** window·χ0 of each spectrum, [nSpectra][shape.inputLength] (zero padded). */
+  dataColumns: Float32Array;
+  kstep: number;
+}
+
+export interface AutobkLmSettings {
+  /** LM trials per spectrum before 'max-iterations'. */
+  maxIterations: number;
+  /** Stop when the predicted reduction of χ² is at most ptol·χ². */
+  ptol: number;
+  /** Initial Marquardt damping (relative to diag JᵀJ). */
+  lambda0: number;
+}
+
+/** Per-spectrum LM state words as read back: [λ (f32 bits), χ² (f32 bits), iterations, status]. */
+export const AUTOBK_LM_STATUS = { active: 0, converged: 1, maxIterations: 2 } as const;
+
+const LM_PARAMS_WORDS = 14;
+const BASIS_PARAMS_WORDS = 6;
+const WG = 64;
+
+/** Floats of per-spectrum scratch in autobk_lm.wgsl's `work`. */
+function workStride(vec: number, rows: number, nc: number): number {
+  return vec * vec + rows + 5 * vec + nc * vec + nc;
+}
+
+export class AutobkLm {
+  readonly shape: AutobkLmShape;
+  private readonly ctx: GpuContext;
+  private readonly fft: BatchedFft;
+  private readonly basisPipeline: GPUComputePipeline;
+  private readonly gramPipeline: GPUComputePipeline;
+  private readonly iteratePipeline: GPUComputePipeline;
+  private readonly countPipeline: GPUComputePipeline;
+  private readonly basisParams: GPUBuffer;
+  private readonly lmParams: GPUBuffer;
+  private readonly index: GPUBuffer;
+  private readonly consts: GPUBuffer;
+  private readonly gram: GPUBuffer;
+  private readonly delta: GPUBuffer;
+  private readonly work: GPUBuffer;
+  private readonly normal: GPUBuffer;
+  private readonly state: GPUBuffer;
+  private readonly counter: GPUBuffer;
+  private readonly basisBind: GPUBindGroup;
+  private readonly gramBind: GPUBindGroup;
+  private readonly iterateBind: GPUBindGroup;
+  private readonly countBind: GPUBindGroup;
+  private readonly statusReadback: ReadbackBuffer;
+  private readonly solutionReadback: ReadbackBuffer;
+  private readonly basisParamData = new ArrayBuffer(paddedSize(BASIS_PARAMS_WORDS * 4));
+  private readonly lmParamData = new ArrayBuffer(paddedSize(LM_PARAMS_WORDS * 4));
+  private readonly stateInit: Uint32Array;
+  private readonly deltaZero: Float32Array;
+  private readonly activeCount = new Uint32Array(1);
+  /** The loaded chunk's dispatch sizes. */
+  private loaded: { nSpectra: number; nGroups: number; nBasisColumns: number } | undefined;
+
+  private constructor(ctx: GpuContext, shape: AutobkLmShape, fft: BatchedFft, pipelines: GPUComputePipeline[]) {
+    this.ctx = ctx;
+    this.shape = shape;
+    this.fft = fft;
+    [this.basisPipeline, this.gramPipeline, this.iteratePipeline, this.countPipeline] = pipelines as [
+      GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline,
+    ];
+    const vec = shape.maxCoefs;
+    const rows = 2 * shape.nOut;
+    this.basisParams = createUniformBuffer(ctx, 'autobk basis params', BASIS_PARAMS_WORDS * 4);
+    this.lmParams = createUniformBuffer(ctx, 'autobk lm params', LM_PARAMS_WORDS * 4);
+    this.index = createStorageBuffer(ctx, 'autobk index', shape.indexWords * 4);
+    this.consts = createStorageBuffer(ctx, 'autobk consts', shape.constFloats * 4);
+    this.gram = createStorageBuffer(ctx, 'autobk gram', shape.maxGroups * vec * vec * 4);
+    this.delta = createStorageBuffer(ctx, 'autobk delta', shape.maxSpectra * vec * 4);
+    this.work = createStorageBuffer(ctx, 'autobk work', shape.maxSpectra * workStride(vec, rows, shape.nc) * 4);
+    this.state = createStorageBuffer(ctx, 'autobk state', shape.maxSpectra * 16);
+    this.normal = createStorageBuffer(ctx, 'autobk normal matrices', shape.maxSpectra * vec * vec * 4);
+    this.counter = createStorageBuffer(ctx, 'autobk active count', 4);
+    const d = ctx.device;
+    const buf = (binding: number, buffer: GPUBuffer): GPUBindGroupEntry => ({ binding, resource: { buffer } });
+    this.basisBind = d.createBindGroup({
+      label: 'autobk basis',
+      layout: this.basisPipeline.getBindGroupLayout(0),
+      entries: [buf(0, this.basisParams), buf(1, this.index), buf(2, this.consts), buf(3, fft.columns)],
+    });
+    this.gramBind = d.createBindGroup({
+      label: 'autobk gram',
+      layout: this.gramPipeline.getBindGroupLayout(0),
+      entries: [buf(0, this.lmParams), buf(1, this.index), buf(3, fft.spectrum), buf(4, this.gram)],
+    });
+    this.iterateBind = d.createBindGroup({
+      label: 'autobk lm',
+      layout: this.iteratePipeline.getBindGroupLayout(0),
+      entries: [
+        buf(0, this.lmParams), buf(1, this.index), buf(2, this.consts), buf(3, fft.spectrum), buf(4, this.gram),
+        buf(5, this.delta), buf(6, this.work), buf(7, this.state), buf(9, this.normal),
+      ],
+    });
+    this.countBind = d.createBindGroup({
+      label: 'autobk count',
+      layout: this.countPipeline.getBindGroupLayout(0),
+      entries: [buf(0, this.lmParams), buf(7, this.state), buf(8, this.counter)],
+    });
+    this.statusReadback = new ReadbackBuffer(ctx, 'autobk status read-back', 4);
+    this.solutionReadback = new ReadbackBuffer(ctx, 'autobk solution read-back', shape.maxSpectra * ((vec + vec * vec) * 4 + 16));
+    this.stateInit = new Uint32Array(4 * shape.maxSpectra);
+    this.deltaZero = new Float32Array(shape.maxSpectra * vec);
+  }
+
+  /**
+   * Bytes of the largest storage binding a shape needs; it must not exceed the device's
+   * maxStorageBufferBindingSize (the caller cuts its chunks accordingly).
+   */
+  static largestBinding(shape: AutobkLmShape): number {
+    const vec = shape.maxCoefs;
+    const columns = shape.maxBasisColumns + shape.maxSpectra;
+    return 4 * Math.max(
+      columns * shape.inputLength,
+      columns * 2 * shape.nOut,
+      shape.maxSpectra * workStride(vec, 2 * shape.nOut, shape.nc),
+      shape.maxSpectra * vec * vec,
+      shape.maxGroups * vec * vec,
+      shape.indexWords,
+      shape.constFloats,
+    );
+  }
+
+  static async create(ctx: GpuContext, shape: AutobkLmShape): Promise<AutobkLm> {
+    const columns = shape.maxBasisColumns + shape.maxSpectra;
+    const largest = AutobkLm.largestBinding(shape);
+    if (largest > ctx.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(`autobk: a chunk needs a ${largest}-byte binding, more than maxStorageBufferBindingSize = ${ctx.limits.maxStorageBufferBindingSize}`);
+    }
+    const fft = await BatchedFft.create(ctx, { n: shape.nfft, nOut: shape.nOut, inputLength: shape.inputLength, capacity: columns });
+    const pipelines = await Promise.all([
+      computePipeline(ctx, 'autobk_basis', 'basis_columns', { WG }),
+      computePipeline(ctx, 'autobk_lm', 'gram_matrix', { WG }),
+      computePipeline(ctx, 'autobk_lm', 'lm_iterate', { WG }),
+      computePipeline(ctx, 'autobk_lm', 'count_active', { WG }),
+    ]);
+    return new AutobkLm(ctx, shape, fft, pipelines);
+  }
+
+  /** Whether a chunk of this shape can be loaded into these buffers. */
+  fits(s: AutobkLmShape): boolean {
+    const c = this.shape;
+    return s.nfft === c.nfft && s.nc === c.nc && s.inputLength <= c.inputLength && s.nOut <= c.nOut && s.maxCoefs <= c.maxCoefs
+      && s.maxSpectra <= c.maxSpectra && s.maxGroups <= c.maxGroups && s.maxBasisColumns <= c.maxBasisColumns
+      && s.indexWords <= c.indexWords && s.constFloats <= c.constFloats;
+  }
+
+  /**
+   * Uploads a chunk and, in one submission (awaited), evaluates the basis columns, transforms them with
+   * the data columns and forms AᵀA per group; resets every spectrum to δ = 0, λ = lambda0.
+   */
+  async load(chunk: AutobkLmChunk, settings: AutobkLmSettings): Promise<void> {
+    const ctx = this.ctx;
+    const shape = this.shape;
+    const inputLength = shape.inputLength;
+    const vec = shape.maxCoefs;
+    const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const { nSpectra, nGroups, nBasisColumns } = chunk;
+
+    const bu = new Uint32Array(this.basisParamData);
+    const bf = new Float32Array(this.basisParamData);
+    bu[0] = nBasisColumns;
+    bu[1] = inputLength;
+    bu[2] = dispatchGrid(nBasisColumns, maxDim).x;
+    bu[3] = chunk.columnGroupOffset;
+    bu[4] = nSpectra;
+    bf[5] = chunk.kstep;
+    upload(ctx, this.basisParams, bu);
+
+    const lu = new Uint32Array(this.lmParamData);
+    const lf = new Float32Array(this.lmParamData);
+    lu[0] = nSpectra;
+    lu[1] = nGroups;
+    lu[2] = 2 * shape.nOut;
+    lu[3] = vec;
+    lu[4] = vec * vec;
+    lu[5] = 2 * shape.nOut;
+    lu[6] = workStride(vec, 2 * shape.nOut, shape.nc);
+    lu[7] = shape.nc;
+    lu[8] = chunk.spectraOffset;
+    lu[9] = chunk.chiEndOffset;
+    lu[10] = settings.maxIterations;
+    lu[11] = dispatchGrid(nSpectra, maxDim).x;
+    lu[12] = dispatchGrid(nGroups, maxDim).x;
+    lf[13] = settings.ptol;
+    upload(ctx, this.lmParams, lu);
+
+    upload(ctx, this.index, chunk.index);
+    upload(ctx, this.consts, chunk.consts);
+    // Data columns first: a spectrum's FFT column is its index in the chunk.
+    upload(ctx, this.fft.columns, chunk.dataColumns.subarray(0, nSpectra * inputLength));
+    this.resetState(nSpectra, settings.lambda0);
+
+    const totalColumns = nBasisColumns + nSpectra;
+    this.fft.prepare(totalColumns);
+    ctx.submit((enc) => {
+      const pass = enc.beginComputePass();
+      if (nBasisColumns > 0) {
+        const g = dispatchGrid(nBasisColumns, maxDim);
+        pass.setPipeline(this.basisPipeline);
+        pass.setBindGroup(0, this.basisBind);
+        pass.dispatchWorkgroups(g.x, g.y);
+      }
+      this.fft.encode(pass, totalColumns);
+      const gg = dispatchGrid(nGroups, maxDim);
+      pass.setPipeline(this.gramPipeline);
+      pass.setBindGroup(0, this.gramBind);
+      pass.dispatchWorkgroups(gg.x, gg.y);
+      pass.end();
+    });
+    this.loaded = { nSpectra, nGroups, nBasisColumns };
+    // Waiting here costs one round trip per chunk and separates transform from LM time.
+    await ctx.device.queue.onSubmittedWorkDone();
+    await ctx.settle();
+  }
+
+  private resetState(nSpectra: number, lambda0: number): void {
+    const stateF = new Float32Array(this.stateInit.buffer);
+    for (let s = 0; s < nSpectra; s++) {
+      stateF[4 * s] = lambda0;
+      stateF[4 * s + 1] = 0;
+      this.stateInit[4 * s + 2] = 0;
+      this.stateInit[4 * s + 3] = AUTOBK_LM_STATUS.active;
+    }
+    upload(this.ctx, this.state, this.stateInit.subarray(0, 4 * nSpectra));
+    upload(this.ctx, this.delta, this.deltaZero.subarray(0, nSpectra * this.shape.maxCoefs));
+  }
+
+  /**
+   * One submission of `trials` LM trials for every active spectrum of the loaded chunk; resolves
+   * to the number of spectra still active (the only read-back).
+   */
+  async iterate(trials: number): Promise<number> {
+    const loaded = this.requireLoaded();
+    const g = dispatchGrid(loaded.nSpectra, this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    this.ctx.submit((enc) => {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(this.iteratePipeline);
+      pass.setBindGroup(0, this.iterateBind);
+      for (let t = 0; t < trials; t++) pass.dispatchWorkgroups(g.x, g.y);
+      pass.setPipeline(this.countPipeline);
+      pass.setBindGroup(0, this.countBind);
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      this.statusReadback.copyFrom(enc, this.counter, 4);
+    });
+    await this.statusReadback.read(this.activeCount);
+    return this.activeCount[0]!;
+  }
+
+  /**
+   * δ of every spectrum ([nSpectra][maxCoefs] f32, entries beyond a spectrum's nspl unused), its
+   * state words [λ, χ², iterations, status] (λ and χ² as f32 bits) and JᵀJ at its last trial
+   * ([nSpectra][maxCoefs²], row-major nspl × nspl at the start of each).
+   */
+  async readSolution(delta: Float32Array, state: Uint32Array, normal: Float32Array): Promise<void> {
+    const { nSpectra } = this.requireLoaded();
+    const vec = this.shape.maxCoefs;
+    const deltaBytes = nSpectra * vec * 4;
+    const stateBytes = nSpectra * 16;
+    const normalBytes = nSpectra * vec * vec * 4;
+    this.ctx.submit((enc) => {
+      this.solutionReadback.copyFrom(enc, this.delta, deltaBytes);
+      this.solutionReadback.copyFrom(enc, this.state, stateBytes, 0, deltaBytes);
+      this.solutionReadback.copyFrom(enc, this.normal, normalBytes, 0, deltaBytes + stateBytes);
+    });
+    const bytes = new Uint8Array(deltaBytes + stateBytes + normalBytes);
+    await this.solutionReadback.read(bytes);
+    new Uint8Array(delta.buffer, delta.byteOffset, deltaBytes).set(bytes.subarray(0, deltaBytes));
+    new Uint8Array(state.buffer, state.byteOffset, stateBytes).set(bytes.subarray(deltaBytes, deltaBytes + stateBytes));
+    new Uint8Array(normal.buffer, normal.byteOffset, normalBytes).set(bytes.subarray(deltaBytes + stateBytes));
+  }
+
+  /** The FFT output of the loaded chunk ([columns][nOut] (re, im) f32): the data columns, then the A columns. */
+  async readTransforms(out: Float32Array): Promise<void> {
+    const { nSpectra, nBasisColumns } = this.requireLoaded();
+    const bytes = (nSpectra + nBasisColumns) * this.shape.nOut * 8;
+    const rb = new ReadbackBuffer(this.ctx, 'autobk transforms read-back', bytes);
+    try {
+      this.ctx.submit((enc) => rb.copyFrom(enc, this.fft.spectrum, bytes));
+      await rb.read(out.subarray(0, bytes / 4));
+    } finally {
+      rb.destroy();
+    }
+  }
+
+  private requireLoaded(): { nSpectra: number; nGroups: number; nBasisColumns: number } {
+    if (this.loaded === undefined) throw new Error('autobk: no chunk loaded');
+    return this.loaded;
+  }
+
+  destroy(): void {
+    for (const b of [this.basisParams, this.lmParams, this.index, this.consts, this.gram, this.delta, this.work, this.normal, this.state, this.counter]) {
+      b.destroy();
+    }
+    this.statusReadback.destroy();
+    this.solutionReadback.destroy();
+    this.fft.destroy();
+  }
+}
