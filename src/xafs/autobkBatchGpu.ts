@@ -13,7 +13,9 @@
  */
 import { AUTOBK_LM_STATUS, AutobkLm, type AutobkLmChunk, type AutobkLmShape } from '../gpu/autobkLm.js';
 import type { GpuContext } from '../gpu/context.js';
+import { BatchedFft } from '../gpu/fft.js';
 import { evalBasis } from '../math/bspline.js';
+import { interpLinear } from '../math/interp.js';
 import { invertSpd } from '../math/linalg.js';
 import { AUTOBK_RESIDUAL_FT_SCALE, autobkChisqr, autobkGrids, type AutobkCleaning, type AutobkGrids } from './autobk.js';
 import type {
@@ -24,7 +26,10 @@ import type {
   AutobkBatchSuccess,
   BatchSpectrum,
   BatchTimings,
+  ChirSettings,
 } from './autobkBatchTypes.js';
+import { chirXftfOptions } from './autobkBatchTypes.js';
+import { ftwindow } from './ftwindow.js';
 
 /** Spectra per chunk unless `maxChunk` says otherwise: bounds the CPU setups held at once. */
 const DEFAULT_CHUNK = 4096;
@@ -270,6 +275,54 @@ function successResult(e: ChunkEntry, chisqr: number, hitMaxIterations: boolean)
   };
 }
 
+/** R bins of χ(R) up to rmax (xftf's irmax; the same for every spectrum of a batch). */
+function chirBins(options: AutobkBatchOptions, chir: true | ChirSettings): number {
+  const xo = chirXftfOptions(options, chir, 0);
+  const nfft = xo.nfft!;
+  const rstep = Math.PI / (xo.kstep! * nfft);
+  return Math.trunc(Math.min(nfft / 2, 1.01 + xo.rmaxOut! / rstep));
+}
+
+/**
+ * χ(R) of fitted spectra (xftf with chirXftfOptions) through one batched f32 FFT: the weighted,
+ * windowed χ(k) is formed in f64 on the CPU as xftf forms it, transformed on the GPU, scaled
+ * by kstep/√π.
+ */
+async function chirOnGpu(fft: BatchedFft, fits: AutobkBatchSuccess[], options: AutobkBatchOptions, chir: true | ChirSettings): Promise<void> {
+  const L = fft.inputLength;
+  const input = new Float32Array(fits.length * L);
+  for (const [s, f] of fits.entries()) {
+    const xo = chirXftfOptions(options, chir, f.details.kmax);
+    const kstep = xo.kstep!;
+    const kmaxData = f.k[f.k.length - 1]!;
+    const npts = Math.min(L, Math.trunc(1.01 + kmaxData / kstep));
+    const nGrid = Math.trunc(1.01 + Math.max(kmaxData, xo.kmax! + xo.dk2!) / kstep);
+    const kg = new Float64Array(nGrid);
+    for (let i = 0; i < nGrid; i++) kg[i] = kstep * i;
+    const chiG = interpLinear(kg.subarray(0, npts), f.k, f.chi);
+    const win = ftwindow(kg, { xmin: xo.kmin!, xmax: xo.kmax!, dx: xo.dk!, dx2: xo.dk2!, window: xo.window! });
+    for (let i = 0; i < npts; i++) input[s * L + i] = chiG[i]! * kg[i]! ** xo.kweight! * win[i]!;
+  }
+  const { spectrum } = await fft.forward(input, fits.length);
+  const nr = fft.nOut;
+  for (const [s, f] of fits.entries()) {
+    const xo = chirXftfOptions(options, chir, f.details.kmax);
+    const scale = xo.kstep! / Math.sqrt(Math.PI);
+    const rstep = Math.PI / (xo.kstep! * xo.nfft!);
+    const r = new Float64Array(nr);
+    const re = new Float64Array(nr);
+    const im = new Float64Array(nr);
+    const mag = new Float64Array(nr);
+    for (let m = 0; m < nr; m++) {
+      r[m] = rstep * m;
+      re[m] = scale * spectrum[2 * (s * nr + m)]!;
+      im[m] = scale * spectrum[2 * (s * nr + m) + 1]!;
+      mag[m] = Math.hypot(re[m]!, im[m]!);
+    }
+    f.chir = { r, re, im, mag };
+  }
+}
+
 /**
  * Fits every spectrum of a validated batch on the GPU; per-spectrum problems become error
  * results, never exceptions. Rejects only on abort or device loss.
@@ -294,6 +347,8 @@ export async function autobkBatchGpu(
   const bindingLimit = ctx.limits.maxStorageBufferBindingSize;
   const signal = run.signal;
   let lm: AutobkLm | undefined;
+  let chirFft: BatchedFft | undefined;
+  const chir = run.chir === undefined || run.chir === false ? null : run.chir;
   let done = 0;
   const progress = (): void => {
     if (done < count) run.onProgress?.({ done, total: count, fraction: done / count });
@@ -372,11 +427,20 @@ export async function autobkBatchGpu(
         results[e.index] = successResult(e, chisqr, state[4 * s + 3] === AUTOBK_LM_STATUS.maxIterations);
       }
       timings.readbackMs += performance.now() - t3;
+      if (chir !== null) {
+        const t5 = performance.now();
+        signal?.throwIfAborted();
+        chirFft ??= await BatchedFft.create(ctx, { n: plan.shape.nfft, nOut: chirBins(options, chir), capacity: chunkLimit });
+        await chirOnGpu(chirFft, plan.entries.map((e) => results[e.index] as AutobkBatchSuccess), options, chir);
+        timings.submissions++;
+        timings.transformMs += performance.now() - t5;
+      }
       done += plan.entries.length;
       progress();
     }
   } finally {
     lm?.destroy();
+    chirFft?.destroy();
   }
   run.onProgress?.({ done: count, total: count, fraction: 1 });
   timings.totalMs = performance.now() - tStart;

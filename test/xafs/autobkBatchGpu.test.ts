@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { autobk, autobkChisqr, AutobkProblem, autobkSetup, type AutobkOptions } from '../../src/xafs/autobk.js';
 import { autobkBatchGpu } from '../../src/xafs/autobkBatchGpu.js';
 import { preEdge } from '../../src/xafs/preEdge.js';
+import { xftf } from '../../src/xafs/xft.js';
+import { chirXftfOptions } from '../../src/xafs/autobkBatchTypes.js';
 import type { AutobkBatchResult, AutobkBatchSuccess, BatchProgress, PackedSeries } from '../../src/xafs/autobkBatchTypes.js';
 import { autobkOptionsOf, loadReference, loadSpectrum, maxAbs, maxAbsDiff, referenceNames } from './fixtures.js';
 import { gaussian, mulberry32 } from '../util/random.js';
@@ -88,6 +90,22 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     const results = await autobkBatchGpu(ctx!, series, {}, {});
     const ne = series.energy.length;
     for (let s = 0; s < 20; s++) expectMatchesCpu(results[s], series.energy, series.mu.subarray(s * ne, (s + 1) * ne), {}, `spectrum ${s}`);
+  });
+
+  it('χ(R) through the batched FFT equals xftf of the returned χ', async () => {
+    const spectra = baseNames.slice(0, 4).map((n) => loadSpectrum(loadReference(n)));
+    const chir = { rmax: 8, kweight: 2 };
+    const results = await autobkBatchGpu(ctx!, spectra, {}, { chir });
+    for (const r of results) {
+      const f = success(r);
+      const cpu = xftf(f.k, f.chi, chirXftfOptions({}, chir, f.details.kmax));
+      expect(f.chir!.r).toEqual(cpu.r);
+      // f32 FFT of the weighted χ: a few ulps of max|χ(R)|.
+      const m = maxAbs(cpu.chirMag);
+      expect(maxAbsDiff(f.chir!.re, cpu.chirRe) / m).toBeLessThanOrEqual(1e-6);
+      expect(maxAbsDiff(f.chir!.im, cpu.chirIm) / m).toBeLessThanOrEqual(1e-6);
+      expect(maxAbsDiff(f.chir!.mag, cpu.chirMag) / m).toBeLessThanOrEqual(1e-6);
+    }
   });
 
   it('bad spectra get error results naming field and value; the rest are fitted', async () => {
