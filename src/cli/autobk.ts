@@ -14,7 +14,7 @@ const USAGE = `usage: batchfit autobk <file> [--mu EXPR] [--energy COL] [--e0 E]
   --mu: column number, label or expression, e.g. 'log(c3/c4)' or 'sum(c45:c57)/c4' (default column 2)
   --out: write PREFIX.chi.csv (k,chi) and PREFIX.bkg.csv (energy,mu,bkg); default: the file name`;
 
-const NUMERIC: Record<string, keyof AutobkOptions> = {
+export const NUMERIC: Record<string, keyof AutobkOptions> = {
   '--e0': 'e0',
   '--edge-step': 'edgeStep',
   '--rbkg': 'rbkg',

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /** The `batchfit` command line: dispatches to one command per science. */
 import { autobkCommand } from './autobk.js';
+import { autobkBatchCommand } from './autobkBatch.js';
 import { fftDemo } from './fftDemo.js';
 import { starsCommand } from './stars.js';
 
 const USAGE = `usage: batchfit [command] [options]
   (no command)     the demo: AUTOBK on the bundled Cu foil, then the batched FFT on the GPU (CPU fallback)
   autobk <file>    AUTOBK background removal of one spectrum (batchfit autobk --help)
+  autobk-batch     AUTOBK over many files or a series file, on the GPU or all cores (batchfit autobk-batch --help)
   stars <image>    detect and measure every star of a FITS or .f32 frame (batchfit stars --help)
   fft-demo         the batched FFT demo only`;
 
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'autobk':
       return autobkCommand(rest);
+    case 'autobk-batch':
+      return autobkBatchCommand(rest);
     case 'stars':
       return starsCommand(rest);
     case 'fft-demo':

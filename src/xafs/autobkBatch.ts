@@ -146,7 +146,7 @@ function chunkJobs(batch: Batch, chunk: number, forWorkers: boolean): { count: n
         const rows = series.mu.subarray(start * ne, (start + m) * ne);
         for (let s = 0; s < m; s++) setGiven(s, valueAt(series.e0, start + s), valueAt(series.edgeStep, start + s));
         // Workers get their rows as a float64 copy whose buffer is moved; this thread reads them in place.
-        const mu = forWorkers ? Float64Array.from(rows) : rows;
+        const mu = forWorkers ? new Float64Array(rows) : rows;
         job = { start, count: m, energy: null, lengths: null, mu, given, e0, edgeStep };
       } else {
         // Energy and μ lengths separately: a spectrum whose lengths differ gets autobk's own error.

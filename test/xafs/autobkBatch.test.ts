@@ -3,7 +3,11 @@
  * float64 code, so results must be identical), per-spectrum errors, progress, abort and the
  * 'auto' fallback without an adapter. (GPU-vs-CPU agreement: autobkBatchGpu.test.ts.)
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { autobkBatchCommand } from '../../src/cli/autobkBatch.js';
 import { GpuUnavailableError } from '../../src/gpu/context.js';
 import {
   autobk,
@@ -17,7 +21,7 @@ import {
   type BatchTimings,
 } from '../../src/xafs/index.js';
 import { gaussian, mulberry32 } from '../util/random.js';
-import { loadReference, loadSpectrum, maxAbsDiff, referenceNames } from './fixtures.js';
+import { fixtureDir, loadReference, loadSpectrum, maxAbsDiff, referenceNames } from './fixtures.js';
 
 const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
 
@@ -274,5 +278,53 @@ describe('autobkBatch: progress, timings, abort and the device choice', () => {
     await expect(autobkBatch([{ energy: ru.energy, mu: ru.mu }], {}, { device: 'gpu', gpuOptions: { gpu: noAdapter } })).rejects.toThrow(
       /^autobkBatch: device 'gpu' was requested but no WebGPU adapter found/,
     );
+  });
+});
+
+describe('batchfit autobk-batch', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const capture = (): string[] => {
+    const lines: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+    return lines;
+  };
+
+  it('a series file (energy + one μ column per spectrum) on the CPU, with CSVs equal to autobk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'batchfit-batch-cli-'));
+    const mu = ruSeries(3, 77);
+    const ne = ru.energy.length;
+    const rows = Array.from(ru.energy, (e, i) => [e, mu[i], mu[ne + i], mu[2 * ne + i]].join(' '));
+    writeFileSync(join(dir, 'series.dat'), `# energy s1 s2 s3\n${rows.join('\n')}\n`);
+    const lines = capture();
+    const code = await autobkBatchCommand(['--series', join(dir, 'series.dat'), '--device', 'cpu', '--workers', '0', '--rbkg', '1.1', '--out', join(dir, 'out')]);
+    expect(code).toBe(0);
+    expect(lines.join('\n')).toMatch(/3 spectra on the CPU: 3 converged, 0 at the iteration limit, 0 errors/);
+    const chiCsv = readFileSync(join(dir, 'out.chi.csv'), 'utf8').trim().split('\n');
+    expect(chiCsv[0]).toBe('k,"series.dat:s1","series.dat:s2","series.dat:s3"');
+    const a = autobk(ru.energy, mu.subarray(ne, 2 * ne), { rbkg: 1.1 });
+    expect(chiCsv).toHaveLength(a.chi.length + 1);
+    const col2 = chiCsv.slice(1).map((l) => Number(l.split(',')[2]));
+    expect(maxAbsDiff(col2, a.chi)).toBe(0);
+    expect(readFileSync(join(dir, 'out.summary.csv'), 'utf8')).toContain(`"series.dat:s2",converged,${a.e0},${a.edgeStep},${a.details.nspl},${a.details.chisqr},`);
+  });
+
+  it('several files; an unreadable one and one that cannot be fitted are reported, exit code 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'batchfit-batch-cli-'));
+    writeFileSync(join(dir, 'short.dat'), '1 2\n2 3\n3 4\n4 5\n5 6\n');
+    const lines = capture();
+    const code = await autobkBatchCommand([join(fixtureDir, 'cu_rt01.xmu'), join(fixtureDir, 'README.md'), join(dir, 'short.dat'), '--device', 'cpu']);
+    expect(code).toBe(1);
+    expect(lines[0]).toMatch(/^README\.md: error: README\.md: no numeric data rows found/);
+    expect(lines[1]).toMatch(/^cu_rt01\.xmu: converged, e0 8980\.5 eV/);
+    expect(lines[2]).toMatch(/^short\.dat: error: preEdge needs at least 10 finite points, got 5/);
+    expect(lines.join('\n')).toMatch(/2 spectra on the CPU: 1 converged, 0 at the iteration limit, 1 errors/);
+  });
+
+  it('rejects a bad device and a missing input', async () => {
+    const lines = capture();
+    expect(await autobkBatchCommand(['--device', 'tpu', 'x.dat'])).toBe(2);
+    expect(await autobkBatchCommand(['--device', 'cpu'])).toBe(2);
+    expect(lines.join('\n')).toMatch(/--device 'tpu' must be auto, gpu or cpu[\s\S]*give either spectrum files or --series FILE/);
   });
 });
