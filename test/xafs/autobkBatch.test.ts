@@ -233,7 +233,7 @@ describe('autobkBatch: progress, timings, abort and the device choice', () => {
     expect(t.submissions).toBe(0);
     expect(t.setupMs).toBeGreaterThan(0);
     expect(t.lmMs).toBeGreaterThan(0);
-    expect(t.transformMs).toBe(0);
+    expect(t.transformMs).toBeGreaterThan(0);
     expect(t.totalMs).toBeGreaterThan(0);
   });
 
