@@ -20,10 +20,12 @@ import {
   type BatchSpectrum,
   type BatchTimings,
 } from '../../src/xafs/index.js';
+import { gpuLabel, testGpu } from '../util/gpu.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { fixtureDir, loadReference, loadSpectrum, maxAbsDiff, referenceNames } from './fixtures.js';
 
 const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
+const ctx = await testGpu();
 
 /** Every distinct fixture spectrum (the reference variants share a data file and column spec). */
 const fixtures = referenceNames
@@ -270,6 +272,17 @@ describe('autobkBatch: progress, timings, abort and the device choice', () => {
     expect(lines[0]).toMatch(/^batchfit: no WebGPU adapter found.*; autobkBatch runs on the CPU \(in the calling thread\)\.$/);
     expect(results.map((r) => r.device)).toEqual(['cpu', 'cpu']);
     expectSameAsAutobk(results[1], fixtures[1]!.energy, fixtures[1]!.mu);
+  });
+
+  it.skipIf(!ctx)(`'auto' with a context runs on it, without a notice ${gpuLabel(ctx)}`, async () => {
+    const lines: string[] = [];
+    const progress: BatchProgress[] = [];
+    const spectra = fixtures.slice(0, 2).map((f) => ({ energy: f.energy, mu: f.mu }));
+    const results = await autobkBatch(spectra, {}, { gpu: ctx!, notice: (l) => lines.push(l), onProgress: (p) => progress.push(p) });
+    expect(lines).toEqual([]);
+    expect(results.map((r) => r.device)).toEqual(['gpu', 'gpu']);
+    expect(results.map((r) => r.status)).toEqual(['converged', 'converged']);
+    expect(progress.filter((p) => p.fraction === 1)).toHaveLength(1);
   });
 
   it("'gpu' without an adapter rejects, saying so", async () => {
