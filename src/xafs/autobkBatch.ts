@@ -318,6 +318,11 @@ export async function autobkBatch(spectra: AutobkBatchInput, options: AutobkBatc
   const device = run.device ?? 'auto';
   if (device !== 'auto' && device !== 'gpu' && device !== 'cpu') throw new RangeError(`autobkBatch: device = '${String(device)}' must be 'gpu', 'cpu' or 'auto'`);
   if (options === null || typeof options !== 'object') throw new TypeError(`autobkBatch: options must be an object, got ${describe(options)}`);
+  for (const key of ['e0', 'edgeStep'] as const) {
+    if ((options as Record<string, unknown>)[key] !== undefined) {
+      throw new TypeError(`autobkBatch: options.${key} = ${String((options as Record<string, unknown>)[key])}: ${key} belongs to the input (per spectrum, or the packed series' ${key})`);
+    }
+  }
   if (run.workers !== undefined && !(Number.isInteger(run.workers) && run.workers >= 0)) {
     throw new RangeError(`autobkBatch: workers = ${run.workers} must be an integer ≥ 0`);
   }

@@ -105,6 +105,7 @@ describe('autobkBatch: the container is checked before anything runs', () => {
     await expect(autobkBatch(input, {}, { device: 'tpu' as never })).rejects.toThrow("device = 'tpu' must be 'gpu', 'cpu' or 'auto'");
     await expect(autobkBatch(input, {}, { device: 'cpu', workers: -1 })).rejects.toThrow('workers = -1 must be an integer ≥ 0');
     await expect(autobkBatch(input, null as never, { device: 'cpu' })).rejects.toThrow('options must be an object, got null');
+    await expect(autobkBatch(input, { e0: 22118 } as never, { device: 'cpu' })).rejects.toThrow("options.e0 = 22118: e0 belongs to the input (per spectrum, or the packed series' e0)");
   });
 
   it('returns no results for an empty batch, with progress 1 once', async () => {
