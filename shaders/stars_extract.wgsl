@@ -8,7 +8,6 @@
 //   R        stamp radius; SIDE = 2R+1, NPIX = SIDE²
 //   RO       annulus outer radius ceil(1.5R); SORT_N a power of two ≥ the annulus pixel count
 //   WG       invocations per workgroup (a power of two ≥ 2·SIDE)
-//   MODEL    PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β)
 //
 // Bindings (group 0):
 //   0 params  uniform Params (below), one per chunk of stars
@@ -45,13 +44,15 @@ struct Params {
   beta: f32,
   // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
   nanBits: u32,
+  // PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β): a uniform,
+  // not an override, so one compiled kernel serves every model.
+  model: u32,
 }
 
 override R: i32;
 override RO: i32;
 override SORT_N: u32;
 override WG: u32 = 64u;
-override MODEL: u32 = 0u;
 override SIDE: i32 = 2 * R + 1;
 override NPIX: u32 = u32(SIDE * SIDE);
 
@@ -451,7 +452,7 @@ fn admissibleStart(p: array<f32, 8>) -> bool {
     return false;
   }
   let wMax = 3.0 * f32(R);
-  switch (MODEL) {
+  switch (params.model) {
     case 0u: {
       return p[3] > 0.2 && p[4] > 0.2 && p[3] < wMax && p[4] < wMax && isFiniteBits(p[5]);
     }
@@ -701,7 +702,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   p[0] = cx;
   p[1] = cy;
   p[2] = max(sumFlux / S, 1.0);
-  switch (MODEL) {
+  switch (params.model) {
     case 0u: {
       p[3] = sqrt(cxx);
       p[4] = sqrt(cyy);
@@ -713,11 +714,11 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       p[5] = cxx / det;
     }
     default: {
-      let b = select(2.5, params.beta, MODEL == 2u);
+      let b = select(2.5, params.beta, params.model == 2u);
       let fwhm = FWHM_PER_SIGMA * sqrt(sqrt(cxx * cyy - cxy * cxy));
       p[3] = fwhm / (2.0 * sqrt(pow(2.0, 1.0 / b) - 1.0));
       p[2] = max(p[2] * (b - 1.0) / (3.141592653589793 * p[3] * p[3]), 1e-3);
-      if (MODEL == 3u) {
+      if (params.model == 3u) {
         p[4] = b;
       }
     }
@@ -728,7 +729,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   lm[lb + LM_PIXELS] = f32(count);
   lm[lb + LM_NOISE] = max(skySigma * invS, 1e-6);
   // Too few pixels and an inadmissible start end the fit before it starts, as on the CPU.
-  let np = select(select(select(6u, 5u, MODEL == 2u), 7u, MODEL == 1u), 6u, MODEL == 0u);
+  let np = select(select(select(6u, 5u, params.model == 2u), 7u, params.model == 1u), 6u, params.model == 0u);
   if (count <= np) {
     lm[lb + LM_STATUS] = 4.0;
   } else if (!admissibleStart(p)) {

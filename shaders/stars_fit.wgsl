@@ -482,14 +482,27 @@ fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         for (var k = 0u; k < NP; k++) {
           // The damped step is the Gauss–Newton step shrunk by about 1/(1 + λ): scaled back up
           // so a heavily damped step does not pass for convergence. Shape and flux also
-          // converge at 1 % of their conditional σ.
+          // converge at 1 % of their conditional σ. The step is the solved one, not the change
+          // of the stored parameter (smaller when β is clamped): near the optimum that change
+          // is one float32 ulp, which (1 + λ) would blow up past any tolerance, leaving the
+          // fit accepting ulp-sized moves of equal χ² until it runs out of iterations.
           var t = tol[k];
           if (k >= 2u) {
             t = max(t, 0.01 / sqrt(H[hIdx(k, k)]));
           }
-          if (!(abs(pt[k] - p[k]) * (1.0 + lambda) < t)) {
+          if (!(min(abs(delta[k]), abs(pt[k] - p[k])) * (1.0 + lambda) < t)) {
             small = false;
           }
+        }
+        // A step whose promised χ² decrease, gᵀδ·(1 + λ) for the undamped step, is below
+        // what float32 resolves in χ² cannot be verified by evaluating it: the optimum is
+        // reached to the precision of the arithmetic.
+        var promised = 0.0;
+        for (var k = 0u; k < NP; k++) {
+          promised += g[k] * delta[k];
+        }
+        if (promised * (1.0 + lambda) < 1e-6 * chi2) {
+          small = true;
         }
         for (var k = 0u; k < 8u; k++) {
           trial[k] = pt[k];

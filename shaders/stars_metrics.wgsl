@@ -39,6 +39,7 @@ struct Params {
   beta: f32,
   // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
   nanBits: u32,
+  model: u32,
 }
 
 override R: i32;

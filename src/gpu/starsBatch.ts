@@ -307,6 +307,7 @@ export class StarsGpuBatch {
       u[14] = fitting ? 1 : 0;
       f[15] = Number.isFinite(config.beta) ? config.beta : 0;
       u[16] = NAN_BITS;
+      u[17] = Math.max(config.model, 0);
       const fu = new Uint32Array(paramData, i * PARAM_STRIDE + 256, FIT_PARAM_BYTES / 4);
       const ff = new Float32Array(paramData, i * PARAM_STRIDE + 256, FIT_PARAM_BYTES / 4);
       fu[0] = c.count;
@@ -373,7 +374,7 @@ export class StarsGpuBatch {
     const RO = Math.ceil(1.5 * R);
     const sortN = config.annulus ? 2 ** Math.ceil(Math.log2(annulusPixels(R, RO))) : 2;
     const model = Math.max(config.model, 0);
-    const extract = await computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG, MODEL: model });
+    const extract = await computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG });
     const fit = config.model >= 0 ? await computePipeline(ctx, 'stars_fit', 'iterate', { MODEL: model, NP: MODEL_PARAMS[model] as number, R, WG }) : undefined;
     const metrics = await computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG });
     return new StarsGpuBatch(ctx, config, input, { extract, fit, metrics });
