@@ -36,6 +36,12 @@ import {
 } from './types.js';
 
 export const FWHM_TO_SIGMA = 1 / 2.3548200450309493;
+/**
+ * NaN for `cond ? value : NAN` in the per-star code. V8 reads the global `NaN` there as a heap
+ * constant, so such a conditional became a boxed number, 16 bytes of garbage per store; a module
+ * constant is folded as a plain double.
+ */
+const NAN = Number.NaN;
 const STAMP_RADIUS_FWHM_FACTOR = 1.75;
 const MIN_STAMP_RADIUS = 4;
 const MAX_STAMP_RADIUS = 15;
@@ -89,6 +95,10 @@ export class StarWorkspace {
    */
   readonly daoTapOffset: Int32Array;
   readonly daoTapWeight: Float64Array;
+  /** The mask's pixels as offsets into `cut` from the kernel window's corner, in raster order. */
+  readonly daoMaskOffset: Int32Array;
+  /** ±1 by the photutils quadrant of each convolution output (0 at the centre, in none). */
+  readonly daoQuadrantSign: Float64Array;
   /**
    * roundness2 fits the kernel's triangular-weighted marginal to the data's; everything about the
    * kernel side of that fit is fixed per frame: its marginal per offset and the weighted sums.
@@ -121,9 +131,12 @@ export class StarWorkspace {
   cxx = NaN;
   cyy = NaN;
   cxy = NaN;
-  /** Scale S of the fit's data and the aperture sum within R (ADU). */
+  /** Scale S of the fit's data, the aperture sum within R and the highest valid stamp pixel (ADU). */
   scale = 1;
   sumFlux = 0;
+  stampPeak = 0;
+  /** Result of marginalAmplitude. */
+  amplitude = NaN;
 
   constructor(fwhm: number, precision: 'f64' | 'f32') {
     this.radius = stampRadius(fwhm);
@@ -190,6 +203,20 @@ export class StarWorkspace {
         this.daoTapWeight[taps++] = kv;
       }
     }
+    let maskTaps = 0;
+    for (let k = 0; k < ks * ks; k++) maskTaps += this.daoMask[k] as number;
+    this.daoMaskOffset = new Int32Array(maskTaps);
+    this.daoQuadrantSign = new Float64Array(ks * ks);
+    maskTaps = 0;
+    for (let j = 0; j < ks; j++) {
+      for (let i = 0; i < ks; i++) {
+        if (this.daoMask[j * ks + i]) this.daoMaskOffset[maskTaps++] = j * cs + i;
+        let sign = 0;
+        if ((j <= kr && i > kr) || (j >= kr && i < kr)) sign = -1;
+        else if ((j < kr && i <= kr) || (j > kr && i >= kr)) sign = 1;
+        this.daoQuadrantSign[j * ks + i] = sign;
+      }
+    }
     // The Gaussian is symmetric in x and y, so one marginal serves both axes.
     this.daoMarginal = new Float64Array(ks);
     let wSum = 0;
@@ -212,8 +239,10 @@ export class StarWorkspace {
 }
 
 /**
- * Fills `ws.raw`/`ws.valid` around (ws.ix, ws.iy) and sets the edge/NaN/saturation flags.
- * Returns the number of valid pixels.
+ * Fills `ws.raw`/`ws.valid` around (ws.ix, ws.iy), sets the edge/NaN/saturation flags, and in the
+ * same pass takes what depends on the stamp alone: the highest valid pixel (`ws.stampPeak`, which
+ * scales the fit) and the clipped marginals of the metrics (negative pixels and invalid ones
+ * count as 0). Returns the number of valid pixels.
  */
 function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   const { width: W, height: H, data } = image;
@@ -223,37 +252,63 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   const saturation = o.saturation;
   const raw = ws.raw;
   const valid = ws.valid;
+  const mx = ws.marginalX;
+  const my = ws.marginalY;
   const x0 = ws.ix - R;
   // The columns of the stamp on the image, [iLo, iHi): bounds are checked per row, not per pixel.
   const iLo = Math.max(0, -x0);
   const iHi = Math.min(side, W - x0);
   let count = 0;
-  raw.fill(0);
-  valid.fill(0);
-  if (iLo > 0 || iHi < side) ws.flags |= FLAG_EDGE;
+  let peak = 0;
+  let flags = 0;
+  if (iLo > 0 || iHi < side) flags |= FLAG_EDGE;
+  for (let i = 0; i < side; i++) mx[i] = 0;
   for (let j = 0; j < side; j++) {
     const y = ws.iy - R + j;
+    const base = j * side;
+    let row = 0;
     if (y < 0 || y >= H) {
-      ws.flags |= FLAG_EDGE;
+      flags |= FLAG_EDGE;
+      for (let i = 0; i < side; i++) {
+        raw[base + i] = 0;
+        valid[base + i] = 0;
+      }
+      my[j] = 0;
       continue;
+    }
+    for (let i = 0; i < iLo; i++) {
+      raw[base + i] = 0;
+      valid[base + i] = 0;
+    }
+    for (let i = iHi; i < side; i++) {
+      raw[base + i] = 0;
+      valid[base + i] = 0;
     }
     const rowStart = y * W + x0;
     for (let i = iLo; i < iHi; i++) {
-      const k = j * side + i;
+      const k = base + i;
       const v = data[rowStart + i] as number;
-      if (!Number.isFinite(v)) {
-        ws.flags |= FLAG_NAN_PIXELS;
-        continue;
+      // One test for the usual pixel; NaN, ±∞ and saturated ones fail it and are sorted out below.
+      if (v < saturation && v > -Infinity) {
+        const d = v - sky;
+        raw[k] = d;
+        valid[k] = 1;
+        count++;
+        if (d > peak) peak = d;
+        // max(d, 0) without a branch: noise pixels have random signs, which a branch mispredicts.
+        const dp = 0.5 * (d + Math.abs(d));
+        mx[i] = (mx[i] as number) + dp;
+        row += dp;
+      } else {
+        raw[k] = 0;
+        valid[k] = 0;
+        flags |= Number.isFinite(v) ? FLAG_SATURATED : FLAG_NAN_PIXELS;
       }
-      if (v >= saturation) {
-        ws.flags |= FLAG_SATURATED;
-        continue;
-      }
-      raw[k] = v - sky;
-      valid[k] = 1;
-      count++;
     }
+    my[j] = row;
   }
+  ws.flags |= flags;
+  ws.stampPeak = peak;
   return count;
 }
 
@@ -323,24 +378,51 @@ function windowedCentroid(ws: StarWorkspace): number {
   const R = ws.radius;
   const inv2s2 = 1 / (2 * sigmaW * sigmaW);
   const raw = ws.raw;
+  const ex = ws.ex;
+  const ey = ws.ey;
   let factor = 2;
   let lastStep = Infinity;
   for (let it = 0; it < CENTROID_MAX_ITERATIONS; it++) {
-    windowTable(ws.ex, side, R, ws.cx, inv2s2);
-    windowTable(ws.ey, side, R, ws.cy, inv2s2);
+    windowTable(ex, side, R, ws.cx, inv2s2);
+    windowTable(ey, side, R, ws.cy, inv2s2);
     let sw = 0;
     let swx = 0;
     let swy = 0;
-    for (let j = 0; j < side; j++) {
+    // Three rows at a time share the loads of the window and keep six independent sums in
+    // flight; each row's sums still run in column order, so the result is that of one row at a time.
+    let j = 0;
+    for (; j + 2 < side; j += 3) {
+      const b0 = j * side;
+      const b1 = b0 + side;
+      const b2 = b1 + side;
+      let r0 = 0, x0 = 0, r1 = 0, x1 = 0, r2 = 0, x2 = 0;
+      for (let i = 0; i < side; i++) {
+        const e = ex[i] as number;
+        const u = i - R;
+        const t0 = e * (raw[b0 + i] as number);
+        const t1 = e * (raw[b1 + i] as number);
+        const t2 = e * (raw[b2 + i] as number);
+        r0 += t0; x0 += t0 * u;
+        r1 += t1; x1 += t1 * u;
+        r2 += t2; x2 += t2 * u;
+      }
+      const e0 = ey[j] as number;
+      const e1 = ey[j + 1] as number;
+      const e2 = ey[j + 2] as number;
+      sw += e0 * r0; swx += e0 * x0; swy += e0 * r0 * (j - R);
+      sw += e1 * r1; swx += e1 * x1; swy += e1 * r1 * (j + 1 - R);
+      sw += e2 * r2; swx += e2 * x2; swy += e2 * r2 * (j + 2 - R);
+    }
+    for (; j < side; j++) {
       const base = j * side;
       let rw = 0;
       let rwx = 0;
       for (let i = 0; i < side; i++) {
-        const t = (ws.ex[i] as number) * (raw[base + i] as number);
+        const t = (ex[i] as number) * (raw[base + i] as number);
         rw += t;
         rwx += t * (i - R);
       }
-      const e = ws.ey[j] as number;
+      const e = ey[j] as number;
       sw += e * rw;
       swx += e * rwx;
       swy += e * rw * (j - R);
@@ -348,7 +430,8 @@ function windowedCentroid(ws: StarWorkspace): number {
     if (!(sw > 0)) return CENTROID_NO_SIGNAL;
     let dx = swx / sw - ws.cx;
     let dy = swy / sw - ws.cy;
-    const step = Math.hypot(dx, dy);
+    // sqrt of the sum rather than Math.hypot, which V8 calls out of line with boxed arguments.
+    const step = Math.sqrt(dx * dx + dy * dy);
     if (step > lastStep) factor = 1;
     lastStep = step;
     dx *= factor;
@@ -378,32 +461,63 @@ function windowedShape(ws: StarWorkspace): void {
   const side = ws.side;
   const R = ws.radius;
   const raw = ws.raw;
+  const ex = ws.ex;
+  const ey = ws.ey;
+  const cx = ws.cx;
+  const cy = ws.cy;
   let sw2 = sigma0 * sigma0;
   ws.cxx = NaN;
   ws.cyy = NaN;
   ws.cxy = NaN;
   for (let pass = 0; pass < 4; pass++) {
     const inv2s2 = 1 / (2 * sw2);
-    windowTable(ws.ex, side, R, ws.cx, inv2s2);
-    windowTable(ws.ey, side, R, ws.cy, inv2s2);
+    windowTable(ex, side, R, cx, inv2s2);
+    windowTable(ey, side, R, cy, inv2s2);
     let s = 0;
     let sxx = 0;
     let syy = 0;
     let sxy = 0;
-    for (let j = 0; j < side; j++) {
+    // Rows in blocks of three as in windowedCentroid (same sums, same order per row).
+    let j = 0;
+    for (; j + 2 < side; j += 3) {
+      const b0 = j * side;
+      const b1 = b0 + side;
+      const b2 = b1 + side;
+      let a0 = 0, f0 = 0, q0 = 0, a1 = 0, f1 = 0, q1 = 0, a2 = 0, f2 = 0, q2 = 0;
+      for (let i = 0; i < side; i++) {
+        const e = ex[i] as number;
+        const dx = i - R - cx;
+        const t0 = e * (raw[b0 + i] as number);
+        const t1 = e * (raw[b1 + i] as number);
+        const t2 = e * (raw[b2 + i] as number);
+        a0 += t0; f0 += t0 * dx; q0 += t0 * dx * dx;
+        a1 += t1; f1 += t1 * dx; q1 += t1 * dx * dx;
+        a2 += t2; f2 += t2 * dx; q2 += t2 * dx * dx;
+      }
+      const dy0 = j - R - cy;
+      const dy1 = j + 1 - R - cy;
+      const dy2 = j + 2 - R - cy;
+      const e0 = ey[j] as number;
+      const e1 = ey[j + 1] as number;
+      const e2 = ey[j + 2] as number;
+      s += e0 * a0; sxx += e0 * q0; sxy += e0 * f0 * dy0; syy += e0 * a0 * dy0 * dy0;
+      s += e1 * a1; sxx += e1 * q1; sxy += e1 * f1 * dy1; syy += e1 * a1 * dy1 * dy1;
+      s += e2 * a2; sxx += e2 * q2; sxy += e2 * f2 * dy2; syy += e2 * a2 * dy2 * dy2;
+    }
+    for (; j < side; j++) {
       const base = j * side;
-      const dy = j - R - ws.cy;
+      const dy = j - R - cy;
       let r0 = 0;
       let r1 = 0;
       let r2 = 0;
       for (let i = 0; i < side; i++) {
-        const dx = i - R - ws.cx;
-        const t = (ws.ex[i] as number) * (raw[base + i] as number);
+        const dx = i - R - cx;
+        const t = (ex[i] as number) * (raw[base + i] as number);
         r0 += t;
         r1 += t * dx;
         r2 += t * dx * dx;
       }
-      const e = ws.ey[j] as number;
+      const e = ey[j] as number;
       s += e * r0;
       sxx += e * r2;
       sxy += e * r1 * dy;
@@ -436,6 +550,45 @@ function windowedShape(ws: StarWorkspace): void {
     ws.cxx = Math.max(ws.cxx - PIXEL_VARIANCE, 0.01);
     ws.cyy = Math.max(ws.cyy - PIXEL_VARIANCE, 0.01);
   }
+}
+
+function insideAperture(i: number, R: number, cx: number, dy2: number, R2: number): boolean {
+  const dx = i - R - cx;
+  return dx * dx + dy2 <= R2;
+}
+
+/**
+ * Background-subtracted sum of the valid stamp pixels within R of (cx, cy), into ws.sumFlux (a
+ * double returned from a call that is not inlined would be boxed). In each row the
+ * pixels inside the circle form one run of columns, found from the chord and checked against
+ * the exact test at its ends, so the sum visits only those pixels, in row-major order.
+ */
+function apertureSum(ws: StarWorkspace): void {
+  const side = ws.side;
+  const R = ws.radius;
+  const R2 = R * R;
+  const raw = ws.raw;
+  const cx = ws.cx;
+  const cy = ws.cy;
+  let sum = 0;
+  for (let j = 0; j < side; j++) {
+    const dy = j - R - cy;
+    const dy2 = dy * dy;
+    if (dy2 > R2) continue;
+    const half = Math.sqrt(R2 - dy2);
+    let lo = Math.max(Math.ceil(R + cx - half), 0);
+    let hi = Math.min(Math.floor(R + cx + half), side - 1);
+    // The chord's ends in floating point may be off by a pixel either way: the exact test of the
+    // per-pixel definition, dx² + dy² ≤ R² with dx = i − R − cx, settles them.
+    while (lo > 0 && insideAperture(lo - 1, R, cx, dy2, R2)) lo--;
+    while (lo <= hi && !insideAperture(lo, R, cx, dy2, R2)) lo++;
+    while (hi < side - 1 && insideAperture(hi + 1, R, cx, dy2, R2)) hi++;
+    while (hi >= lo && !insideAperture(hi, R, cx, dy2, R2)) hi--;
+    // Invalid pixels hold 0 in raw.
+    const base = j * side;
+    for (let i = lo; i <= hi; i++) sum += raw[base + i] as number;
+  }
+  ws.sumFlux = sum;
 }
 
 /** Major/minor σ, angle of a covariance. Writes [σmaj, σmin, θ] into `out`. */
@@ -498,6 +651,7 @@ function resolveOptions(o: MeasureOptions): Resolved {
   if (!(rn >= 0)) throw new Error(`measureStars: readNoise = ${String(o.readNoise)} must be ≥ 0 (e⁻)`);
   const method = o.method ?? 'gaussian';
   if (!['moments', 'gaussian', 'gaussianRotated', 'moffat'].includes(method)) throw new Error(`measureStars: unknown method '${String(method)}'`);
+  if (o.saturation !== undefined && Number.isNaN(o.saturation)) throw new Error('measureStars: saturation = NaN must be a number (ADU) or omitted');
   const beta = o.beta ?? NaN;
   if (o.beta !== undefined && !(beta > 1.05 && beta < 30)) throw new Error(`measureStars: beta = ${String(o.beta)} must lie in (1.05, 30)`);
   return {
@@ -513,7 +667,9 @@ function resolveOptions(o: MeasureOptions): Resolved {
 }
 
 /** Starting parameters of the fit (scaled layout of psfFit.ts) from the moments. */
-function initialParams(ws: StarWorkspace, model: PsfModel, beta: number): void {
+function initialParams(ws: StarWorkspace, o: Resolved): void {
+  const model = o.model;
+  const beta = o.beta;
   const p = ws.params;
   const S = ws.scale;
   const sigma0 = ws.sigma0;
@@ -563,7 +719,8 @@ function initialParams(ws: StarWorkspace, model: PsfModel, beta: number): void {
 }
 
 /** Fills `ws.fitStamp` from `ws.raw`: scaled data and inverse-variance weights. */
-function prepareFitStamp(ws: StarWorkspace, gain: number): void {
+function prepareFitStamp(ws: StarWorkspace, o: Resolved): void {
+  const gain = o.gain;
   const S = ws.scale;
   const n = ws.side * ws.side;
   const st = ws.fitStamp;
@@ -646,38 +803,8 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   }
   windowedShape(ws);
 
-  // One pass over the stamp for the aperture sum within R (the flux of the moments method and the
-  // fit's starting flux), the peak that scales the fit, and the stamp marginals of the metrics:
-  // none of them depends on the fit, and the stamp is not read again until the fit.
-  let sumFlux = 0;
-  let peakAll = 0;
-  const side = ws.side;
-  const raw = ws.raw;
-  const valid = ws.valid;
-  const mx = ws.marginalX;
-  const my = ws.marginalY;
-  const cx = ws.cx;
-  const cy = ws.cy;
-  for (let i = 0; i < side; i++) mx[i] = 0;
-  for (let j = 0; j < side; j++) {
-    const dy = j - R - cy;
-    const dy2 = dy * dy;
-    let row = 0;
-    for (let i = 0; i < side; i++) {
-      const k = j * side + i;
-      const v = raw[k] as number;
-      // Invalid pixels hold 0 in raw, which is what the clipped marginals want of them.
-      const vp = v > 0 ? v : 0;
-      mx[i] = (mx[i] as number) + vp;
-      row += vp;
-      if (valid[k] === 0) continue;
-      if (v > peakAll) peakAll = v;
-      const dx = i - R - cx;
-      if (dx * dx + dy2 <= R * R) sumFlux += v;
-    }
-    my[j] = row;
-  }
-  ws.sumFlux = sumFlux;
+  apertureSum(ws);
+  const sumFlux = ws.sumFlux;
 
   let fitted = false;
   let fwhm = NaN;
@@ -686,10 +813,10 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   let flux = sumFlux;
   if (o.method !== 'moments') {
     const model = o.model;
-    const S = Math.max(peakAll, 3 * ws.skySigma, 1e-30);
+    const S = Math.max(ws.stampPeak, 3 * ws.skySigma, 1e-30);
     ws.scale = S;
-    prepareFitStamp(ws, o.gain);
-    initialParams(ws, model, o.beta);
+    prepareFitStamp(ws, o);
+    initialParams(ws, o);
     const out = ws.outcome;
     ws.fitter.fit(model, ws.fitStamp, ws.params, out);
     res.fitReason = FIT_REASONS[out.reason] ?? 'invalidParameters';
@@ -781,12 +908,22 @@ function fillCut(ws: StarWorkspace, image: Image, px: number, py: number): void 
   const sky = ws.sky;
   const cut = ws.cut;
   const cutZ = ws.cutZ;
+  const inside = px - cr >= 0 && py - cr >= 0 && px + cr < W && py + cr < H;
   for (let j = 0; j < cs; j++) {
     const y = py - cr + j;
     const rowOk = y >= 0 && y < H;
+    const start = y * W + px - cr;
+    if (inside) {
+      for (let i = 0; i < cs; i++) {
+        const v = (data[start + i] as number) - sky;
+        cut[j * cs + i] = v;
+        cutZ[j * cs + i] = v === v ? v : 0;
+      }
+      continue;
+    }
     for (let i = 0; i < cs; i++) {
       const x = px - cr + i;
-      const v = rowOk && x >= 0 && x < W ? (data[y * W + x] as number) - sky : NaN;
+      const v = rowOk && x >= 0 && x < W ? (data[start + i] as number) - sky : NAN;
       cut[j * cs + i] = v;
       cutZ[j * cs + i] = v === v ? v : 0;
     }
@@ -795,16 +932,27 @@ function fillCut(ws: StarWorkspace, image: Image, px: number, py: number): void 
 
 /** SNR, peak, DAOFIND sharpness/roundness, the design's marginal metrics, Laplacian SNR. */
 function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o: Resolved): void {
-  const R = ws.radius;
-  const side = ws.side;
+  // Small functions again, each free of allocation (see daofindMetrics).
+  snrMetric(ws, res, o);
+  fillCut(ws, image, centrePixel(res.x), centrePixel(res.y));
+  coreMetrics(ws, res);
+  marginalMetrics(ws, res);
+  daofindMetrics(ws, res);
+}
+
+/** CCD-equation SNR over an aperture of radius 1.5·FWHM. */
+function snrMetric(ws: StarWorkspace, res: StarMeasurement, o: Resolved): void {
   const sig = ws.skySigma;
   const fwhmAp = Number.isFinite(res.fwhm) ? res.fwhm : o.fwhm;
   const npix = Math.PI * (1.5 * fwhmAp) ** 2;
   const F = res.flux;
   const varF = (o.gain > 0 ? Math.max(F, 0) / o.gain : 0) + npix * sig * sig;
-  res.snr = varF > 0 ? F / Math.sqrt(varF) : NaN;
+  res.snr = varF > 0 ? F / Math.sqrt(varF) : NAN;
+}
 
-  fillCut(ws, image, centrePixel(res.x), centrePixel(res.y));
+/** Peak and core sum of the 3×3 around the metric centre, and the Laplacian SNR there. */
+function coreMetrics(ws: StarWorkspace, res: StarMeasurement): void {
+  const sig = ws.skySigma;
   const cut = ws.cut;
   const cs = 2 * ws.cutRadius + 1;
   const c = ws.cutRadius * cs + ws.cutRadius;
@@ -813,16 +961,21 @@ function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o
   for (let dy = -1; dy <= 1; dy++) {
     for (let dx = -1; dx <= 1; dx++) {
       const v = cut[c + dy * cs + dx] as number;
-      if (!Number.isFinite(v)) continue;
+      if (!(v - v === 0)) continue;
       core += v;
       if (v > peak) peak = v;
     }
   }
-  res.peak = Number.isFinite(peak) ? peak : NaN;
-  res.peakCoreRatio = core > 0 ? Math.min(Math.max(peak / core, 0), 1) : NaN;
+  res.peak = peak > -Infinity ? peak : NAN;
+  res.peakCoreRatio = core > 0 ? Math.min(Math.max(peak / core, 0), 1) : NAN;
+  const lap = (cut[c - 1] as number) + (cut[c + 1] as number) + (cut[c - cs] as number) + (cut[c + cs] as number) - 4 * (cut[c] as number);
+  res.laplacianSnr = lap - lap === 0 && sig > 0 ? Math.max(-lap, 0) / sig : NAN;
+}
 
-  // Marginals of the clipped stamp about its centre pixel, as the design defines them (summed
-  // with the aperture in measureOne).
+/** The design's marginal roundness and asymmetry, from the clipped stamp marginals of extractStamp. */
+function marginalMetrics(ws: StarWorkspace, res: StarMeasurement): void {
+  const R = ws.radius;
+  const side = ws.side;
   const mx = ws.marginalX;
   const my = ws.marginalY;
   let hx = 0;
@@ -844,15 +997,10 @@ function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o
       bottom += b;
     }
   }
-  res.marginalRoundness = hx + hy > 0 ? (hx - hy) / (hx + hy) : NaN;
+  res.marginalRoundness = hx + hy > 0 ? (hx - hy) / (hx + hy) : NAN;
   const ax = left + right > 0 ? (right - left) / (left + right) : 0;
   const ay = top + bottom > 0 ? (bottom - top) / (top + bottom) : 0;
-  res.marginalAsymmetry = Math.min(Math.hypot(ax, ay), 1);
-
-  const lap = (cut[c - 1] as number) + (cut[c + 1] as number) + (cut[c - cs] as number) + (cut[c + cs] as number) - 4 * (cut[c] as number);
-  res.laplacianSnr = Number.isFinite(lap) && sig > 0 ? Math.max(-lap, 0) / sig : NaN;
-
-  daofindMetrics(ws, res);
+  res.marginalAsymmetry = Math.min(Math.sqrt(ax * ax + ay * ay), 1);
 }
 
 /**
@@ -862,18 +1010,32 @@ function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o
  * fits of the kernel's marginals to the data's, with triangular weights.
  */
 function daofindMetrics(ws: StarWorkspace, res: StarMeasurement): void {
+  // Four small functions rather than one: V8 boxed some of the sums of the single large one
+  // (80 bytes of garbage per star), and each of these stays free of allocation.
+  daoConvolve(ws);
+  daoSharpness(ws, res);
+  daoRoundness1(ws, res);
+  const cs = 4 * ws.daoRadius + 1;
+  marginalAmplitude(ws, 1, cs);
+  const hx = ws.amplitude;
+  marginalAmplitude(ws, cs, 1);
+  const hy = ws.amplitude;
+  res.roundness2 = hx > 0 && hy > 0 ? (2 * (hx - hy)) / (hx + hy) : NAN;
+}
+
+/**
+ * Convolution value (i, j) of the ks×ks output centred on the metric centre, into ws.daoConv:
+ * with the cut radius 2kr, its kernel tap (a, b) is cut pixel (i + a, j + b).
+ */
+function daoConvolve(ws: StarWorkspace): void {
   const kr = ws.daoRadius;
   const ks = 2 * kr + 1;
   const cs = 4 * kr + 1;
-  const mask = ws.daoMask;
   const conv = ws.daoConv;
-  const cut = ws.cut;
   const cutZ = ws.cutZ;
   const off = ws.daoTapOffset;
   const wgt = ws.daoTapWeight;
   const taps = off.length;
-  // Convolution value (i, j) of the ks×ks output centred on the metric centre: with the cut
-  // radius 2kr, its kernel tap (a, b) is cut pixel (i + a, j + b).
   for (let j = 0; j < ks; j++) {
     for (let i = 0; i < ks; i++) {
       const base = j * cs + i;
@@ -882,48 +1044,64 @@ function daofindMetrics(ws: StarWorkspace, res: StarMeasurement): void {
       conv[j * ks + i] = s;
     }
   }
-  const convPeak = conv[kr * ks + kr] as number;
+}
+
+/** (peak − mean of the other finite pixels under the kernel's mask) / convolved peak. */
+function daoSharpness(ws: StarWorkspace, res: StarMeasurement): void {
+  const kr = ws.daoRadius;
+  const ks = 2 * kr + 1;
+  const cs = 4 * kr + 1;
+  const cut = ws.cut;
+  const off = ws.daoMaskOffset;
+  // The kernel window's corner in the cut: the metric centre is the cut's centre (2kr, 2kr).
+  const origin = kr * cs + kr;
   let sumMask = 0;
   let nMask = 0;
-  for (let j = 0; j < ks; j++) {
-    for (let i = 0; i < ks; i++) {
-      if (!mask[j * ks + i]) continue;
-      const v = cut[(j + kr) * cs + i + kr] as number;
-      if (!Number.isFinite(v)) continue;
+  for (let t = 0; t < off.length; t++) {
+    const v = cut[origin + (off[t] as number)] as number;
+    // Finite: NaN and ±∞ give NaN here.
+    if (v - v === 0) {
       sumMask += v;
       nMask++;
     }
   }
+  const convPeak = ws.daoConv[kr * ks + kr] as number;
   const d0 = cut[2 * kr * cs + 2 * kr] as number;
-  res.sharpness = convPeak > 0 && nMask > 1 ? (d0 - (sumMask - d0) / (nMask - 1)) / convPeak : NaN;
-
-  let sum2 = 0;
-  let sum4 = 0;
-  for (let j = 0; j < ks; j++) {
-    for (let i = 0; i < ks; i++) {
-      if (i === kr && j === kr) continue;
-      const v = conv[j * ks + i] as number;
-      sum4 += Math.abs(v);
-      // Quadrants as photutils cuts them: 1 = rows ≤ c, cols > c; 2 = rows < c, cols ≤ c;
-      // 3 = rows ≥ c, cols < c; 4 = rows > c, cols ≥ c (the centre itself is excluded).
-      if (j <= kr && i > kr) sum2 -= v;
-      if (j < kr && i <= kr) sum2 += v;
-      if (j >= kr && i < kr) sum2 -= v;
-      if (j > kr && i >= kr) sum2 += v;
-    }
-  }
-  res.roundness1 = sum4 > 0 ? (2 * sum2) / sum4 : NaN;
-
-  const hx = marginalAmplitude(ws, 1, cs);
-  const hy = marginalAmplitude(ws, cs, 1);
-  res.roundness2 = hx > 0 && hy > 0 ? (2 * (hx - hy)) / (hx + hy) : NaN;
+  res.sharpness = convPeak > 0 && nMask > 1 ? (d0 - (sumMask - d0) / (nMask - 1)) / convPeak : NAN;
 }
 
 /**
- * Amplitude of the kernel's marginal fitted (with a constant) to the data's: along x with
- * (step, across) = (1, cs), along y with (cs, 1). The kernel side of the fit is precomputed.
+ * 2·(sum over quadrants 2 and 4 − sum over 1 and 3) / sum of |conv|, the centre excluded, with
+ * the quadrants as photutils cuts them (1 = rows ≤ c, cols > c; 2 = rows < c, cols ≤ c;
+ * 3 = rows ≥ c, cols < c; 4 = rows > c, cols ≥ c): the signs come from ws.daoQuadrantSign, so
+ * the loop has no branch.
  */
-function marginalAmplitude(ws: StarWorkspace, step: number, across: number): number {
+function daoRoundness1(ws: StarWorkspace, res: StarMeasurement): void {
+  const conv = ws.daoConv;
+  const sign = ws.daoQuadrantSign;
+  const n = sign.length;
+  const centre = n >> 1;
+  let sum2 = 0;
+  let sum4 = 0;
+  for (let k = 0; k < centre; k++) {
+    const v = conv[k] as number;
+    sum2 += (sign[k] as number) * v;
+    sum4 += Math.abs(v);
+  }
+  for (let k = centre + 1; k < n; k++) {
+    const v = conv[k] as number;
+    sum2 += (sign[k] as number) * v;
+    sum4 += Math.abs(v);
+  }
+  res.roundness1 = sum4 > 0 ? (2 * sum2) / sum4 : NAN;
+}
+
+/**
+ * Amplitude of the kernel's marginal fitted (with a constant) to the data's, into ws.amplitude:
+ * along x with (step, across) = (1, cs), along y with (cs, 1). The kernel side of the fit is
+ * precomputed.
+ */
+function marginalAmplitude(ws: StarWorkspace, step: number, across: number): void {
   const kr = ws.daoRadius;
   const ks = 2 * kr + 1;
   const km = ws.daoMarginal;
@@ -942,7 +1120,7 @@ function marginalAmplitude(ws: StarWorkspace, step: number, across: number): num
   const kSum = ws.daoKSum;
   const num = dkSum - (dSum * kSum) / ws.daoWSum;
   const den = ws.daoDen;
-  return num > 0 && den > 0 ? num / den : NaN;
+  ws.amplitude = num > 0 && den > 0 ? num / den : NAN;
 }
 
 /** A position to measure: zero-based, pixel centres at integers. */

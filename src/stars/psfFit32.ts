@@ -27,7 +27,7 @@ import {
   PSF_PARAMS,
   setTolerances,
   SQRT1_2PI,
-  upperTail,
+  upperTails,
   type FitOutcome,
   type FitStamp,
   type PsfFitter,
@@ -60,18 +60,28 @@ export function createF32PsfFitter(): PsfFitter {
   const gyd = new Arr(MAX_SIDE);
   const gys = new Arr(MAX_SIDE);
 
+  /** Per pixel edge of one axis: t, exp(−t²/2) and the upper tail Q(|t|). */
+  const edgeT = new Float64Array(MAX_SIDE + 1);
+  const edgeGauss = new Float64Array(MAX_SIDE + 1);
+  const edgeQ = new Float64Array(MAX_SIDE + 1);
+
   /** Pixel-integrated 1-D Gaussian over pixels u = k − R ± ½ for k < side. */
   function gaussTable(side: number, R: number, p: Float64Array, ci: number, si: number, val: Float64Array | Float32Array, dval: Float64Array | Float32Array, sval: Float64Array | Float32Array): void {
     const c = p[ci] as number;
     const s = p[si] as number;
+    for (let k = 0; k <= side; k++) {
+      const t = fr((k - R - 0.5 - c) / s);
+      edgeT[k] = t;
+      edgeGauss[k] = Math.exp(-0.5 * t * t);
+    }
+    upperTails(edgeT, edgeGauss, edgeQ, side + 1);
     let tPrev = 0;
     let qPrev = 0;
     let phPrev = 0;
     for (let k = 0; k <= side; k++) {
-      const t = fr((k - R - 0.5 - c) / s);
-      const gauss = Math.exp(-0.5 * t * t);
-      const ph = fr(SQRT1_2PI * gauss);
-      const q = fr(upperTail(Math.abs(t), gauss));
+      const t = edgeT[k] as number;
+      const ph = fr(SQRT1_2PI * (edgeGauss[k] as number));
+      const q = fr(edgeQ[k] as number);
       if (k > 0) {
         // Difference of CDFs taken on the side where both tails are small, so that far pixels keep
         // their relative precision (it matters in float32).

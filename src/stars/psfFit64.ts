@@ -24,7 +24,7 @@ import {
   PSF_PARAMS,
   setTolerances,
   SQRT1_2PI,
-  upperTail,
+  upperTails,
   type FitOutcome,
   type FitStamp,
   type PsfFitter,
@@ -56,8 +56,10 @@ export function createF64PsfFitter(): PsfFitter {
   const gyd = new Arr(MAX_SIDE);
   const gys = new Arr(MAX_SIDE);
 
-  /** exp(−t²/2) at the pixel edges of one axis. */
-  const edgeGauss = new Arr(MAX_SIDE + 1);
+  /** Per pixel edge of one axis: t, exp(−t²/2) and the upper tail Q(|t|). */
+  const edgeT = new Float64Array(MAX_SIDE + 1);
+  const edgeGauss = new Float64Array(MAX_SIDE + 1);
+  const edgeQ = new Float64Array(MAX_SIDE + 1);
 
   /**
    * Pixel-integrated 1-D Gaussian over pixels u = k − R ± ½ for k < side. Adjacent pixels share
@@ -91,14 +93,15 @@ export function createF64PsfFitter(): PsfFitter {
       ratio *= f;
       edgeGauss[k] = e;
     }
+    for (let k = 0; k <= side; k++) edgeT[k] = (k - R - 0.5 - c) / s;
+    upperTails(edgeT, edgeGauss, edgeQ, side + 1);
     let tPrev = 0;
     let qPrev = 0;
     let phPrev = 0;
     for (let k = 0; k <= side; k++) {
-      const t = (k - R - 0.5 - c) / s;
-      const gauss = edgeGauss[k] as number;
-      const ph = SQRT1_2PI * gauss;
-      const q = upperTail(Math.abs(t), gauss);
+      const t = edgeT[k] as number;
+      const ph = SQRT1_2PI * (edgeGauss[k] as number);
+      const q = edgeQ[k] as number;
       if (k > 0) {
         // Difference of CDFs taken on the side where both tails are small, so that far pixels keep
         // their relative precision (it matters in float32).
