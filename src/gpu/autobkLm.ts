@@ -72,6 +72,8 @@ export interface AutobkLmSettings {
 export const AUTOBK_LM_STATUS = { active: 0, converged: 1, maxIterations: 2 } as const;
 
 const LM_PARAMS_WORDS = 14;
+/** Words of a group record in `index` (autobk_basis.wgsl); spectrum records follow the groups. */
+export const GROUP_RECORD_WORDS = 8;
 const BASIS_PARAMS_WORDS = 6;
 const WG = 64;
 
@@ -80,25 +82,35 @@ function workStride(vec: number, rows: number, nc: number): number {
   return vec * vec + rows + 5 * vec + nc * vec + nc;
 }
 
+/** The basis-column kernel and the batched FFT that fill `spectrum` (absent for a series, whose caller writes it). */
+interface Transform {
+  fft: BatchedFft;
+  pipeline: GPUComputePipeline;
+  bind: GPUBindGroup;
+}
+
 export class AutobkLm {
   readonly shape: AutobkLmShape;
+  /**
+   * The transforms the LM reads ([columns][nOut] (re, im) f32): a spectrum's data column r0,
+   * then the A columns. The FFT's output buffer, or for a series a buffer its setup kernel fills.
+   */
+  readonly spectrum: GPUBuffer;
+  readonly consts: GPUBuffer;
+  readonly delta: GPUBuffer;
+  readonly normal: GPUBuffer;
+  readonly state: GPUBuffer;
   private readonly ctx: GpuContext;
-  private readonly fft: BatchedFft;
-  private readonly basisPipeline: GPUComputePipeline;
+  private readonly transform: Transform | null;
   private readonly gramPipeline: GPUComputePipeline;
   private readonly iteratePipeline: GPUComputePipeline;
   private readonly countPipeline: GPUComputePipeline;
   private readonly basisParams: GPUBuffer;
   private readonly lmParams: GPUBuffer;
   private readonly index: GPUBuffer;
-  private readonly consts: GPUBuffer;
   private readonly gram: GPUBuffer;
-  private readonly delta: GPUBuffer;
   private readonly work: GPUBuffer;
-  private readonly normal: GPUBuffer;
-  private readonly state: GPUBuffer;
   private readonly counter: GPUBuffer;
-  private readonly basisBind: GPUBindGroup;
   private readonly gramBind: GPUBindGroup;
   private readonly iterateBind: GPUBindGroup;
   private readonly countBind: GPUBindGroup;
@@ -109,18 +121,23 @@ export class AutobkLm {
   private readonly stateInit: Uint32Array;
   private readonly deltaZero: Float32Array;
   private readonly activeCount = new Uint32Array(1);
+  /** Series only: where the spectra's clamp χ0 start in `consts`. */
+  private seriesChiEnd: number | undefined;
   /** The loaded chunk's dispatch sizes. */
   private loaded: { nSpectra: number; nGroups: number; nBasisColumns: number } | undefined;
 
-  private constructor(ctx: GpuContext, shape: AutobkLmShape, fft: BatchedFft, pipelines: GPUComputePipeline[]) {
+  private constructor(ctx: GpuContext, shape: AutobkLmShape, fft: BatchedFft | null, pipelines: GPUComputePipeline[]) {
     this.ctx = ctx;
     this.shape = shape;
-    this.fft = fft;
-    [this.basisPipeline, this.gramPipeline, this.iteratePipeline, this.countPipeline] = pipelines as [
+    const [basisPipeline, gramPipeline, iteratePipeline, countPipeline] = pipelines as [
       GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline,
     ];
+    this.gramPipeline = gramPipeline;
+    this.iteratePipeline = iteratePipeline;
+    this.countPipeline = countPipeline;
     const vec = shape.maxCoefs;
     const rows = 2 * shape.nOut;
+    this.spectrum = fft?.spectrum ?? createStorageBuffer(ctx, 'autobk series transforms', (shape.maxSpectra + shape.maxBasisColumns) * rows * 4);
     this.basisParams = createUniformBuffer(ctx, 'autobk basis params', BASIS_PARAMS_WORDS * 4);
     this.lmParams = createUniformBuffer(ctx, 'autobk lm params', LM_PARAMS_WORDS * 4);
     this.index = createStorageBuffer(ctx, 'autobk index', shape.indexWords * 4);
@@ -133,21 +150,25 @@ export class AutobkLm {
     this.counter = createStorageBuffer(ctx, 'autobk active count', 4);
     const d = ctx.device;
     const buf = (binding: number, buffer: GPUBuffer): GPUBindGroupEntry => ({ binding, resource: { buffer } });
-    this.basisBind = d.createBindGroup({
-      label: 'autobk basis',
-      layout: this.basisPipeline.getBindGroupLayout(0),
-      entries: [buf(0, this.basisParams), buf(1, this.index), buf(2, this.consts), buf(3, fft.columns)],
-    });
+    this.transform = fft === null ? null : {
+      fft,
+      pipeline: basisPipeline,
+      bind: d.createBindGroup({
+        label: 'autobk basis',
+        layout: basisPipeline.getBindGroupLayout(0),
+        entries: [buf(0, this.basisParams), buf(1, this.index), buf(2, this.consts), buf(3, fft.columns)],
+      }),
+    };
     this.gramBind = d.createBindGroup({
       label: 'autobk gram',
       layout: this.gramPipeline.getBindGroupLayout(0),
-      entries: [buf(0, this.lmParams), buf(1, this.index), buf(3, fft.spectrum), buf(4, this.gram)],
+      entries: [buf(0, this.lmParams), buf(1, this.index), buf(3, this.spectrum), buf(4, this.gram)],
     });
     this.iterateBind = d.createBindGroup({
       label: 'autobk lm',
       layout: this.iteratePipeline.getBindGroupLayout(0),
       entries: [
-        buf(0, this.lmParams), buf(1, this.index), buf(2, this.consts), buf(3, fft.spectrum), buf(4, this.gram),
+        buf(0, this.lmParams), buf(1, this.index), buf(2, this.consts), buf(3, this.spectrum), buf(4, this.gram),
         buf(5, this.delta), buf(6, this.work), buf(7, this.state), buf(9, this.normal),
       ],
     });
@@ -181,12 +202,28 @@ export class AutobkLm {
   }
 
   static async create(ctx: GpuContext, shape: AutobkLmShape): Promise<AutobkLm> {
+    return AutobkLm.build(ctx, shape, true);
+  }
+
+  /**
+   * An LM for a packed series: one group whose A the caller uploads once (`loadSeriesDesign`)
+   * and whose data columns its own setup kernel writes into `spectrum` per chunk (`startSeries`);
+   * no basis kernel and no FFT. `shape.maxGroups` must be 1.
+   */
+  static async createForSeries(ctx: GpuContext, shape: AutobkLmShape): Promise<AutobkLm> {
+    if (shape.maxGroups !== 1) throw new RangeError(`autobk: a series LM has one group, got maxGroups = ${shape.maxGroups}`);
+    return AutobkLm.build(ctx, shape, false);
+  }
+
+  private static async build(ctx: GpuContext, shape: AutobkLmShape, withTransform: boolean): Promise<AutobkLm> {
     const columns = shape.maxBasisColumns + shape.maxSpectra;
     const largest = AutobkLm.largestBinding(shape);
     if (largest > ctx.limits.maxStorageBufferBindingSize) {
       throw new RangeError(`autobk: a chunk needs a ${largest}-byte binding, more than maxStorageBufferBindingSize = ${ctx.limits.maxStorageBufferBindingSize}`);
     }
-    const fft = await BatchedFft.create(ctx, { n: shape.nfft, nOut: shape.nOut, inputLength: shape.inputLength, capacity: columns });
+    const fft = withTransform
+      ? await BatchedFft.create(ctx, { n: shape.nfft, nOut: shape.nOut, inputLength: shape.inputLength, capacity: columns })
+      : null;
     const pipelines = await Promise.all([
       computePipeline(ctx, 'autobk_basis', 'basis_columns', { WG }),
       computePipeline(ctx, 'autobk_lm', 'gram_matrix', { WG }),
@@ -209,10 +246,10 @@ export class AutobkLm {
    * the data columns and forms AᵀA per group; resets every spectrum to δ = 0, λ = lambda0.
    */
   async load(chunk: AutobkLmChunk, settings: AutobkLmSettings): Promise<void> {
+    const transform = this.transform;
+    if (transform === null) throw new Error('autobk: a series LM takes its data from startSeries, not load');
     const ctx = this.ctx;
-    const shape = this.shape;
-    const inputLength = shape.inputLength;
-    const vec = shape.maxCoefs;
+    const inputLength = this.shape.inputLength;
     const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
     const { nSpectra, nGroups, nBasisColumns } = chunk;
 
@@ -225,7 +262,71 @@ export class AutobkLm {
     bu[4] = nSpectra;
     bf[5] = chunk.kstep;
     upload(ctx, this.basisParams, bu);
+    this.writeParams(nSpectra, nGroups, chunk.spectraOffset, chunk.chiEndOffset, settings);
 
+    upload(ctx, this.index, chunk.index);
+    upload(ctx, this.consts, chunk.consts);
+    // Data columns first: a spectrum's FFT column is its index in the chunk.
+    upload(ctx, transform.fft.columns, chunk.dataColumns.subarray(0, nSpectra * inputLength));
+    this.resetState(nSpectra, settings.lambda0);
+
+    const totalColumns = nBasisColumns + nSpectra;
+    transform.fft.prepare(totalColumns);
+    ctx.submit((enc) => {
+      const pass = enc.beginComputePass();
+      if (nBasisColumns > 0) {
+        const g = dispatchGrid(nBasisColumns, maxDim);
+        pass.setPipeline(transform.pipeline);
+        pass.setBindGroup(0, transform.bind);
+        pass.dispatchWorkgroups(g.x, g.y);
+      }
+      transform.fft.encode(pass, totalColumns);
+      this.encodeGram(pass, nGroups);
+      pass.end();
+    });
+    this.loaded = { nSpectra, nGroups, nBasisColumns };
+    // Waiting here costs one round trip per chunk and separates transform from LM time.
+    await ctx.device.queue.onSubmittedWorkDone();
+    await ctx.settle();
+  }
+
+  /**
+   * Series only, once per series: the group record and spectrum records (`index`, group 0 with
+   * col0 = shape.maxSpectra), the group's consts (clamp rows and weights; the spectra's χ0 at
+   * the clamp points follow at `chiEndOffset`, written by the caller's setup kernel) and A
+   * (2·nOut × nspl column-major f32) into the columns from col0; forms AᵀA.
+   */
+  loadSeriesDesign(index: Uint32Array, consts: Float32Array, a: Float32Array, chiEndOffset: number, settings: AutobkLmSettings): void {
+    const ctx = this.ctx;
+    const rows = 2 * this.shape.nOut;
+    this.writeParams(0, 1, GROUP_RECORD_WORDS, chiEndOffset, settings);
+    upload(ctx, this.index, index);
+    upload(ctx, this.consts, consts);
+    upload(ctx, this.spectrum, a, this.shape.maxSpectra * rows * 4);
+    ctx.submit((enc) => {
+      const pass = enc.beginComputePass();
+      this.encodeGram(pass, 1);
+      pass.end();
+    });
+    this.seriesChiEnd = chiEndOffset;
+  }
+
+  /**
+   * Series only: the next chunk of `nSpectra` spectra, whose data columns and clamp χ0 the
+   * caller's kernel writes (before the first `iterate`); resets δ = 0, λ = lambda0.
+   */
+  startSeries(nSpectra: number, settings: AutobkLmSettings): void {
+    if (this.seriesChiEnd === undefined) throw new Error('autobk: loadSeriesDesign must come first');
+    if (nSpectra > this.shape.maxSpectra) throw new RangeError(`autobk: ${nSpectra} spectra exceed the capacity ${this.shape.maxSpectra}`);
+    this.writeParams(nSpectra, 1, GROUP_RECORD_WORDS, this.seriesChiEnd, settings);
+    this.resetState(nSpectra, settings.lambda0);
+    this.loaded = { nSpectra, nGroups: 1, nBasisColumns: 0 };
+  }
+
+  private writeParams(nSpectra: number, nGroups: number, spectraOffset: number, chiEndOffset: number, settings: AutobkLmSettings): void {
+    const shape = this.shape;
+    const vec = shape.maxCoefs;
+    const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
     const lu = new Uint32Array(this.lmParamData);
     const lf = new Float32Array(this.lmParamData);
     lu[0] = nSpectra;
@@ -236,41 +337,20 @@ export class AutobkLm {
     lu[5] = 2 * shape.nOut;
     lu[6] = workStride(vec, 2 * shape.nOut, shape.nc);
     lu[7] = shape.nc;
-    lu[8] = chunk.spectraOffset;
-    lu[9] = chunk.chiEndOffset;
+    lu[8] = spectraOffset;
+    lu[9] = chiEndOffset;
     lu[10] = settings.maxIterations;
     lu[11] = dispatchGrid(nSpectra, maxDim).x;
     lu[12] = dispatchGrid(nGroups, maxDim).x;
     lf[13] = settings.ptol;
-    upload(ctx, this.lmParams, lu);
+    upload(this.ctx, this.lmParams, lu);
+  }
 
-    upload(ctx, this.index, chunk.index);
-    upload(ctx, this.consts, chunk.consts);
-    // Data columns first: a spectrum's FFT column is its index in the chunk.
-    upload(ctx, this.fft.columns, chunk.dataColumns.subarray(0, nSpectra * inputLength));
-    this.resetState(nSpectra, settings.lambda0);
-
-    const totalColumns = nBasisColumns + nSpectra;
-    this.fft.prepare(totalColumns);
-    ctx.submit((enc) => {
-      const pass = enc.beginComputePass();
-      if (nBasisColumns > 0) {
-        const g = dispatchGrid(nBasisColumns, maxDim);
-        pass.setPipeline(this.basisPipeline);
-        pass.setBindGroup(0, this.basisBind);
-        pass.dispatchWorkgroups(g.x, g.y);
-      }
-      this.fft.encode(pass, totalColumns);
-      const gg = dispatchGrid(nGroups, maxDim);
-      pass.setPipeline(this.gramPipeline);
-      pass.setBindGroup(0, this.gramBind);
-      pass.dispatchWorkgroups(gg.x, gg.y);
-      pass.end();
-    });
-    this.loaded = { nSpectra, nGroups, nBasisColumns };
-    // Waiting here costs one round trip per chunk and separates transform from LM time.
-    await ctx.device.queue.onSubmittedWorkDone();
-    await ctx.settle();
+  private encodeGram(pass: GPUComputePassEncoder, nGroups: number): void {
+    const g = dispatchGrid(nGroups, this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    pass.setPipeline(this.gramPipeline);
+    pass.setBindGroup(0, this.gramBind);
+    pass.dispatchWorkgroups(g.x, g.y);
   }
 
   private resetState(nSpectra: number, lambda0: number): void {
@@ -336,7 +416,7 @@ export class AutobkLm {
     const bytes = (nSpectra + nBasisColumns) * this.shape.nOut * 8;
     const rb = new ReadbackBuffer(this.ctx, 'autobk transforms read-back', bytes);
     try {
-      this.ctx.submit((enc) => rb.copyFrom(enc, this.fft.spectrum, bytes));
+      this.ctx.submit((enc) => rb.copyFrom(enc, this.spectrum, bytes));
       await rb.read(out.subarray(0, bytes / 4));
     } finally {
       rb.destroy();
@@ -354,6 +434,7 @@ export class AutobkLm {
     }
     this.statusReadback.destroy();
     this.solutionReadback.destroy();
-    this.fft.destroy();
+    if (this.transform === null) this.spectrum.destroy();
+    else this.transform.fft.destroy();
   }
 }

@@ -84,6 +84,11 @@ export interface AutobkSetup {
   initCoefs: Float64Array;
   splK: Float64Array;
   splY: Float64Array;
+  /**
+   * Indices (from iek0) of the μ samples behind each splY: knot i averages (2·μ[a] + μ[b] + μ[c])/4
+   * with a, b, c = knotSamples[3i..3i+3), so splY, initCoefs and chiData are linear in μ.
+   */
+  knotSamples: Int32Array;
   /** B-spline basis on kout and on kraw (4 non-zeros per row). */
   basisK: SplineBasis;
   basisE: SplineBasis;
@@ -321,11 +326,15 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   }
 
   // Initial spline through smoothed μ at nspl evenly spaced k; its abscissae fix the knots.
+  const knotSamples = new Int32Array(3 * nspl);
   for (let i = 0; i < nspl; i++) {
     const q = kmin + (i * (kmax - kmin)) / (nspl - 1);
     const ik = indexNearest(krawAll, q);
     const i1 = Math.min(nraw - 1, ik + 5);
     const i2 = Math.max(0, ik - 5);
+    knotSamples[3 * i] = ik;
+    knotSamples[3 * i + 1] = i1;
+    knotSamples[3 * i + 2] = i2;
     splK[i] = krawAll[ik]!;
     splY[i] = (2 * mu[iek0 + ik]! + mu[iek0 + i1]! + mu[iek0 + i2]!) / 4;
     if (i > 0 && !(splK[i]! > splK[i - 1]!)) {
@@ -359,7 +368,7 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   const basisE = splineBasis(knots, nspl, kraw, { first: new Int32Array(nFit), vals: valsE });
   return {
     energy, mu, e0, edgeStep: Math.abs(edgeStep), iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft,
-    nspl, irbkg, nclamp, clampLo, clampHi, knots, initCoefs, splK, splY, basisK, basisE, chiData, chiStd, warnings,
+    nspl, irbkg, nclamp, clampLo, clampHi, knots, initCoefs, splK, splY, knotSamples, basisK, basisE, chiData, chiStd, warnings,
     droppedNonFinite: clean.droppedNonFinite, sorted: clean.sorted, separatedDuplicates: clean.separatedDuplicates,
   };
 }

@@ -1,15 +1,22 @@
 /**
- * The WebGPU back end of `autobkBatch`: per spectrum the float64 setup on the CPU (cleaning,
- * pre_edge when e0 or the edge step is missing, grids, knots, initial coefficients c0, the data
- * part of χ), then per chunk of spectra one GPU submission for the basis columns, the batched
- * FFT of every Jacobian and data column and AᵀA, and the Levenberg–Marquardt loop in lockstep
- * over the chunk (src/gpu/autobkLm.ts). One Gauss–Newton step in float64 on the CPU polishes
- * the returned coefficients, and the final χ, bkg and χ² are evaluated from them in float64.
+ * The WebGPU back end of `autobkBatch`.
+ *
+ * A packed series on one clean energy grid with one e0 (planSeries) takes the series path
+ * (autobkSeriesGpu.ts): its setup is a set of linear maps of μ built once, applied on the GPU,
+ * and the polish, χ, bkg and χ² are formed there too, so the CPU only copies per spectrum.
+ *
+ * Every other spectrum (an array of spectra, e0 per spectrum, non-finite μ) takes the
+ * per-spectrum path: the float64 setup on the CPU (cleaning, pre_edge when e0 or the edge step
+ * is missing, grids, knots, initial coefficients c0, the data part of χ), then per chunk of
+ * spectra one GPU submission for the basis columns, the batched FFT of every Jacobian and data
+ * column and AᵀA, and the Levenberg–Marquardt loop in lockstep over the chunk
+ * (src/gpu/autobkLm.ts). One Gauss–Newton step in float64 on the CPU polishes the returned
+ * coefficients, and the final χ, bkg and χ² are evaluated from them in float64.
  *
  * Precision: the GPU works in f32 on δ = c − c0, with the data column window·(χ_data − B·c0)
  * formed in f64, so the per-spectrum constant of μ (which lies in the spline space) cancels in
  * f64 before anything is rounded to f32. Spectra whose setups share grid, knots and window
- * (a packed series with one e0) share their basis columns, A and AᵀA.
+ * share their basis columns, A and AᵀA.
  */
 import { AUTOBK_LM_STATUS, AutobkLm, type AutobkLmChunk, type AutobkLmShape } from '../gpu/autobkLm.js';
 import type { GpuContext } from '../gpu/context.js';
@@ -19,6 +26,7 @@ import { interpLinear } from '../math/interp.js';
 import { invertSpd } from '../math/linalg.js';
 import { AUTOBK_RESIDUAL_FT_SCALE, autobkChisqr, autobkGrids, type AutobkCleaning, type AutobkGrids } from './autobk.js';
 import type {
+  PackedSeries,
   AutobkBatchInput,
   AutobkBatchOptions,
   AutobkBatchResult,
@@ -30,9 +38,16 @@ import type {
 } from './autobkBatchTypes.js';
 import { chirXftfOptions } from './autobkBatchTypes.js';
 import { ftwindow } from './ftwindow.js';
+import { planSeries, type SeriesPlan } from './autobkSeries.js';
+import { fitSeriesOnGpu, seriesCapacity } from './autobkSeriesGpu.js';
 
 /** Spectra per chunk unless `maxChunk` says otherwise: bounds the CPU setups held at once. */
 const DEFAULT_CHUNK = 4096;
+/**
+ * Series spectra per chunk unless `maxChunk` says otherwise (the device limits may allow
+ * fewer): a series holds no CPU setups, and larger chunks mean fewer LM round trips.
+ */
+const DEFAULT_SERIES_CHUNK = 16384;
 /** LM trials per submission: fewer round trips, at most one wasted trial per converged spectrum. */
 const TRIALS_PER_SUBMISSION = 2;
 const DEFAULT_MAX_ITERATIONS = 200;
@@ -324,6 +339,17 @@ async function chirOnGpu(fft: BatchedFft, fits: AutobkBatchSuccess[], options: A
 }
 
 /**
+ * The series part of a batch (see planSeries), or null when there is none or it does not fit
+ * this device; exported so that tests can check which path a batch takes.
+ */
+export function seriesPlanFor(ctx: GpuContext, input: AutobkBatchInput, options: AutobkBatchOptions, maxChunk: number = DEFAULT_SERIES_CHUNK): SeriesPlan | null {
+  if (Array.isArray(input)) return null;
+  const plan = planSeries(input as PackedSeries, options);
+  if (plan === null || seriesCapacity(ctx, plan, Math.max(1, Math.floor(maxChunk))) === 0) return null;
+  return plan;
+}
+
+/**
  * Fits every spectrum of a validated batch on the GPU; per-spectrum problems become error
  * results, never exceptions. Rejects only on abort or device loss.
  */
@@ -353,16 +379,49 @@ export async function autobkBatchGpu(
   const progress = (): void => {
     if (done < count) run.onProgress?.({ done, total: count, fraction: done / count });
   };
+  const chirOf = async (fits: AutobkBatchSuccess[], nfft: number): Promise<void> => {
+    if (chir === null || fits.length === 0) return;
+    const t5 = performance.now();
+    signal?.throwIfAborted();
+    if (chirFft === undefined || chirFft.capacity < fits.length) {
+      chirFft?.destroy();
+      chirFft = undefined;
+      chirFft = await BatchedFft.create(ctx, { n: nfft, nOut: chirBins(options, chir), capacity: Math.max(fits.length, chunkLimit) });
+    }
+    await chirOnGpu(chirFft, fits, options, chir);
+    timings.submissions++;
+    timings.transformMs += performance.now() - t5;
+  };
 
   try {
+    signal?.throwIfAborted();
+    const t0 = performance.now();
+    const series = seriesPlanFor(ctx, input, options, run.maxChunk ?? DEFAULT_SERIES_CHUNK);
+    timings.setupMs += performance.now() - t0;
+    // Spectra fitted one by one, in input order: all, or those the series leaves.
+    const rest = series?.rest ?? null;
+    const singleCount = rest === null ? count : rest.length;
+    const spectrumOf = (p: number): number => (rest === null ? p : rest[p]!);
+    if (series !== null) {
+      await fitSeriesOnGpu(ctx, input as PackedSeries, series, results, {
+        settings, maxSubmissions, trialsPerSubmission: TRIALS_PER_SUBMISSION, maxChunk: run.maxChunk ?? DEFAULT_SERIES_CHUNK,
+        ...(signal === undefined ? {} : { signal }), timings,
+        onChunk: async (fits) => {
+          await chirOf(fits, series.design.grids.nfft);
+          done += fits.length;
+          progress();
+        },
+      });
+    }
+
     let next = 0;
-    while (next < count) {
+    while (next < singleCount) {
       signal?.throwIfAborted();
       // CPU setups until the chunk is full or the next spectrum would overflow a binding.
       const t0 = performance.now();
       let plan: ChunkPlan | undefined;
-      while (next < count && (plan === undefined || plan.entries.length < chunkLimit)) {
-        const i = next;
+      while (next < singleCount && (plan === undefined || plan.entries.length < chunkLimit)) {
+        const i = spectrumOf(next);
         const sp = at(i);
         let grids: Grids;
         try {
@@ -427,14 +486,7 @@ export async function autobkBatchGpu(
         results[e.index] = successResult(e, chisqr, state[4 * s + 3] === AUTOBK_LM_STATUS.maxIterations);
       }
       timings.readbackMs += performance.now() - t3;
-      if (chir !== null) {
-        const t5 = performance.now();
-        signal?.throwIfAborted();
-        chirFft ??= await BatchedFft.create(ctx, { n: plan.shape.nfft, nOut: chirBins(options, chir), capacity: chunkLimit });
-        await chirOnGpu(chirFft, plan.entries.map((e) => results[e.index] as AutobkBatchSuccess), options, chir);
-        timings.submissions++;
-        timings.transformMs += performance.now() - t5;
-      }
+      await chirOf(plan.entries.map((e) => results[e.index] as AutobkBatchSuccess), plan.shape.nfft);
       done += plan.entries.length;
       progress();
     }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { autobk, autobkChisqr, AutobkProblem, autobkSetup, type AutobkOptions } from '../../src/xafs/autobk.js';
-import { autobkBatchGpu } from '../../src/xafs/autobkBatchGpu.js';
+import { autobkBatchGpu, seriesPlanFor } from '../../src/xafs/autobkBatchGpu.js';
 import { preEdge } from '../../src/xafs/preEdge.js';
 import { xftf } from '../../src/xafs/xft.js';
 import { chirXftfOptions } from '../../src/xafs/autobkBatchTypes.js';
@@ -76,6 +76,10 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     const { energy, mu } = loadSpectrum(loadReference('ru_qas'));
     const pre = preEdge(energy, mu);
     const series = ruSeries(500, pre.e0, pre.edgeStep);
+    // All 500 take the series path (shared linear setup maps, polish and assembly on the GPU).
+    const plan = seriesPlanFor(ctx!, series, {});
+    expect(plan?.indices.length).toBe(500);
+    expect(plan?.rest).toEqual([]);
     let timings: { submissions: number } | undefined;
     const results = await autobkBatchGpu(ctx!, series, {}, { onTimings: (t) => (timings = t) });
     const ne = energy.length;
@@ -85,8 +89,37 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     expect(timings!.submissions).toBeGreaterThan(2);
   });
 
+  it('a series with one e0 as an array and no edge steps (pre_edge per spectrum for the step only) matches the CPU autobk', async () => {
+    const { energy, mu } = loadSpectrum(loadReference('ru_qas'));
+    const e0 = preEdge(energy, mu).e0;
+    const series = { ...ruSeries(12), e0: new Float64Array(12).fill(e0) };
+    expect(seriesPlanFor(ctx!, series, {})?.indices.length).toBe(12);
+    const results = await autobkBatchGpu(ctx!, series, {}, {});
+    const ne = energy.length;
+    for (let s = 0; s < 12; s++) expectMatchesCpu(results[s], energy, series.mu.subarray(s * ne, (s + 1) * ne), { e0 }, `spectrum ${s}`);
+  });
+
+  it('a Float32Array series with clamp options takes the series path and matches the CPU autobk', async () => {
+    const ref = loadReference('scorodite_as_trans__clamp_hi10');
+    const { energy, mu } = loadSpectrum(ref);
+    const { e0, edgeStep, ...options } = autobkOptionsOf(ref);
+    const ne = energy.length;
+    const packed = new Float32Array(6 * ne);
+    for (let s = 0; s < 6; s++) {
+      const rnd = gaussian(mulberry32(77 + s));
+      for (let i = 0; i < ne; i++) packed[s * ne + i] = mu[i]! * (1 + 1e-3 * rnd());
+    }
+    const series = { energy, mu: packed, e0: e0!, edgeStep: edgeStep! };
+    expect(seriesPlanFor(ctx!, series, options)?.indices.length).toBe(6);
+    const results = await autobkBatchGpu(ctx!, series, options, {});
+    for (let s = 0; s < 6; s++) {
+      expectMatchesCpu(results[s], energy, Float64Array.from(packed.subarray(s * ne, (s + 1) * ne)), autobkOptionsOf(ref), `spectrum ${s}`);
+    }
+  });
+
   it('a packed series without e0 (pre_edge per spectrum) matches the CPU autobk', async () => {
     const series = ruSeries(20);
+    expect(seriesPlanFor(ctx!, series, {})).toBeNull();
     const results = await autobkBatchGpu(ctx!, series, {}, {});
     const ne = series.energy.length;
     for (let s = 0; s < 20; s++) expectMatchesCpu(results[s], series.energy, series.mu.subarray(s * ne, (s + 1) * ne), {}, `spectrum ${s}`);
@@ -131,7 +164,8 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
 
   it('a batch cut into chunks gives the same results as one chunk; progress reaches 1 once, at the end', async () => {
     const series = ruSeries(23, 22117, 1);
-    // Spectrum 5 has a dropped row (its own grid, hence its own group) and spectrum 9 is bad.
+    // Spectrum 5 has a dropped row (its own grid: the per-spectrum path) and spectrum 9 is bad;
+    // the other 21 take the series path.
     const ne = series.energy.length;
     series.mu[5 * ne + 100] = NaN;
     series.mu.fill(NaN, 9 * ne, 10 * ne);
