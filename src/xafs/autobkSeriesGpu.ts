@@ -6,7 +6,7 @@
  * (bkg = μ − (μ − bkg) on the fitted points, the coefficients plus μ[iek0]).
  */
 import { AUTOBK_LM_STATUS, type AutobkLmSettings } from '../gpu/autobkLm.js';
-import { AutobkSeriesGpu } from '../gpu/autobkSeries.js';
+import { AutobkSeriesGpu, type AutobkSeriesOutput } from '../gpu/autobkSeries.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { AutobkBatchResult, AutobkBatchSuccess, BatchTimings, PackedSeries } from './autobkBatchTypes.js';
 import type { SeriesPlan } from './autobkSeries.js';
@@ -36,9 +36,8 @@ export async function fitSeriesOnGpu(
   results: AutobkBatchResult[],
   run: SeriesRun,
 ): Promise<void> {
-  const { design, indices, edgeSteps, e0 } = plan;
-  const g = design.grids;
-  const { ne, nk, nFit, nspl, iek0 } = design;
+  const { design, indices, edgeSteps } = plan;
+  const { ne } = design;
   const capacity = seriesCapacity(ctx, plan, run.maxChunk);
   if (capacity === 0) throw new RangeError('autobk series: does not fit this device');
   const timings = run.timings;
@@ -51,7 +50,6 @@ export async function fitSeriesOnGpu(
   const stagingWords = new Uint32Array(staging.buffer);
   const invEdge = new Float32Array(capacity);
   const target = new Float32Array(AutobkSeriesGpu.outputFloats(design, capacity));
-  const dof = 2 * g.irbkg + 2 * g.nclamp - nspl;
   try {
     for (let c0 = 0; c0 < indices.length; c0 += capacity) {
       run.signal?.throwIfAborted();
@@ -85,61 +83,75 @@ export async function fitSeriesOnGpu(
       const out = await gpu.finish(target);
       timings.submissions++;
 
-      // Packed float64 results of the chunk; each spectrum's arrays are views into them.
-      const chiAll = new Float64Array(n * nk);
-      chiAll.set(out.chi);
-      const bkgAll = new Float64Array(n * ne);
-      if (contiguous) bkgAll.set(mu.subarray(first * ne, (first + n) * ne));
-      else for (let s = 0; s < n; s++) bkgAll.set(mu.subarray(indices[c0 + s]! * ne, (indices[c0 + s]! + 1) * ne), s * ne);
-      const coefAll = new Float64Array(2 * n * nspl);
-      const fits: AutobkBatchSuccess[] = new Array(n);
-      const d = out.muMinusBkg;
-      for (let s = 0; s < n; s++) {
-        const bkg = bkgAll.subarray(s * ne, (s + 1) * ne);
-        const muRef = bkg[iek0]!;
-        for (let i = 0; i < nFit; i++) bkg[iek0 + i]! -= d[s * nFit + i]!;
-        const coefs = coefAll.subarray(2 * s * nspl, (2 * s + 1) * nspl);
-        const initCoefs = coefAll.subarray((2 * s + 1) * nspl, (2 * s + 2) * nspl);
-        for (let j = 0; j < nspl; j++) {
-          coefs[j] = muRef + out.coefs[s * nspl + j]!;
-          initCoefs[j] = muRef + out.initCoefs[s * nspl + j]!;
-        }
-        const chisqr = out.misc[4 * s]!;
-        const iterations = out.misc[4 * s + 1]!;
-        const index = indices[c0 + s]!;
-        const fit: AutobkBatchSuccess = {
-          status: out.misc[4 * s + 2] === AUTOBK_LM_STATUS.maxIterations ? 'max-iterations' : 'converged',
-          index,
-          device: 'gpu',
-          energy: g.energy,
-          e0,
-          edgeStep: edgeSteps[c0 + s]!,
-          bkg,
-          k: g.kout,
-          chi: chiAll.subarray(s * nk, (s + 1) * nk),
-          details: {
-            nspl,
-            irbkg: g.irbkg,
-            kmin: g.kmin,
-            kmax: g.kmax,
-            rbkg: g.rbkg,
-            knots: g.knots,
-            initCoefs,
-            coefs,
-            chisqr,
-            redchi: dof > 0 ? chisqr / dof : NaN,
-            iterations,
-            nfev: iterations + 1,
-            warnings: g.warnings,
-          },
-        };
-        results[index] = fit;
-        fits[s] = fit;
-      }
+      const fits = seriesResults(input, plan, c0, n, out);
+      for (const fit of fits) results[fit.index] = fit;
       timings.readbackMs += performance.now() - t4;
       await run.onChunk(fits);
     }
   } finally {
     gpu.destroy();
   }
+}
+
+/**
+ * The results of series spectra indices[c0 .. c0 + n) from one chunk's read-back: packed
+ * float64 arrays per chunk, each spectrum's arrays views into them. The only per-spectrum
+ * arithmetic on the CPU: bkg = μ − (μ − bkg) on the fitted points and the coefficients plus μ[iek0].
+ */
+export function seriesResults(input: PackedSeries, plan: SeriesPlan, c0: number, n: number, out: AutobkSeriesOutput): AutobkBatchSuccess[] {
+  const { design, indices, edgeSteps, e0 } = plan;
+  const g = design.grids;
+  const { ne, nk, nFit, nspl, iek0 } = design;
+  const mu = input.mu;
+  const first = indices[c0]!;
+  const contiguous = indices[c0 + n - 1]! - first === n - 1;
+  const dof = 2 * g.irbkg + 2 * g.nclamp - nspl;
+  const chiAll = new Float64Array(n * nk);
+  chiAll.set(out.chi.subarray(0, n * nk));
+  const bkgAll = new Float64Array(n * ne);
+  if (contiguous) bkgAll.set(mu.subarray(first * ne, (first + n) * ne));
+  else for (let s = 0; s < n; s++) bkgAll.set(mu.subarray(indices[c0 + s]! * ne, (indices[c0 + s]! + 1) * ne), s * ne);
+  const coefAll = new Float64Array(2 * n * nspl);
+  const fits: AutobkBatchSuccess[] = new Array(n);
+  const d = out.muMinusBkg;
+  for (let s = 0; s < n; s++) {
+    const bkg = bkgAll.subarray(s * ne, (s + 1) * ne);
+    const muRef = bkg[iek0]!;
+    for (let i = 0; i < nFit; i++) bkg[iek0 + i]! -= d[s * nFit + i]!;
+    const coefs = coefAll.subarray(2 * s * nspl, (2 * s + 1) * nspl);
+    const initCoefs = coefAll.subarray((2 * s + 1) * nspl, (2 * s + 2) * nspl);
+    for (let j = 0; j < nspl; j++) {
+      coefs[j] = muRef + out.coefs[s * nspl + j]!;
+      initCoefs[j] = muRef + out.initCoefs[s * nspl + j]!;
+    }
+    const chisqr = out.misc[4 * s]!;
+    const iterations = out.misc[4 * s + 1]!;
+    fits[s] = {
+      status: out.misc[4 * s + 2] === AUTOBK_LM_STATUS.maxIterations ? 'max-iterations' : 'converged',
+      index: indices[c0 + s]!,
+      device: 'gpu',
+      energy: g.energy,
+      e0,
+      edgeStep: edgeSteps[c0 + s]!,
+      bkg,
+      k: g.kout,
+      chi: chiAll.subarray(s * nk, (s + 1) * nk),
+      details: {
+        nspl,
+        irbkg: g.irbkg,
+        kmin: g.kmin,
+        kmax: g.kmax,
+        rbkg: g.rbkg,
+        knots: g.knots,
+        initCoefs,
+        coefs,
+        chisqr,
+        redchi: dof > 0 ? chisqr / dof : NaN,
+        iterations,
+        nfev: iterations + 1,
+        warnings: g.warnings,
+      },
+    };
+  }
+  return fits;
 }
