@@ -37,9 +37,9 @@ import {
 
 export const FWHM_TO_SIGMA = 1 / 2.3548200450309493;
 /**
- * NaN for `cond ? value : NAN` in the per-star code. V8 reads the global `NaN` there as a heap
- * constant, so such a conditional became a boxed number, 16 bytes of garbage per store; a module
- * constant is folded as a plain double.
+ * NaN for the per-star code. V8 reads the global `NaN` as a heap constant, and a variable or a
+ * conditional that merges it with a computed double became a boxed number (16 bytes of garbage
+ * per star each); a module constant is folded as a plain double.
  */
 const NAN = Number.NaN;
 const STAMP_RADIUS_FWHM_FACTOR = 1.75;
@@ -314,8 +314,8 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
 
 /** Local sky at (ws.ix, ws.iy). False when neither the annulus nor the map gives one. */
 function localSky(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, o: Resolved): boolean {
-  let sky = NaN;
-  let sigma = NaN;
+  let sky = NAN;
+  let sigma = NAN;
   if (o.annulus) {
     const R = ws.radius;
     annulusBackground(image, ws.ix, ws.iy, R, Math.ceil(1.5 * R), ws.annulus);
@@ -466,9 +466,9 @@ function windowedShape(ws: StarWorkspace): void {
   const cx = ws.cx;
   const cy = ws.cy;
   let sw2 = sigma0 * sigma0;
-  ws.cxx = NaN;
-  ws.cyy = NaN;
-  ws.cxy = NaN;
+  ws.cxx = NAN;
+  ws.cyy = NAN;
+  ws.cxy = NAN;
   for (let pass = 0; pass < 4; pass++) {
     const inv2s2 = 1 / (2 * sw2);
     windowTable(ex, side, R, cx, inv2s2);
@@ -591,15 +591,22 @@ function apertureSum(ws: StarWorkspace): void {
   ws.sumFlux = sum;
 }
 
-/** Major/minor σ, angle of a covariance. Writes [σmaj, σmin, θ] into `out`. */
-function principalAxes(cxx: number, cyy: number, cxy: number, out: Float64Array): void {
+/**
+ * Major/minor σ and angle of the covariance [cxx, cyy, cxy] held in `m`, written back over it as
+ * [σmaj, σmin, θ]. Through an array because three doubles passed to a call that V8 does not
+ * inline are boxed.
+ */
+function principalAxes(m: Float64Array): void {
+  const cxx = m[0] as number;
+  const cyy = m[1] as number;
+  const cxy = m[2] as number;
   const tr = cxx + cyy;
   const disc = Math.sqrt(Math.max(0.25 * (cxx - cyy) * (cxx - cyy) + cxy * cxy, 0));
-  out[0] = Math.sqrt(Math.max(0.5 * tr + disc, 0));
-  out[1] = Math.sqrt(Math.max(0.5 * tr - disc, 0));
+  m[0] = Math.sqrt(Math.max(0.5 * tr + disc, 0));
+  m[1] = Math.sqrt(Math.max(0.5 * tr - disc, 0));
   let th = 0.5 * Math.atan2(2 * cxy, cxx - cyy);
   if (th <= -Math.PI / 2) th += Math.PI;
-  out[2] = th;
+  m[2] = th;
 }
 
 const axes = new Float64Array(3);
@@ -622,11 +629,11 @@ export function newStarMeasurement(): StarMeasurement {
 }
 
 function resetRecord(r: StarMeasurement, id: number, x: number, y: number, method: MeasureMethod): void {
-  r.id = id; r.xInput = x; r.yInput = y; r.x = NaN; r.y = NaN; r.xErr = NaN; r.yErr = NaN;
-  r.flux = NaN; r.fwhm = NaN; r.eccentricity = NaN; r.theta = NaN; r.beta = NaN;
-  r.background = NaN; r.backgroundNoise = NaN; r.snr = NaN; r.peak = NaN; r.sharpness = NaN;
-  r.roundness1 = NaN; r.roundness2 = NaN; r.peakCoreRatio = NaN; r.marginalRoundness = NaN;
-  r.marginalAsymmetry = NaN; r.laplacianSnr = NaN; r.chi2Reduced = NaN; r.iterations = 0;
+  r.id = id; r.xInput = x; r.yInput = y; r.x = NAN; r.y = NAN; r.xErr = NAN; r.yErr = NAN;
+  r.flux = NAN; r.fwhm = NAN; r.eccentricity = NAN; r.theta = NAN; r.beta = NAN;
+  r.background = NAN; r.backgroundNoise = NAN; r.snr = NAN; r.peak = NAN; r.sharpness = NAN;
+  r.roundness1 = NAN; r.roundness2 = NAN; r.peakCoreRatio = NAN; r.marginalRoundness = NAN;
+  r.marginalAsymmetry = NAN; r.laplacianSnr = NAN; r.chi2Reduced = NAN; r.iterations = 0;
   r.method = method; r.fitReason = ''; r.status = 'failed'; r.flags = 0; r.message = '';
 }
 
@@ -807,9 +814,9 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   const sumFlux = ws.sumFlux;
 
   let fitted = false;
-  let fwhm = NaN;
-  let ecc = NaN;
-  let theta = NaN;
+  let fwhm = NAN;
+  let ecc = NAN;
+  let theta = NAN;
   let flux = sumFlux;
   if (o.method !== 'moments') {
     const model = o.model;
@@ -849,7 +856,10 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
           const b = p[4] as number;
           const c = p[5] as number;
           const det = a * c - b * b;
-          principalAxes(c / det, a / det, -b / det, axes);
+          axes[0] = c / det;
+          axes[1] = a / det;
+          axes[2] = -b / det;
+          principalAxes(axes);
           fwhm = 2.3548200450309493 * Math.sqrt((axes[0] as number) * (axes[1] as number));
           const q = (axes[1] as number) / (axes[0] as number);
           ecc = Math.sqrt(Math.max(1 - q * q, 0));
@@ -871,7 +881,10 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   }
   res.method = fitted ? o.method : 'moments';
   if (Number.isFinite(ws.cxx)) {
-    principalAxes(ws.cxx, ws.cyy, ws.cxy, axes);
+    axes[0] = ws.cxx;
+    axes[1] = ws.cyy;
+    axes[2] = ws.cxy;
+    principalAxes(axes);
     // The Moffat model is circular: its shape comes from the moments even when the fit converged.
     if (!Number.isFinite(ecc)) {
       const q = (axes[1] as number) / (axes[0] as number);
