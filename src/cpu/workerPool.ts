@@ -7,7 +7,7 @@
  *   const out = await mapInWorkers({
  *     module: new URL('./myWorker.js', import.meta.url), // the worker module (see below)
  *     handler: myHandler,      // the same factory, for threads: 0 (runs in the calling thread)
- *     init,                    // structured-cloned once into every worker, given to the factory
+ *     init,                    // structured-cloned into every worker once per map, given to the factory
  *     jobs,                    // WorkerJob[] or { count, make(index) } (made just before sending)
  *     threads: 2,              // 0: in the calling thread, yielding to the event loop between jobs
  *     signal,                  // abort: every worker is terminated, the promise rejects with signal.reason
@@ -22,8 +22,9 @@
  * A job's `transfer` list and a reply's `transfer` list are moved, not copied, across threads
  * (pack many small arrays into a few typed arrays and transfer their buffers). A handler that
  * throws rejects the whole map (errors that belong to one item should be part of its value);
- * so does a worker that dies. Workers live for one map call and are terminated before the
- * promise settles, whatever the outcome.
+ * so does a worker that dies. After a successful map its workers stay, idle and unreferenced,
+ * for the next map of the same module (for up to 30 s: warm JIT, no start-up); after a failure
+ * or an abort every worker of the map is terminated before the promise rejects.
  *
  * Running from TypeScript sources (vitest): when `module` names a `.js` file that does not exist
  * but its `.ts` sibling does (or names a `.ts` file), the worker module and everything it imports
@@ -80,7 +81,7 @@ export interface WorkerReply<O> {
   transfer?: readonly TransferListItem[];
 }
 
-/** Called once per worker with `init`; returns the function that handles each job there. */
+/** Called in each worker at the start of every map, with that map's `init`; returns the function that handles its jobs. */
 export type WorkerHandlerFactory<I, D, O> = (init: I) => (data: D) => WorkerReply<O> | Promise<WorkerReply<O>>;
 
 /** Jobs built on demand, so that a large batch is never copied into job buffers all at once. */
@@ -108,10 +109,10 @@ const POOL_MARK = '__batchfitWorkerPool';
 
 interface PoolWorkerData {
   [POOL_MARK]: true;
-  init: unknown;
 }
 
-type ToWorker = { id: number; data: unknown };
+/** A map's init (before its first job to each worker), a job, and the end of a map. */
+type ToWorker = { kind: 'init'; init: unknown } | { kind: 'job'; id: number; data: unknown } | { kind: 'release' };
 type FromWorker = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string; stack?: string } };
 
 function serializeError(e: unknown): { name: string; message: string; stack?: string } {
@@ -230,6 +231,60 @@ async function mapInThread<I, D, O>(opts: MapInWorkersOptions<I, D, O>, factory:
   return out;
 }
 
+/**
+ * Idle workers by worker file, kept after a successful map so that the next one skips thread
+ * start-up and, above all, finds the code already optimised by the JIT (a cold worker runs its
+ * first few hundred small fits several times slower). Unreferenced, so they never keep the
+ * process alive; terminated after IDLE_MS unused.
+ */
+const idleWorkers = new Map<string, Map<Worker, () => void>>();
+const IDLE_MS = 30_000;
+
+type WorkerListeners = {
+  message?: (msg: FromWorker) => void;
+  error?: (e: Error) => void;
+  messageerror?: (e: Error) => void;
+  exit?: (code: number) => void;
+};
+
+/** Adds the listeners; returns what removes exactly them. */
+function listen(w: Worker, l: WorkerListeners): () => void {
+  const entries = Object.entries(l) as [string, (...a: unknown[]) => void][];
+  for (const [event, f] of entries) w.on(event, f);
+  return () => {
+    for (const [event, f] of entries) w.off(event, f);
+  };
+}
+
+function takeIdle(key: string): Worker | undefined {
+  const idle = idleWorkers.get(key);
+  const first = idle?.entries().next().value;
+  if (first === undefined) return undefined;
+  const [w, unpark] = first;
+  unpark();
+  w.ref();
+  return w;
+}
+
+function parkIdle(key: string, w: Worker): void {
+  let idle = idleWorkers.get(key);
+  if (idle === undefined) idleWorkers.set(key, (idle = new Map()));
+  const timer = setTimeout(() => {
+    unpark();
+    void w.terminate();
+  }, IDLE_MS);
+  timer.unref();
+  // An idle worker that dies is simply forgotten.
+  const detach = listen(w, { error: () => unpark(), exit: () => unpark() });
+  const unpark = (): void => {
+    clearTimeout(timer);
+    detach();
+    idle.delete(w);
+  };
+  idle.set(w, unpark);
+  w.unref();
+}
+
 /** Runs every job on a pool of `threads` workers; values in job order. See the file header. */
 export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promise<O[]> {
   const { threads, jobs, signal, onDone } = opts;
@@ -244,11 +299,13 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
   const mods = await node();
   if (mods === null) throw new Error('mapInWorkers: worker threads need Node (worker_threads); use threads = 0 here');
   const file = await workerFile(mods, opts.module);
+  const key = file.href;
   signal?.throwIfAborted();
 
   return new Promise<O[]>((resolve, reject) => {
     const out = new Array<O>(n);
     const workers: Worker[] = [];
+    const detachers: (() => void)[] = [];
     let next = 0;
     let done = 0;
     let settled = false;
@@ -257,8 +314,18 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      // Settle only once no worker runs any more.
-      void Promise.all(workers.map((w) => w.terminate())).then(() => (error === undefined ? resolve(out) : reject(error)));
+      for (const detach of detachers) detach();
+      if (error === undefined) {
+        // Every worker is idle now: it drops this map's state and waits for the next map.
+        for (const w of workers) {
+          w.postMessage({ kind: 'release' } satisfies ToWorker);
+          parkIdle(key, w);
+        }
+        resolve(out);
+        return;
+      }
+      // Settle only once no worker of this map runs any more.
+      void Promise.all(workers.map((w) => w.terminate())).then(() => reject(error));
     };
     const onAbort = (): void => finish(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -268,7 +335,7 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
       const id = next++;
       try {
         const job = jobAt(jobs, id);
-        w.postMessage({ id, data: job.data } satisfies ToWorker, job.transfer);
+        w.postMessage({ kind: 'job', id, data: job.data } satisfies ToWorker, job.transfer);
       } catch (e) {
         finish(e);
       }
@@ -276,30 +343,34 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
 
     try {
       for (let t = 0; t < Math.min(threads, n); t++) {
-        const w = new mods.threads.Worker(file, { workerData: { [POOL_MARK]: true, init: opts.init } satisfies PoolWorkerData });
+        const w = takeIdle(key) ?? new mods.threads.Worker(file, { workerData: { [POOL_MARK]: true } satisfies PoolWorkerData });
         workers.push(w);
-        w.on('message', (msg: FromWorker) => {
-          if (settled) return;
-          if (!msg.ok) {
-            finish(deserializeError(msg.error));
-            return;
-          }
-          out[msg.id] = msg.value as O;
-          done++;
-          try {
-            onDone?.(msg.id, msg.value as O);
-          } catch (e) {
-            finish(e);
-            return;
-          }
-          if (done === n) finish(undefined);
-          else send(w);
+        const detach = listen(w, {
+          message: (msg) => {
+            if (settled) return;
+            if (!msg.ok) {
+              finish(deserializeError(msg.error));
+              return;
+            }
+            out[msg.id] = msg.value as O;
+            done++;
+            try {
+              onDone?.(msg.id, msg.value as O);
+            } catch (e) {
+              finish(e);
+              return;
+            }
+            if (done === n) finish(undefined);
+            else send(w);
+          },
+          error: (e) => finish(e),
+          messageerror: (e) => finish(e),
+          exit: (code) => {
+            if (!settled) finish(new Error(`worker thread exited with code ${code} before its jobs were done`));
+          },
         });
-        w.on('error', (e) => finish(e));
-        w.on('messageerror', (e) => finish(e));
-        w.on('exit', (code) => {
-          if (!settled) finish(new Error(`worker thread exited with code ${code} before its jobs were done`));
-        });
+        detachers.push(detach);
+        w.postMessage({ kind: 'init', init: opts.init } satisfies ToWorker);
         send(w);
       }
     } catch (e) {
@@ -309,8 +380,9 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
 }
 
 /**
- * The worker side: answers each job with `factory(init)`'s handler. Does nothing outside a
- * worker started by mapInWorkers, so a module that calls it can also be imported elsewhere.
+ * The worker side: builds `factory(init)`'s handler at the start of each map and answers the
+ * map's jobs with it. Does nothing outside a worker started by mapInWorkers, so a module that
+ * calls it can also be imported elsewhere.
  */
 export async function serveWorker<I, D, O>(factory: WorkerHandlerFactory<I, D, O>): Promise<void> {
   const mods = await node();
@@ -321,12 +393,21 @@ export async function serveWorker<I, D, O>(factory: WorkerHandlerFactory<I, D, O
   const port = parentPort;
   let handle: ((d: D) => WorkerReply<O> | Promise<WorkerReply<O>>) | undefined;
   let initError: unknown;
-  try {
-    handle = factory(data.init as I);
-  } catch (e) {
-    initError = e;
-  }
   port.on('message', async (msg: ToWorker) => {
+    if (msg.kind === 'init') {
+      handle = undefined;
+      initError = undefined;
+      try {
+        handle = factory(msg.init as I);
+      } catch (e) {
+        initError = e;
+      }
+      return;
+    }
+    if (msg.kind === 'release') {
+      handle = undefined;
+      return;
+    }
     try {
       if (handle === undefined) throw initError;
       const reply = await handle(msg.data as D);

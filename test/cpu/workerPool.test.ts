@@ -32,6 +32,24 @@ describe('mapInWorkers', () => {
     expect(done.sort((a, b) => a - b)).toEqual([...Array(12).keys()]);
   });
 
+  it('a second map reuses the idle workers (same threads) with its own init', async () => {
+    const first = await mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 1 }, jobs: sumJobs(6), threads: 2 });
+    const second = await mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 5 }, jobs: sumJobs(6), threads: 2 });
+    expect(second.map((o) => o.sum)).toEqual([0, 1, 2, 3, 4, 5].map((i) => expectedSum(i, 5)));
+    expect(new Set(second.map((o) => o.thread))).toEqual(new Set(first.map((o) => o.thread)));
+  });
+
+  it('after a failed map, a new one starts fresh workers and succeeds', async () => {
+    const ok = await mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 1 }, jobs: sumJobs(4), threads: 2 });
+    const bad = [{ data: { kind: 'throw' as const, values: new Float64Array(3) } }, ...sumJobs(3)];
+    await expect(mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 1 }, jobs: bad, threads: 2 })).rejects.toThrow('bad job: 3 values');
+    const again = await mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 2 }, jobs: sumJobs(4), threads: 2 });
+    expect(again.map((o) => o.sum)).toEqual([0, 1, 2, 3].map((i) => expectedSum(i, 2)));
+    // The failed map's workers (the ones of the first map) were terminated, not reused.
+    const oldThreads = new Set(ok.map((o) => o.thread));
+    expect(again.every((o) => !oldThreads.has(o.thread))).toBe(true);
+  });
+
   it('runs in the calling thread with threads = 0 and gives the same values', async () => {
     const lazyMade: number[] = [];
     const jobs = {
