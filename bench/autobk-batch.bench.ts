@@ -5,7 +5,9 @@
  * CPU over all cores (worker threads) and on the GPU. End-to-end spectra/s (median of a few runs,
  * one run at 100 000) and the time split reported by onTimings (CPU: summed over threads).
  * A software adapter (lavapipe) is labelled as such; its sizes stop where a run would take
- * minutes. Also the largest |χ_GPU − χ_CPU| / max|χ| over the first size.
+ * minutes. Also the largest |χ_GPU − χ_CPU| / max|χ| over the first size, and, first of all,
+ * one cold call (fresh worker threads, nothing optimised by the JIT yet) of 10 000 spectra with
+ * pre_edge on all cores: the tinybench rows after it find the worker pool warm.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -54,6 +56,12 @@ export default async function run(): Promise<void> {
   const maxSize = SIZES[SIZES.length - 1]!;
   const allMu = ruSeries(ru.energy, ru.mu, pre.edgeStep, maxSize);
   const cores = availableParallelism();
+  const coldN = 10_000;
+  const tCold = performance.now();
+  let coldTimings: BatchTimings | null = null;
+  await autobkBatch({ energy: ru.energy, mu: allMu.subarray(0, coldN * ru.energy.length) }, {}, { device: 'cpu', workers: cores, onTimings: (t) => (coldTimings = t) });
+  const coldFirstCall = { spectra: coldN, mode: 'pre_edge inside', workers: cores, ms: +(performance.now() - tCold).toFixed(1), timings: coldTimings };
+  console.log('cold first call:', JSON.stringify(coldFirstCall));
 
   let ctx: GpuContext | undefined;
   let gpuLabel: string | null = null;
@@ -153,6 +161,7 @@ export default async function run(): Promise<void> {
       gpu: gpuLabel,
       date: new Date().toISOString(),
       input: { fixture: 'Ru_QAS.dat', points: ru.energy.length, noise: '1e-3 × edge step, Gaussian, one seed per spectrum', e0: pre.e0, edgeStep: pre.edgeStep },
+      coldFirstCall,
       rows,
       skipped,
       gpuVsCpu: agreement,
