@@ -57,9 +57,12 @@ export function stampRadius(fwhm: number): number {
   return Math.min(MAX_STAMP_RADIUS, Math.max(MIN_STAMP_RADIUS, Number.isFinite(r) ? r : MIN_STAMP_RADIUS));
 }
 
-/** Stamp centre pixel of a coordinate. Rounds half up, as `floor(v + 0.5)` does in WGSL. */
+/**
+ * Stamp centre pixel of a coordinate inside the image. Rounds half up, as `floor(v + 0.5)` does in
+ * WGSL. An int32, so that pixel indices derived from it stay integer arithmetic in V8.
+ */
 function centrePixel(v: number): number {
-  return Math.floor(v + 0.5);
+  return Math.floor(v + 0.5) | 0;
 }
 
 /**
@@ -135,6 +138,8 @@ export class StarWorkspace {
   scale = 1;
   sumFlux = 0;
   stampPeak = 0;
+  /** Whether the last stamp has invalid pixels (then `valid` is not all ones). */
+  stampHoles = true;
   /** Result of marginalAmplitude. */
   amplitude = NaN;
 
@@ -258,7 +263,9 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   // The columns of the stamp on the image, [iLo, iHi): bounds are checked per row, not per pixel.
   const iLo = Math.max(0, -x0);
   const iHi = Math.min(side, W - x0);
-  let count = 0;
+  // `valid` is all ones unless the last stamp had a hole; the usual pixel then writes nothing there.
+  if (ws.stampHoles) valid.fill(1);
+  let holes = 0;
   let peak = 0;
   let flags = 0;
   if (iLo > 0 || iHi < side) flags |= FLAG_EDGE;
@@ -273,6 +280,7 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
         raw[base + i] = 0;
         valid[base + i] = 0;
       }
+      holes += side;
       my[j] = 0;
       continue;
     }
@@ -284,6 +292,7 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
       raw[base + i] = 0;
       valid[base + i] = 0;
     }
+    holes += side - (iHi - iLo);
     const rowStart = y * W + x0;
     for (let i = iLo; i < iHi; i++) {
       const k = base + i;
@@ -292,8 +301,6 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
       if (v < saturation && v > -Infinity) {
         const d = v - sky;
         raw[k] = d;
-        valid[k] = 1;
-        count++;
         if (d > peak) peak = d;
         // max(d, 0) without a branch: noise pixels have random signs, which a branch mispredicts.
         const dp = 0.5 * (d + Math.abs(d));
@@ -302,6 +309,7 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
       } else {
         raw[k] = 0;
         valid[k] = 0;
+        holes++;
         flags |= Number.isFinite(v) ? FLAG_SATURATED : FLAG_NAN_PIXELS;
       }
     }
@@ -309,7 +317,8 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   }
   ws.flags |= flags;
   ws.stampPeak = peak;
-  return count;
+  ws.stampHoles = holes > 0;
+  return side * side - holes;
 }
 
 /** Local sky at (ws.ix, ws.iy). False when neither the annulus nor the map gives one. */
@@ -783,8 +792,8 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
     count = extractStamp(ws, image, o);
     centroid = count > 0 ? windowedCentroid(ws) : CENTROID_NO_SIGNAL;
     if (centroid === CENTROID_NO_SIGNAL) break;
-    const mx = Math.round(ws.cx);
-    const my = Math.round(ws.cy);
+    const mx = Math.round(ws.cx) | 0;
+    const my = Math.round(ws.cy) | 0;
     if ((mx === 0 && my === 0) || move === 3) break;
     const nx = ws.ix + mx;
     const ny = ws.iy + my;
