@@ -49,7 +49,7 @@ function describe(v: unknown): string {
 
 function isArrayLike(v: unknown): v is ArrayLike<number> {
   if (Array.isArray(v)) return true;
-  if (ArrayBuffer.isView(v)) return !(v instanceof DataView);
+  if (ArrayBuffer.isView(v)) return !(v instanceof DataView || v instanceof BigInt64Array || v instanceof BigUint64Array);
   return false;
 }
 
