@@ -7,7 +7,6 @@
  * the bottom) or, for workers: 0, in the calling thread through the same handler.
  */
 import { serveWorker, type WorkerReply } from '../cpu/workerPool.js';
-import { float64Views } from '../math/linalg.js';
 import { LevenbergMarquardt } from '../math/levenbergMarquardt.js';
 import { evalBasis } from '../math/bspline.js';
 import { AutobkReducedProblem, autobkGrids, autobkSolve, fourierDesign, type AutobkOptions } from './autobk.js';
@@ -112,6 +111,9 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
   const { options, chir } = init;
   const base: AutobkOptions = { ...options };
   const solvers = new Map<string, LevenbergMarquardt>();
+  // The Fourier design of one spectrum at a time: the reduced problem copies A and b into its
+  // own QR workspace, so one buffer serves every spectrum.
+  let design = new Float64Array(0);
   // Output doubles per spectrum seen so far, to size the next chunk's buffer in one allocation.
   let perSpectrum = 0;
 
@@ -141,7 +143,11 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         const t1 = performance.now();
         // As autobkSetup, timed apart: the Fourier design costs about as much as the rest of the setup.
         const rows = 2 * grids.irbkg;
-        const [A, b, scratch] = float64Views([rows * grids.nspl, rows, grids.kout.length]);
+        const need = rows * grids.nspl + rows + grids.kout.length;
+        if (design.length < need) design = new Float64Array(need);
+        const A = design.subarray(0, rows * grids.nspl);
+        const b = design.subarray(rows * grids.nspl, rows * grids.nspl + rows);
+        const scratch = design.subarray(rows * grids.nspl + rows, need);
         const setup = { ...grids, A, b };
         fourierDesign(setup, A, b, scratch);
         const tDesign = performance.now();
