@@ -47,6 +47,15 @@ struct Params {
   // PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β): a uniform,
   // not an override, so one compiled kernel serves every model.
   model: u32,
+  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 2) although they are constants: with
+  // constant trip counts lavapipe's LLVM unrolls the loops around every barrier, and a cold
+  // compile of this kernel took most of a minute.
+  halfWg: u32,
+  centroidIterations: u32,
+  moves: u32,
+  shapePasses: u32,
+  sortN: u32,
+  clipIterations: u32,
 }
 
 override R: i32;
@@ -142,7 +151,7 @@ fn pixelIndex(x: i32, y: i32) -> u32 {
 fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
   red[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+  for (var s = params.halfWg; s > 0u; s = s >> 1u) {
     if (lid < s) {
       red[lid] = red[lid] + red[lid + s];
     }
@@ -156,7 +165,7 @@ fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
 
 // Ascending bitonic sort of arr[0..SORT_N).
 fn bitonicSortV(lid: u32) {
-  for (var k = 2u; k <= SORT_N; k = k << 1u) {
+  for (var k = 2u; k <= params.sortN; k = k << 1u) {
     for (var j = k >> 1u; j > 0u; j = j >> 1u) {
       workgroupBarrier();
       for (var i = lid; i < SORT_N; i += WG) {
@@ -177,7 +186,7 @@ fn bitonicSortV(lid: u32) {
 }
 
 fn bitonicSortD(lid: u32) {
-  for (var k = 2u; k <= SORT_N; k = k << 1u) {
+  for (var k = 2u; k <= params.sortN; k = k << 1u) {
     for (var j = k >> 1u; j > 0u; j = j >> 1u) {
       workgroupBarrier();
       for (var i = lid; i < SORT_N; i += WG) {
@@ -264,7 +273,7 @@ fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
   var cnt = n;
   var m = 0.0;
   var s = 0.0;
-  for (var it = 0u; it <= 2u; it++) {
+  for (var it = 0u; it <= params.clipIterations; it++) {
     m = uniformMedian(lo, cnt, false, lid);
     for (var i = lid; i < SORT_N; i += WG) {
       if (i < cnt) {
@@ -275,7 +284,7 @@ fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
     }
     bitonicSortD(lid);
     s = MAD_TO_SIGMA * uniformMedian(0u, cnt, true, lid);
-    if (it == 2u || cnt < 3u || !(s > 0.0)) {
+    if (it == params.clipIterations || cnt < 3u || !(s > 0.0)) {
       break;
     }
     let lim = 3.0 * s;
@@ -354,7 +363,7 @@ fn windowedCentroid(cx0: f32, cy0: f32, lid: u32) -> Centroid {
   let inv2s2 = 1.0 / (2.0 * params.sigmaW * params.sigmaW);
   var factor = 2.0;
   var lastStep = BIG;
-  for (var it = 0; it < 40; it++) {
+  for (var it = 0u; it < params.centroidIterations; it++) {
     windowTables(c.cx, c.cy, inv2s2, lid);
     var acc = vec4<f32>(0.0);
     for (var k = lid; k < NPIX; k += WG) {
@@ -401,7 +410,7 @@ fn windowedCentroid(cx0: f32, cy0: f32, lid: u32) -> Centroid {
 fn windowedShape(cx: f32, cy: f32, lid: u32) -> vec4<f32> {
   var sw2 = params.sigmaW * params.sigmaW;
   var res = vec4<f32>(0.0);
-  for (var iter = 0; iter < 4; iter++) {
+  for (var iter = 0u; iter < params.shapePasses; iter++) {
     windowTables(cx, cy, 1.0 / (2.0 * sw2), lid);
     var acc = vec4<f32>(0.0);
     for (var k = lid; k < NPIX; k += WG) {
@@ -501,7 +510,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     atomicStore(&wgFlags, 0u);
     atomicStore(&wgPeak, 0u);
   }
-  for (var mv = 0; mv < 4; mv++) {
+  for (var mv = 0u; mv < params.moves; mv++) {
     flags &= FLAG_ANNULUS_FALLBACK;
     var sk = vec2<f32>(nanValue(), nanValue());
     var skyOk = false;
@@ -550,7 +559,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     }
     let mx = i32(floor(cx + 0.5));
     let my = i32(floor(cy + 0.5));
-    if ((mx == 0 && my == 0) || mv == 3) {
+    if ((mx == 0 && my == 0) || mv + 1u == params.moves) {
       break;
     }
     let nx = ix + mx;

@@ -35,6 +35,9 @@ struct Params {
   iterations: u32,
   // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
   nanBits: u32,
+  // WG/2 at run time: a constant trip count lets lavapipe's LLVM unroll the reduction around
+  // its barriers, which made cold compiles take minutes.
+  halfWg: u32,
 }
 
 override MODEL: u32;
@@ -247,7 +250,12 @@ fn evaluate(lid: u32) {
     }
     workgroupBarrier();
   }
-  var acc: array<f32, 36>;
+  // Each invocation sums into its own row of red: a private array indexed through the
+  // triangular loops made lavapipe's LLVM take minutes to compile the kernel.
+  let row = lid * NSUM;
+  for (var s = 0u; s < NSUM; s++) {
+    red[row + s] = 0.0;
+  }
   for (var k = lid; k < NPIX; k += WG) {
     let wt = wz[k];
     if (wt == 0.0) {
@@ -256,21 +264,20 @@ fn evaluate(lid: u32) {
     let px = pixelTerms(i32(k) % SIDE, i32(k) / SIDE, q);
     let r = zs[k] - px.model;
     let wr = wt * r;
-    acc[NH + NP] += wr * r;
+    red[row + NH + NP] += wr * r;
+    var h = row;
     for (var a = 0u; a < NP; a++) {
       let ja = px.j[a];
-      acc[NH + a] += wr * ja;
+      red[row + NH + a] += wr * ja;
       let wa = wt * ja;
       for (var b = 0u; b <= a; b++) {
-        acc[hIdx(a, b)] += wa * px.j[b];
+        red[h] += wa * px.j[b];
+        h++;
       }
     }
   }
-  for (var s = 0u; s < NSUM; s++) {
-    red[lid * NSUM + s] = acc[s];
-  }
   workgroupBarrier();
-  for (var hw = WG / 2u; hw > 0u; hw = hw >> 1u) {
+  for (var hw = params.halfWg; hw > 0u; hw = hw >> 1u) {
     if (lid < hw) {
       for (var s = 0u; s < NSUM; s++) {
         red[lid * NSUM + s] += red[(lid + hw) * NSUM + s];
@@ -395,49 +402,21 @@ fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     chi2 = lm[lb + LM_CHI2];
     iter = u32(lm[lb + LM_ITER]);
   }
-  workgroupBarrier();
-  if (status0 == FIT_PENDING) {
-    evaluate(lid);
-    if (lid == 0u) {
-      // Position: 1e-4 px. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ.
-      tol[0] = 1e-4;
-      tol[1] = 1e-4;
-      for (var k = 2u; k < NP - 1u; k++) {
-        tol[k] = 1e-4 * abs(p[k]);
-      }
-      if (MODEL == 1u) {
-        let s = 1e-4 * (p[3] + p[5]);
-        tol[3] = s;
-        tol[4] = s;
-        tol[5] = s;
-      }
-      tol[NP - 1u] = 1e-3 * lm[lb + LM_NOISE];
-      for (var k = 0u; k < NH; k++) {
-        H[k] = red[k];
-      }
-      for (var k = 0u; k < NP; k++) {
-        g[k] = red[NH + k];
-      }
-      chi2 = red[NH + NP];
-      lambda = 1e-3;
-      iter = 0u;
-      status = select(FIT_INVALID, FIT_ACTIVE, isFiniteBits(chi2));
-    }
-  }
-  for (var stp = 0u; stp < params.iterations; stp++) {
+  // One call site of evaluate: lavapipe compiles each inlined copy of its barriers anew, and
+  // a second copy doubled the (minutes-long, cold-cache) compile of this kernel. A pending star
+  // spends its first step evaluating the start point.
+  let steps = params.iterations + select(0u, 1u, status0 == FIT_PENDING);
+  for (var stp = 0u; stp < steps; stp++) {
     // Nobody may still be reading ctl or red of the previous step when invocation 0 writes them.
     workgroupBarrier();
-    if (lid == 0u) {
-      ctl = 0u;
-      if (status == FIT_ACTIVE) {
-        ctl = 1u;
-      }
-    }
-    if (workgroupUniformLoad(&ctl) == 0u) {
-      break;
-    }
     var small = true;
     if (lid == 0u) {
+      ctl = 4u;
+      if (status == FIT_PENDING) {
+        ctl = 3u;
+      }
+    }
+    if (lid == 0u && status == FIT_ACTIVE) {
       iter++;
       var A: array<f32, 28>;
       var delta: array<f32, 8>;
@@ -510,11 +489,40 @@ fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         ctl = select(1u, 2u, admissible(pt));
       }
     }
+    // ctl: 0 no trial (Cholesky failed), 1 trial outside the bounds, 2 evaluate the trial,
+    // 3 evaluate the start point, 4 finished.
     let ev = workgroupUniformLoad(&ctl);
-    if (ev == 2u) {
+    if (ev == 4u) {
+      break;
+    }
+    if (ev >= 2u) {
       evaluate(lid);
     }
-    if (lid == 0u && ev != 0u) {
+    if (lid == 0u && ev == 3u) {
+      // Position: 1e-4 px. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ.
+      tol[0] = 1e-4;
+      tol[1] = 1e-4;
+      for (var k = 2u; k < NP - 1u; k++) {
+        tol[k] = 1e-4 * abs(p[k]);
+      }
+      if (MODEL == 1u) {
+        let s = 1e-4 * (p[3] + p[5]);
+        tol[3] = s;
+        tol[4] = s;
+        tol[5] = s;
+      }
+      tol[NP - 1u] = 1e-3 * lm[lb + LM_NOISE];
+      for (var k = 0u; k < NH; k++) {
+        H[k] = red[k];
+      }
+      for (var k = 0u; k < NP; k++) {
+        g[k] = red[NH + k];
+      }
+      chi2 = red[NH + NP];
+      lambda = 1e-3;
+      iter = 0u;
+      status = select(FIT_INVALID, FIT_ACTIVE, isFiniteBits(chi2));
+    } else if (lid == 0u && ev != 0u) {
       let chi2t = select(3.0e38, red[NH + NP], ev == 2u);
       if (ev == 2u && chi2t <= chi2) {
         for (var k = 0u; k < NP; k++) {

@@ -40,6 +40,15 @@ struct Params {
   // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
   nanBits: u32,
   model: u32,
+  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 2) although they are constants: with
+  // constant trip counts lavapipe's LLVM unrolls the loops around every barrier, and a cold
+  // compile of this kernel took most of a minute.
+  halfWg: u32,
+  centroidIterations: u32,
+  moves: u32,
+  shapePasses: u32,
+  sortN: u32,
+  clipIterations: u32,
 }
 
 override R: i32;

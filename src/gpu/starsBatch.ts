@@ -122,11 +122,17 @@ interface Chunk {
 }
 
 const WG = 64;
-const EXTRACT_PARAM_BYTES = 80;
+const EXTRACT_PARAM_BYTES = 96;
 const FIT_PARAM_BYTES = 32;
 const PARAM_STRIDE = 512;
 const MODEL_PARAMS = [6, 7, 5, 6];
 const NAN_BITS = 0x7fc00000;
+/** The loop counts of measure.ts (moment iterations, stamp re-centrings, shape passes), passed as uniforms. */
+const CENTROID_ITERATIONS = 40;
+const RECENTRE_MOVES = 4;
+const SHAPE_PASSES = 4;
+/** Clipping iterations of the annulus sky (annulusBackground). */
+const ANNULUS_CLIP_ITERATIONS = 2;
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
@@ -167,14 +173,17 @@ export class StarsGpuBatch {
   private readonly resultReadback: ReadbackBuffer;
   private readonly pipelines: { extract: GPUComputePipeline; fit: GPUComputePipeline | undefined; metrics: GPUComputePipeline };
   private readonly activeWord = new Uint32Array(1);
+  private readonly sortN: number;
 
   private constructor(
     ctx: GpuContext,
     config: StarsBatchConfig,
     input: StarsBatchInput,
     pipelines: { extract: GPUComputePipeline; fit: GPUComputePipeline | undefined; metrics: GPUComputePipeline },
+    sortN: number,
   ) {
     this.ctx = ctx;
+    this.sortN = sortN;
     this.config = config;
     this.pipelines = pipelines;
     this.count = input.count;
@@ -308,6 +317,12 @@ export class StarsGpuBatch {
       f[15] = Number.isFinite(config.beta) ? config.beta : 0;
       u[16] = NAN_BITS;
       u[17] = Math.max(config.model, 0);
+      u[18] = WG / 2;
+      u[19] = CENTROID_ITERATIONS;
+      u[20] = RECENTRE_MOVES;
+      u[21] = SHAPE_PASSES;
+      u[22] = this.sortN;
+      u[23] = ANNULUS_CLIP_ITERATIONS;
       const fu = new Uint32Array(paramData, i * PARAM_STRIDE + 256, FIT_PARAM_BYTES / 4);
       const ff = new Float32Array(paramData, i * PARAM_STRIDE + 256, FIT_PARAM_BYTES / 4);
       fu[0] = c.count;
@@ -315,6 +330,7 @@ export class StarsGpuBatch {
       ff[2] = Number.isFinite(config.beta) ? config.beta : 0;
       fu[3] = config.iterationsPerSubmission ?? 8;
       fu[4] = NAN_BITS;
+      fu[5] = WG / 2;
       const extractParams: GPUBufferBinding = { buffer: this.params, offset: i * PARAM_STRIDE, size: EXTRACT_PARAM_BYTES };
       const stampsBinding = fitting ? range(this.stamps, c.slot, c.count, 8 * npix) : { buffer: this.stamps };
       const extract = device.createBindGroup({
@@ -377,7 +393,7 @@ export class StarsGpuBatch {
     const extract = await computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG });
     const fit = config.model >= 0 ? await computePipeline(ctx, 'stars_fit', 'iterate', { MODEL: model, NP: MODEL_PARAMS[model] as number, R, WG }) : undefined;
     const metrics = await computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG });
-    return new StarsGpuBatch(ctx, config, input, { extract, fit, metrics });
+    return new StarsGpuBatch(ctx, config, input, { extract, fit, metrics }, sortN);
   }
 
   /** Uploads the frame and its sky maps into the bands (once per frame). */

@@ -22,7 +22,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'stars_gauss_iso', method: 'gaussian', fwhm: 3 },
   { name: 'stars_crowded', method: 'gaussian', fwhm: 3 },
-  { name: 'stars_saturated_edges', method: 'gaussian', fwhm: 3.5 },
+  { name: 'stars_saturated_edges', method: 'gaussian', fwhm: 3 },
   { name: 'stars_moffat_iso', method: 'moffat', fwhm: 3.5 },
   { name: 'stars_moffat_iso', method: 'moffat', fwhm: 3.5, beta: 2.5 },
   { name: 'stars_elliptical', method: 'gaussianRotated', fwhm: 3.5 },

@@ -1,0 +1,155 @@
+/**
+ * measureStarsBatch: 10 000 stars on a 6144² frame and 100 000 stars on a 16384² frame
+ * (synthetic Gaussian stars, FWHM 3.5 → 15×15 stamps, sky 1000 ADU, gain 1.5, read noise 5 e⁻),
+ * Gaussian and Moffat (β = 2.5) fits: CPU one thread (measureStars), CPU all cores
+ * (device 'cpu', worker_threads) and the GPU (device 'gpu') with its time split.
+ *
+ * Runs that would take minutes measure a prefix of the star list (`stars` in each row says how
+ * many): the Moffat fit on one CPU thread, and every GPU run on a software adapter. A software
+ * adapter (lavapipe, SwiftShader) is labelled as such: its times are correctness runs, not GPU
+ * speed.
+ */
+import { availableParallelism } from 'node:os';
+import { GpuContext, GpuUnavailableError } from '../src/gpu/context.js';
+import { erf } from '../src/math/studentT.js';
+import { backgroundMap, measureStars, type Image, type MeasureOptions } from '../src/stars/index.js';
+import { measureStarsBatch } from '../src/stars/measureBatch.js';
+import { gaussian, mulberry32 } from '../test/util/random.js';
+import { machineInfo, slug, writeResult } from './util.js';
+
+const FWHM = 3.5;
+const GAIN = 1.5;
+const READ_NOISE = 5;
+const SKY = 1000;
+/** Stars per run on a software adapter, and at most on one CPU thread for the Moffat fit. */
+const SOFTWARE_GPU_STARS = 2000;
+const CPU_MOFFAT_STARS = 5000;
+
+function pixelGauss(c: number, sigma: number, k: number): number {
+  const q = 1 / (Math.SQRT2 * sigma);
+  return 0.5 * (erf((k + 0.5 - c) * q) - erf((k - 0.5 - c) * q));
+}
+
+/** A frame of `size`² with `stars` Gaussian stars on a jittered grid; the frame lives in shared memory. */
+function makeFrame(size: number, stars: number, seed: number): { image: Image; starts: { x: number; y: number }[] } {
+  const rnd = mulberry32(seed);
+  const normal = gaussian(rnd);
+  const data = new Float32Array(new SharedArrayBuffer(4 * size * size));
+  const sigmaSky = Math.sqrt(SKY / GAIN + (READ_NOISE / GAIN) ** 2);
+  for (let i = 0; i < data.length; i++) data[i] = SKY + sigmaSky * normal();
+  const starts: { x: number; y: number }[] = [];
+  const grid = Math.ceil(Math.sqrt(stars));
+  const step = size / grid;
+  const s = FWHM / 2.3548200450309493;
+  for (let k = 0; k < stars; k++) {
+    const x = ((k % grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
+    const y = (Math.floor(k / grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
+    const flux = 2000 * 100 ** rnd();
+    starts.push({ x: Math.round(x), y: Math.round(y) });
+    const ix = Math.round(x);
+    const iy = Math.round(y);
+    for (let j = iy - 10; j <= iy + 10; j++) {
+      const gy = pixelGauss(y, s, j);
+      for (let i = ix - 10; i <= ix + 10; i++) {
+        const m = flux * gy * pixelGauss(x, s, i);
+        data[j * size + i] = (data[j * size + i] as number) + m + Math.sqrt(m / GAIN) * normal();
+      }
+    }
+  }
+  return { image: { data, width: size, height: size }, starts };
+}
+
+interface Row {
+  frame: number;
+  method: string;
+  device: string;
+  stars: number;
+  seconds: number;
+  starsPerSecond: number;
+  converged: number;
+  split?: Record<string, number>;
+}
+
+export default async function (): Promise<void> {
+  let ctx: GpuContext | undefined;
+  try {
+    ctx = await GpuContext.create();
+  } catch (e) {
+    if (!(e instanceof GpuUnavailableError)) throw e;
+    console.warn(`no GPU: ${e.message}`);
+  }
+  const software = ctx?.adapterInfo.isFallbackAdapter || ctx?.adapterInfo.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(ctx?.adapterInfo.description ?? '');
+  const gpuLabel = ctx ? `${ctx.describe()}${software ? ' — lavapipe (software, not GPU speed)' : ''}` : 'none';
+  const cores = availableParallelism();
+  const rows: Row[] = [];
+  for (const [size, count, seed] of [
+    [6144, 10_000, 6144],
+    [16384, 100_000, 16384],
+  ] as const) {
+    const t0 = performance.now();
+    const { image, starts } = makeFrame(size, count, seed);
+    const map = backgroundMap(image);
+    console.log(`frame ${size}² with ${count} stars and its sky map in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    for (const [name, method] of [
+      ['gaussian', { method: 'gaussian' }],
+      ['moffat beta 2.5', { method: 'moffat', beta: 2.5 }],
+    ] as [string, MeasureOptions][]) {
+      const options: MeasureOptions = { ...method, fwhm: FWHM, gain: GAIN, readNoise: READ_NOISE };
+      const push = (device: string, n: number, ms: number, res: { fitReason: string }[], split?: Record<string, number>): void => {
+        const row: Row = {
+          frame: size,
+          method: name,
+          device,
+          stars: n,
+          seconds: +(ms / 1000).toFixed(3),
+          starsPerSecond: Math.round(n / (ms / 1000)),
+          converged: +(res.filter((r) => r.fitReason === 'converged').length / n).toFixed(4),
+          ...(split ? { split } : {}),
+        };
+        console.log(JSON.stringify(row));
+        rows.push(row);
+      };
+      const nCpu = name === 'gaussian' ? count : Math.min(count, CPU_MOFFAT_STARS);
+      let t = performance.now();
+      const one = measureStars(image, starts.slice(0, nCpu), options, map);
+      push('cpu, 1 thread', nCpu, performance.now() - t, one);
+      t = performance.now();
+      const all = await measureStarsBatch(image, starts.slice(0, nCpu), options, { device: 'cpu', workers: cores, background: map });
+      push(`cpu, ${cores} worker threads`, nCpu, performance.now() - t, all);
+      if (!ctx) continue;
+      const nGpu = software ? Math.min(count, SOFTWARE_GPU_STARS) : count;
+      // Warm-up: compiles the pipelines (minutes on a cold lavapipe shader cache).
+      await measureStarsBatch(image, starts.slice(0, 64), options, { device: 'gpu', gpu: ctx, background: map });
+      let split: Record<string, number> = {};
+      t = performance.now();
+      const gpu = await measureStarsBatch(image, starts.slice(0, nGpu), options, {
+        device: 'gpu',
+        gpu: ctx,
+        background: map,
+        onTimings: (s) => {
+          split = {
+            uploadMs: +s.uploadMs.toFixed(1),
+            extractMs: +s.extractMs.toFixed(1),
+            fitMs: +s.fitMs.toFixed(1),
+            metricsMs: +s.metricsMs.toFixed(1),
+            readbackMs: +(s.readbackMs + s.assembleMs).toFixed(1),
+            fitSubmissions: s.fitSubmissions,
+            bands: s.bands,
+          };
+        },
+      });
+      push(`gpu: ${gpuLabel}`, nGpu, performance.now() - t, gpu, split);
+    }
+  }
+  writeResult(`stars-batch-${slug(ctx ? ctx.adapterInfo.description || ctx.describe() : 'cpu-only')}`, {
+    machine: machineInfo(),
+    gpu: gpuLabel,
+    note: software
+      ? 'GPU rows ran on a software adapter: correctness runs on a prefix of the stars, not GPU speed. No real GPU was available.'
+      : undefined,
+    date: new Date().toISOString(),
+    frame: { fwhm: FWHM, stamp: '15x15', gain: GAIN, readNoise: READ_NOISE, sky: SKY },
+    rows,
+  });
+  ctx?.destroy();
+}
