@@ -348,27 +348,29 @@ const CENTROID_NO_SIGNAL = 1;
 const CENTROID_NOT_CONVERGED = 2;
 
 /**
- * Window weights exp(−(i − R − c)²·k) for i < side. The window is a Gaussian sampled at unit
- * steps, so each weight is its neighbour times a factor that itself changes by exp(−2k) per step:
- * four exponentials per table instead of one per pixel. The recurrence runs outwards from the
- * pixel nearest the centre, where the weights are largest, so they only ever shrink (and
- * underflow gracefully far out) and the relative error stays at a few ulp.
+ * Window weights exp(−(i − R − c)²·k) for i < side, given f = exp(−2k). The window is a Gaussian
+ * sampled at unit steps, so each weight is its neighbour times a factor q that itself changes by
+ * f per step, and the factors of the two directions from the centre pixel multiply to f: two
+ * exponentials per table instead of one per pixel. The recurrence runs outwards from the pixel
+ * nearest the centre, where the weights are largest, so they only ever shrink (and underflow
+ * gracefully far out) and the relative error stays at a few ulp.
  */
-function windowTable(t: Float64Array, side: number, R: number, c: number, k: number): void {
+function windowTable(t: Float64Array, side: number, R: number, c: number, k: number, f: number): void {
   const m = Math.min(Math.max(Math.round(R + c), 0), side - 1);
   const d = m - R - c;
   const e0 = Math.exp(-d * d * k);
-  const f = Math.exp(-2 * k);
   t[m] = e0;
   let e = e0;
-  let q = Math.exp(-(2 * d + 1) * k);
+  const up = Math.exp(-(2 * d + 1) * k);
+  let q = up;
   for (let i = m + 1; i < side; i++) {
     e *= q;
     q *= f;
     t[i] = e;
   }
   e = e0;
-  q = Math.exp((2 * d - 1) * k);
+  // exp((2d − 1)k) = exp(−2k) / exp(−(2d + 1)k).
+  q = f / up;
   for (let i = m - 1; i >= 0; i--) {
     e *= q;
     q *= f;
@@ -386,14 +388,15 @@ function windowedCentroid(ws: StarWorkspace): number {
   const side = ws.side;
   const R = ws.radius;
   const inv2s2 = 1 / (2 * sigmaW * sigmaW);
+  const f = Math.exp(-2 * inv2s2);
   const raw = ws.raw;
   const ex = ws.ex;
   const ey = ws.ey;
   let factor = 2;
   let lastStep = Infinity;
   for (let it = 0; it < CENTROID_MAX_ITERATIONS; it++) {
-    windowTable(ex, side, R, ws.cx, inv2s2);
-    windowTable(ey, side, R, ws.cy, inv2s2);
+    windowTable(ex, side, R, ws.cx, inv2s2, f);
+    windowTable(ey, side, R, ws.cy, inv2s2, f);
     let sw = 0;
     let swx = 0;
     let swy = 0;
@@ -480,8 +483,9 @@ function windowedShape(ws: StarWorkspace): void {
   ws.cxy = NAN;
   for (let pass = 0; pass < 4; pass++) {
     const inv2s2 = 1 / (2 * sw2);
-    windowTable(ex, side, R, cx, inv2s2);
-    windowTable(ey, side, R, cy, inv2s2);
+    const f = Math.exp(-2 * inv2s2);
+    windowTable(ex, side, R, cx, inv2s2, f);
+    windowTable(ey, side, R, cy, inv2s2, f);
     let s = 0;
     let sxx = 0;
     let syy = 0;
@@ -745,15 +749,22 @@ function prepareFitStamp(ws: StarWorkspace, o: Resolved): void {
   // Tiny floor so a noiseless synthetic frame still gives finite weights.
   const floor = 1e-12 * S * S;
   const poisson = gain > 0 ? 1 / gain : 0;
+  const S2 = S * S;
+  const z = st.z;
+  const w = st.w;
+  const raw = ws.raw;
+  const valid = ws.valid;
+  const holes = ws.stampHoles;
   for (let k = 0; k < n; k++) {
-    if (ws.valid[k] === 0) {
-      st.z[k] = 0;
-      st.w[k] = 0;
+    if (holes && valid[k] === 0) {
+      z[k] = 0;
+      w[k] = 0;
       continue;
     }
-    const v = ws.raw[k] as number;
-    st.z[k] = v * invS;
-    st.w[k] = (S * S) / (Math.max(v, 0) * poisson + s2 + floor);
+    const v = raw[k] as number;
+    z[k] = v * invS;
+    // max(v, 0) without a branch, as in extractStamp.
+    w[k] = S2 / (0.5 * (v + Math.abs(v)) * poisson + s2 + floor);
   }
   st.noise = Math.max(ws.skySigma * invS, 1e-6);
 }

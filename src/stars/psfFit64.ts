@@ -64,11 +64,11 @@ export function createF64PsfFitter(): PsfFitter {
   /**
    * Pixel-integrated 1-D Gaussian over pixels u = k − R ± ½ for k < side. Adjacent pixels share
    * an edge, so the side + 1 edge values are computed once each, and the Gaussian at the edges,
-   * t_k = t_0 + k·h with h = 1/σ, comes by recurrence: exp(−(t + h)²/2) = exp(−t²/2)·q with
-   * r = exp(−th − h²/2), and r itself changes by exp(−h²) per edge, so four exponentials per
-   * table instead of one per edge. The recurrence runs outwards from the edge nearest the centre,
-   * where the values are largest, so they only shrink (underflowing gracefully far out) and the
-   * relative error stays at a few ulp.
+   * t_k = t_0 + k·h with h = 1/σ, comes by recurrence: exp(−(t + h)²/2) = exp(−t²/2)·r with
+   * r = exp(−th − h²/2), r itself changes by exp(−h²) per edge, and the first factors of the two
+   * directions multiply to exp(−h²): three exponentials per table instead of one per edge. The
+   * recurrence runs outwards from the edge nearest the centre, where the values are largest, so
+   * they only shrink (underflowing gracefully far out) and the relative error stays at a few ulp.
    */
   function gaussTable(side: number, R: number, p: Float64Array, ci: number, si: number, val: Float64Array, dval: Float64Array, sval: Float64Array): void {
     const c = p[ci] as number;
@@ -80,14 +80,16 @@ export function createF64PsfFitter(): PsfFitter {
     const em = Math.exp(-0.5 * tm * tm);
     edgeGauss[m] = em;
     let e = em;
-    let ratio = Math.exp(-tm * h - 0.5 * h * h);
+    const up = Math.exp(-tm * h - 0.5 * h * h);
+    let ratio = up;
     for (let k = m + 1; k <= side; k++) {
       e *= ratio;
       ratio *= f;
       edgeGauss[k] = e;
     }
     e = em;
-    ratio = Math.exp(tm * h - 0.5 * h * h);
+    // exp(th − h²/2) = exp(−h²) / exp(−th − h²/2).
+    ratio = f / up;
     for (let k = m - 1; k >= 0; k--) {
       e *= ratio;
       ratio *= f;
