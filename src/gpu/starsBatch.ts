@@ -399,13 +399,28 @@ export class StarsGpuBatch {
   /** Uploads the frame and its sky maps into the bands (once per frame). */
   uploadFrame(data: Float32Array, background: Float32Array, noise: Float32Array): void {
     const W = this.config.width;
+    // Dawn's writeBuffer takes no SharedArrayBuffer (a frame shared with CPU workers): such
+    // planes go through one reused staging array, a few MiB at a time.
+    let staging: Float32Array | undefined;
+    const put = (buffer: GPUBuffer, plane: Float32Array, byteOffset: number): void => {
+      if (!(plane.buffer instanceof SharedArrayBuffer)) {
+        upload(this.ctx, buffer, plane, byteOffset);
+        return;
+      }
+      staging ??= new Float32Array(1 << 22);
+      for (let i = 0; i < plane.length; i += staging.length) {
+        const part = plane.subarray(i, Math.min(plane.length, i + staging.length));
+        staging.set(part);
+        upload(this.ctx, buffer, staging.subarray(0, part.length), byteOffset + 4 * i);
+      }
+    };
     for (const band of this.bands) {
       const a = band.rowStart * W;
       const b = (band.rowStart + band.rows) * W;
       const plane = 4 * band.rows * W;
-      upload(this.ctx, band.buffer, data.subarray(a, b), 0);
-      upload(this.ctx, band.buffer, background.subarray(a, b), plane);
-      upload(this.ctx, band.buffer, noise.subarray(a, b), 2 * plane);
+      put(band.buffer, data.subarray(a, b), 0);
+      put(band.buffer, background.subarray(a, b), plane);
+      put(band.buffer, noise.subarray(a, b), 2 * plane);
     }
   }
 

@@ -95,6 +95,13 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
     expect(banded).toEqual(whole);
   });
 
+  test('a frame in a SharedArrayBuffer (as shared with CPU workers) gives the same results', async () => {
+    const whole = await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx! });
+    const data = new Float32Array(new SharedArrayBuffer(f.image.data.byteLength));
+    data.set(f.image.data);
+    expect(await measureStarsBatch({ ...f.image, data }, pos, o, { device: 'gpu', gpu: ctx! })).toEqual(whole);
+  });
+
   test('more stars than one dispatch: chunked results equal one dispatch', async () => {
     const whole = await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx! });
     let chunks = 0;
