@@ -138,6 +138,8 @@ export class StarWorkspace {
   scale = 1;
   sumFlux = 0;
   stampPeak = 0;
+  /** Sink for the early row reads of extractStamp (kept so that the reads are not optimised away). */
+  touch = 0;
   /** Whether the last stamp has invalid pixels (then `valid` is not all ones). */
   stampHoles = true;
   /** Result of marginalAmplitude. */
@@ -270,6 +272,16 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   let flags = 0;
   if (iLo > 0 || iHi < side) flags |= FLAG_EDGE;
   for (let i = 0; i < side; i++) mx[i] = 0;
+  // Each stamp row is a cache miss on a large frame. Reading both ends of every row first issues
+  // those misses together, so they overlap instead of each waiting behind the previous row's work.
+  let touch = 0;
+  if (iHi > iLo) {
+    for (let j = 0; j < side; j++) {
+      const y = ws.iy - R + j;
+      if (y >= 0 && y < H) touch += (data[y * W + x0 + iLo] as number) + (data[y * W + x0 + iHi - 1] as number);
+    }
+  }
+  ws.touch = touch;
   for (let j = 0; j < side; j++) {
     const y = ws.iy - R + j;
     const base = j * side;
