@@ -1070,7 +1070,8 @@ function daofindMetrics(ws: StarWorkspace, res: StarMeasurement): void {
 
 /**
  * Convolution value (i, j) of the ks×ks output centred on the metric centre, into ws.daoConv:
- * with the cut radius 2kr, its kernel tap (a, b) is cut pixel (i + a, j + b).
+ * with the cut radius 2kr, its kernel tap (a, b) is cut pixel (i + a, j + b). Each value sums its
+ * taps in the kernel's raster order.
  */
 function daoConvolve(ws: StarWorkspace): void {
   const kr = ws.daoRadius;
@@ -1081,6 +1082,31 @@ function daoConvolve(ws: StarWorkspace): void {
   const off = ws.daoTapOffset;
   const wgt = ws.daoTapWeight;
   const taps = off.length;
+  if (ks === 5) {
+    // The kernel of every FWHM below 4.7 px: a row of five outputs at once shares each tap's
+    // weight and offset and keeps five independent sums in flight (half the time of one output
+    // at a time).
+    for (let j = 0; j < 5; j++) {
+      const base = j * cs;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+      for (let t = 0; t < taps; t++) {
+        const w = wgt[t] as number;
+        const q = base + (off[t] as number);
+        s0 += w * (cutZ[q] as number);
+        s1 += w * (cutZ[q + 1] as number);
+        s2 += w * (cutZ[q + 2] as number);
+        s3 += w * (cutZ[q + 3] as number);
+        s4 += w * (cutZ[q + 4] as number);
+      }
+      const o = j * 5;
+      conv[o] = s0;
+      conv[o + 1] = s1;
+      conv[o + 2] = s2;
+      conv[o + 3] = s3;
+      conv[o + 4] = s4;
+    }
+    return;
+  }
   for (let j = 0; j < ks; j++) {
     for (let i = 0; i < ks; i++) {
       const base = j * cs + i;

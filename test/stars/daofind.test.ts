@@ -1,0 +1,88 @@
+/**
+ * DAOFIND sharpness and roundness1 against a direct evaluation of their definitions (kernel,
+ * convolution at every output, quadrant sums), for the 5×5 kernel (FWHM 3, which has its own
+ * fast path) and the 7×7 one (FWHM 6, the general loop).
+ */
+import { describe, expect, test } from 'vitest';
+import { measureStars } from '../../src/stars/index.js';
+
+const W = 100;
+const H = 100;
+
+/** Sky 100 plus an elliptical Gaussian star of σx = 1.5·k, σy = 1.1·k at (50.3, 40.7). */
+function frame(k: number): Float32Array {
+  const data = new Float32Array(W * H);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const dx = (x - 50.3) / (1.5 * k);
+      const dy = (y - 40.7) / (1.1 * k);
+      data[y * W + x] = 100 + 5000 * Math.exp(-0.5 * (dx * dx + dy * dy));
+    }
+  }
+  return data;
+}
+
+function reference(data: Float32Array, cx: number, cy: number, sky: number, fwhm: number): { sharpness: number; roundness1: number } {
+  const s = fwhm / 2.3548200450309493;
+  const kr = Math.max(2, Math.floor(1.5 * s));
+  const ks = 2 * kr + 1;
+  const g: number[] = [];
+  const mask: boolean[] = [];
+  let sum = 0;
+  let sum2 = 0;
+  let n = 0;
+  for (let b = 0; b < ks; b++) {
+    for (let a = 0; a < ks; a++) {
+      const r2 = (a - kr) ** 2 + (b - kr) ** 2;
+      const v = Math.exp(-r2 / (2 * s * s));
+      const m = r2 / (2 * s * s) <= 1.125 || r2 <= 4;
+      g.push(v);
+      mask.push(m);
+      if (m) {
+        sum += v;
+        sum2 += v * v;
+        n++;
+      }
+    }
+  }
+  const kernel = g.map((v, q) => (mask[q] ? (v - sum / n) / (sum2 - (sum * sum) / n) : 0));
+  const pix = (x: number, y: number): number => (data[y * W + x] as number) - sky;
+  const conv = (i: number, j: number): number => {
+    let c = 0;
+    for (let b = 0; b < ks; b++) for (let a = 0; a < ks; a++) c += (kernel[b * ks + a] as number) * pix(cx - 2 * kr + i + a, cy - 2 * kr + j + b);
+    return c;
+  };
+  let maskSum = 0;
+  for (let b = 0; b < ks; b++) for (let a = 0; a < ks; a++) if (mask[b * ks + a]) maskSum += pix(cx - kr + a, cy - kr + b);
+  const d0 = pix(cx, cy);
+  const sharpness = (d0 - (maskSum - d0) / (n - 1)) / conv(kr, kr);
+  let quad = 0;
+  let abs = 0;
+  for (let j = 0; j < ks; j++) {
+    for (let i = 0; i < ks; i++) {
+      if (i === kr && j === kr) continue;
+      const c = conv(i, j);
+      abs += Math.abs(c);
+      if ((j <= kr && i > kr) || (j >= kr && i < kr)) quad -= c;
+      else quad += c;
+    }
+  }
+  return { sharpness, roundness1: (2 * quad) / abs };
+}
+
+describe('DAOFIND sharpness and roundness1', () => {
+  for (const [fwhm, k] of [
+    [3, 1],
+    [6, 2],
+  ] as const) {
+    test(`FWHM ${fwhm} (${fwhm === 3 ? '5×5' : '7×7'} kernel) matches the definitions to 1e-10`, () => {
+      const data = frame(k);
+      const [m] = measureStars({ data, width: W, height: H }, [{ x: 50, y: 41 }], { method: 'moments', fwhm });
+      if (!m) throw new Error('no result');
+      const ref = reference(data, Math.floor(m.x + 0.5), Math.floor(m.y + 0.5), m.background, fwhm);
+      expect(Math.abs(ref.roundness1)).toBeGreaterThan(0.01);
+      expect(Math.abs(m.sharpness - ref.sharpness)).toBeLessThan(1e-10 * Math.abs(ref.sharpness));
+      expect(Math.abs(m.roundness1 - ref.roundness1)).toBeLessThan(1e-10 * Math.abs(ref.roundness1));
+    });
+  }
+});
