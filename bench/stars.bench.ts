@@ -5,7 +5,8 @@
  * fresh result records and with one reused record. Also the specialised PSF LM against the
  * general MINPACK-style LM of src/math on the same stamps.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { loadavg } from 'node:os';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { Bench } from 'tinybench';
 import { LevenbergMarquardt, type LeastSquaresProblem } from '../src/math/levenbergMarquardt.js';
 import {
@@ -65,13 +66,28 @@ function makeFrame(): { image: Image; truth: { x: number; y: number }[] } {
   return { image: { data, width: SIZE, height: SIZE }, truth };
 }
 
-function gcCounter(): { count: () => number; stop: () => void } {
-  let n = 0;
+const GC_KINDS: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
+
+/**
+ * Counts GC events and their kinds. A minor GC (scavenge) during a loop means the loop allocates;
+ * a major one can also come from V8's memory reducer, which runs on a timer after the
+ * allocation-heavy phases of the methods before.
+ */
+function gcCounter(): { count: () => number; kinds: () => string[]; stop: () => void } {
+  const kinds: string[] = [];
   const obs = new PerformanceObserver((list) => {
-    n += list.getEntries().length;
+    for (const e of list.getEntries()) {
+      const kind = ((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? 0;
+      kinds.push(GC_KINDS[kind] ?? String(kind));
+    }
   });
   obs.observe({ entryTypes: ['gc'] });
-  return { count: () => n, stop: () => obs.disconnect() };
+  return { count: () => kinds.length, kinds: () => kinds.slice(), stop: () => obs.disconnect() };
 }
 
 /** GC entries are delivered asynchronously; wait for them before reading the count. */
@@ -88,6 +104,8 @@ function p99Of(v: Float64Array): number {
 }
 
 export default async function (): Promise<void> {
+  // The machine is shared: the load average before and after goes into the result with the times.
+  const loadStart = loadavg().map((v) => +v.toFixed(2));
   const t0 = performance.now();
   const { image, truth } = makeFrame();
   const tFrame = performance.now() - t0;
@@ -129,6 +147,7 @@ export default async function (): Promise<void> {
     for (let k = 0; k < STARS; k++) fm.measure(starts[k]!.x, starts[k]!.y, k, rec);
     await settle();
     const gcReusedCount = gcReused.count();
+    const gcReusedKinds = gcReused.kinds();
     gcReused.stop();
     const gcFresh = gcCounter();
     const tb = performance.now();
@@ -154,6 +173,7 @@ export default async function (): Promise<void> {
       convergedFraction: opts.method === 'moments' ? null : +(converged / STARS).toFixed(4),
       positionRmsPx: +Math.sqrt(err2 / STARS).toFixed(4),
       gcEventsReusedRecord: gcReusedCount,
+      gcKindsReusedRecord: gcReusedKinds,
       gcEventsFreshRecords: gcFreshCount,
     };
     console.log(JSON.stringify(row));
@@ -163,6 +183,7 @@ export default async function (): Promise<void> {
   writeResult('stars', {
     machine: machineInfo(),
     date: new Date().toISOString(),
+    loadAverage1m5m15m: { start: loadStart, end: loadavg().map((v) => +v.toFixed(2)) },
     frame: { size: SIZE, stars: STARS, fwhm: FWHM, stamp: '15x15', gain: GAIN, readNoise: READ_NOISE, sky: SKY },
     frameSeconds: +(tFrame / 1000).toFixed(2),
     backgroundMapSeconds: +(tMap / 1000).toFixed(2),
