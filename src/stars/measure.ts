@@ -601,14 +601,20 @@ function apertureSum(ws: StarWorkspace): void {
     const dy2 = dy * dy;
     if (dy2 > R2) continue;
     const half = Math.sqrt(R2 - dy2);
-    let lo = Math.max(Math.ceil(R + cx - half), 0);
-    let hi = Math.min(Math.floor(R + cx + half), side - 1);
-    // The chord's ends in floating point may be off by a pixel either way: the exact test of the
-    // per-pixel definition, dx² + dy² ≤ R² with dx = i − R − cx, settles them.
-    while (lo > 0 && insideAperture(lo - 1, R, cx, dy2, R2)) lo--;
-    while (lo <= hi && !insideAperture(lo, R, cx, dy2, R2)) lo++;
-    while (hi < side - 1 && insideAperture(hi + 1, R, cx, dy2, R2)) hi++;
-    while (hi >= lo && !insideAperture(hi, R, cx, dy2, R2)) hi--;
+    const a = R + cx - half;
+    const b = R + cx + half;
+    let lo = Math.max(Math.ceil(a), 0);
+    let hi = Math.min(Math.floor(b), side - 1);
+    // A chord end that falls within rounding of a pixel centre may be off by that pixel: there the
+    // exact test of the per-pixel definition, dx² + dy² ≤ R² with dx = i − R − cx, settles it.
+    if (Math.abs(a - Math.round(a)) < 1e-9) {
+      while (lo > 0 && insideAperture(lo - 1, R, cx, dy2, R2)) lo--;
+      while (lo <= hi && !insideAperture(lo, R, cx, dy2, R2)) lo++;
+    }
+    if (Math.abs(b - Math.round(b)) < 1e-9) {
+      while (hi < side - 1 && insideAperture(hi + 1, R, cx, dy2, R2)) hi++;
+      while (hi >= lo && !insideAperture(hi, R, cx, dy2, R2)) hi--;
+    }
     // Invalid pixels hold 0 in raw.
     const base = j * side;
     for (let i = lo; i <= hi; i++) sum += raw[base + i] as number;
