@@ -15,7 +15,7 @@ import { starsWorker, type StarsWorkerInit, type StarsWorkerJob } from './starsW
 import type { MeasureOptions, StarMeasurement } from './types.js';
 
 export interface BatchOptions {
-  /** 'auto' (default): the GPU when an adapter exists, else the CPU with one notice on stderr. */
+  /** 'auto' (default): the GPU when a hardware adapter exists, else the CPU with one notice on stderr. */
   device?: 'gpu' | 'cpu' | 'auto';
   /** Stars finished so far, of the total. */
   onProgress?: (done: number, total: number) => void;
@@ -123,6 +123,14 @@ export async function measureStarsBatch(
         console.warn(`[batchfit] measureStarsBatch: no GPU (${e.message}); measuring on the CPU`);
       }
     }
+  }
+  // A software adapter (lavapipe, SwiftShader) is slower than the CPU path: 'auto' passes it over.
+  if (ctx !== undefined && device === 'auto' && batch.gpu === undefined && ctx.adapterInfo.isFallbackAdapter) {
+    if (!noticed) {
+      noticed = true;
+      console.warn(`[batchfit] measureStarsBatch: only a software WebGPU adapter (${ctx.describe()}); measuring on the CPU (device: 'gpu' uses it anyway)`);
+    }
+    ctx = undefined;
   }
   if (ctx === undefined) return measureStarsCpu(image, map, positions, options, batch);
   const run = await measureStarsGpu(ctx, image, map, positions, batchSettings(options), {

@@ -309,7 +309,7 @@ async function autobkBatchCpu(batch: Batch, options: AutobkBatchOptions, run: Au
  * first (a malformed one rejects the call, naming field and value); a spectrum whose data or
  * options cannot be fitted gets `{ status: 'error', error }` and the others still complete.
  *
- * Devices: 'auto' (default) runs on the GPU when an adapter exists and otherwise on the CPU,
+ * Devices: 'auto' (default) runs on the GPU when a hardware adapter exists and otherwise on the CPU,
  * after one notice line; 'gpu' rejects without an adapter; 'cpu' spreads chunks of spectra
  * over worker threads. CPU results equal `autobk`'s exactly (the same float64 code).
  */
@@ -342,6 +342,15 @@ export async function autobkBatch(spectra: AutobkBatchInput, options: AutobkBatc
       if (device === 'gpu') throw new GpuUnavailableError(`autobkBatch: device 'gpu' was requested but ${e.message}`, { cause: e });
       const n = await threads();
       (run.notice ?? console.warn)(`batchfit: ${e.message}; autobkBatch runs on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`}).`);
+      return autobkBatchCpu(batch, options, run, n, t0);
+    }
+    // A software adapter (lavapipe, SwiftShader) is several times slower than the CPU path, so
+    // 'auto' does not count it as a GPU; device: 'gpu' still uses it.
+    if (device === 'auto' && ctx.adapterInfo.isFallbackAdapter) {
+      const adapter = ctx.describe();
+      ctx.destroy();
+      const n = await threads();
+      (run.notice ?? console.warn)(`batchfit: only a software WebGPU adapter (${adapter}); autobkBatch runs on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`}); device: 'gpu' uses it anyway.`);
       return autobkBatchCpu(batch, options, run, n, t0);
     }
   }

@@ -62,7 +62,10 @@ export interface ChirSettings {
 }
 
 export interface AutobkBatchRun {
-  /** 'auto' (default): the GPU when an adapter exists, else the CPU with a one-line notice. */
+  /**
+   * 'auto' (default): the GPU when a hardware adapter exists, else the CPU with a one-line notice
+   * (a software adapter such as lavapipe is slower than the CPU path, so 'auto' passes it over).
+   */
   device?: 'gpu' | 'cpu' | 'auto';
   onProgress?: (progress: BatchProgress) => void;
   /** Aborting stops the batch between submissions (GPU) or spectra (CPU); the promise rejects. */

@@ -286,6 +286,16 @@ describe('autobkBatch: progress, timings, abort and the device choice', () => {
     expect(progress.filter((p) => p.fraction === 1)).toHaveLength(1);
   });
 
+  it.skipIf(!ctx?.adapterInfo.isFallbackAdapter)(`'auto' passes a software adapter over for the CPU, with one notice ${gpuLabel(ctx)}`, async () => {
+    const lines: string[] = [];
+    const spectra = fixtures.slice(0, 2).map((f) => ({ energy: f.energy, mu: f.mu }));
+    const results = await autobkBatch(spectra, {}, { notice: (l) => lines.push(l) });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^batchfit: only a software WebGPU adapter \(.*\(fallback\)\); autobkBatch runs on the CPU/);
+    expect(results.map((r) => r.device)).toEqual(['cpu', 'cpu']);
+    expectSameAsAutobk(results[1], fixtures[1]!.energy, fixtures[1]!.mu);
+  });
+
   it("'gpu' without an adapter rejects, saying so", async () => {
     const run = autobkBatch([{ energy: ru.energy, mu: ru.mu }], {}, { device: 'gpu', gpuOptions: { gpu: noAdapter } });
     await expect(run).rejects.toThrow(GpuUnavailableError);
