@@ -40,7 +40,7 @@ describe('stars_gauss_iso, Gaussian fit', () => {
   const r = run('stars_gauss_iso', 'gaussian', 3);
   test('80 clean stars', () => expect(r.clean.length).toBe(80));
   test('position rms ≤ 1.05 × CRLB (measured 0.997)', () => expect(crlbRatio(r)).toBeLessThanOrEqual(1.05));
-  test('SNR ≥ 300: position rms ≤ 0.005 px (measured 0.0043)', () => {
+  test('SNR ≥ 300: position rms ≤ 0.005 px (measured 0.0042)', () => {
     const hi = r.clean.filter(([s]) => s.snr_expected >= 300);
     expect(hi.length).toBeGreaterThan(10);
     expect(rms2d(hi.map(([s, m]) => m.x - s.x), hi.map(([s, m]) => m.y - s.y))).toBeLessThanOrEqual(0.005);
