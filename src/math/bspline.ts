@@ -134,16 +134,22 @@ export function notAKnotKnots(x: ArrayLike<number>, t: Float64Array = new Float6
 /**
  * Workspace for repeated cubic-spline interpolation on grids of up to `capacity` points: the
  * collocation matrix is banded (at most 4 non-zeros per row, within two of the diagonal) and
- * totally positive, so Gaussian elimination without pivoting is stable.
+ * totally positive, so Gaussian elimination without pivoting is stable. The elimination of the
+ * matrix (`factor`, which depends only on the abscissae) and of the values (`solve`) are apart,
+ * so that many value sets on one grid are interpolated for the cost of two triangular sweeps each.
  */
 export class SplineInterpolator {
   private readonly band: Float64Array;
+  /** Elimination multipliers: mult[3k + (i − k − 1)] of rows i = k+1..k+3 by pivot row k (0: none). */
+  private readonly mult: Float64Array;
   private readonly basisRow: Float64Array = new Float64Array(4);
   readonly knots: Float64Array;
   readonly coefs: Float64Array;
+  /** Points of the last factored grid (0: none). */
+  private factored = 0;
 
   constructor(readonly capacity: number) {
-    [this.band, this.knots, this.coefs] = float64Views([7 * capacity, capacity + 4, capacity]);
+    [this.band, this.mult, this.knots, this.coefs] = float64Views([7 * capacity, 3 * capacity, capacity + 4, capacity]);
   }
 
   /**
@@ -151,6 +157,13 @@ export class SplineInterpolator {
    * used) and `coefs` (m used). x must be strictly increasing.
    */
   fit(x: ArrayLike<number>, y: ArrayLike<number>, m: number = x.length): void {
+    this.factor(x, m);
+    this.solve(y);
+  }
+
+  /** The knots (in `knots`) and the eliminated collocation matrix of the interpolant at x[0..m). */
+  factor(x: ArrayLike<number>, m: number = x.length): void {
+    this.factored = 0;
     if (m > this.capacity) throw new RangeError(`spline of ${m} points exceeds the workspace (${this.capacity})`);
     if (m < 4) throw new RangeError(`cubic spline interpolation needs at least 4 points, got ${m}`);
     const t = this.knots;
@@ -162,7 +175,8 @@ export class SplineInterpolator {
     // band[7i + 3 + (j − i)] holds A[i][j] for |j − i| ≤ 3.
     const a = this.band;
     a.fill(0, 0, 7 * m);
-    const c = this.coefs;
+    const mult = this.mult;
+    mult.fill(0, 0, 3 * m);
     const w = this.basisRow;
     let l = SPLINE_ORDER;
     for (let i = 0; i < m; i++) {
@@ -177,7 +191,6 @@ export class SplineInterpolator {
         }
         a[7 * i + 3 + d] = w[q]!;
       }
-      c[i] = y[i]!;
     }
     // Band slots beyond column m − 1 hold zeros and stay zero, so rows need no bound checks; the
     // operations per entry are those of the plain loops, in the same order.
@@ -188,18 +201,40 @@ export class SplineInterpolator {
       const u1 = a[rk + 1]!;
       const u2 = a[rk + 2]!;
       const u3 = a[rk + 3]!;
-      const ck = c[k]!;
       const iEnd = Math.min(m - 1, k + 3);
       for (let i = k + 1; i <= iEnd; i++) {
         const ri = 6 * i + 3 + k;
         const f = a[ri]!;
         if (f === 0) continue;
         const r = f / pivot;
+        mult[3 * k + i - k - 1] = r;
         a[ri] = 0;
         a[ri + 1]! -= r * u1;
         a[ri + 2]! -= r * u2;
         a[ri + 3]! -= r * u3;
-        c[i]! -= r * ck;
+      }
+    }
+    for (let i = 0; i < m; i++) if (a[7 * i + 3] === 0) throw new RangeError('spline abscissae are not strictly increasing');
+    this.factored = m;
+  }
+
+  /**
+   * Coefficients (in `coefs`) of the interpolant through y[0..m) on the last factored grid: the
+   * same operations, in the same order, as eliminating and back-substituting along with the matrix.
+   */
+  solve(y: ArrayLike<number>): void {
+    const m = this.factored;
+    if (m === 0) throw new Error('SplineInterpolator.solve needs a factored grid');
+    const a = this.band;
+    const mult = this.mult;
+    const c = this.coefs;
+    for (let i = 0; i < m; i++) c[i] = y[i]!;
+    for (let k = 0; k < m - 1; k++) {
+      const ck = c[k]!;
+      const iEnd = Math.min(m - 1, k + 3);
+      for (let i = k + 1; i <= iEnd; i++) {
+        const r = mult[3 * k + i - k - 1]!;
+        if (r !== 0) c[i]! -= r * ck;
       }
     }
     for (let i = m - 1; i >= 0; i--) {
@@ -210,9 +245,7 @@ export class SplineInterpolator {
       } else {
         for (let j = i + 1; j < m; j++) s -= a[ri + (j - i)]! * c[j]!;
       }
-      const d = a[ri]!;
-      if (d === 0) throw new RangeError('spline abscissae are not strictly increasing');
-      c[i] = s / d;
+      c[i] = s / a[ri]!;
     }
   }
 

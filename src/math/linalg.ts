@@ -50,6 +50,19 @@ export function householderQr(a: Float64Array, m: number, n: number, rdiag: Floa
 }
 
 /**
+ * Qᵀy for the k columns of y (m×k, column-major) with the reflectors householderQr left in `a`:
+ * the operations householderQr applies to its own y, in the same order, so a factor computed once
+ * folds any number of right-hand sides exactly as factoring along with each of them would.
+ */
+export function applyHouseholderQt(a: Float64Array, m: number, n: number, rdiag: Float64Array, y: Float64Array, k = 1): void {
+  for (let j = 0; j < n; j++) {
+    // A zero pivot left its column without a reflector.
+    if (rdiag[j] === 0) continue;
+    applyReflector(a, j * m, j, m, y, 0, k);
+  }
+}
+
+/**
  * Applies the Householder reflector I − v·vᵀ/v[j], v = rows j..m of the column at offset cv of
  * `v`, to `count` m-row columns of `w` starting at offset o. Four (then two) columns at a time, so
  * that their dot products are independent chains instead of one add waiting on the previous; each

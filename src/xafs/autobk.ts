@@ -15,11 +15,11 @@
 import { LevenbergMarquardt, type LeastSquaresProblem, type LmOptions, type LmResult } from '../math/levenbergMarquardt.js';
 import { SplineInterpolator, evalBasis, splineBasis, type SplineBasis } from '../math/bspline.js';
 import { indexNearest, indexOf, interpLinear } from '../math/interp.js';
-import { float64Views, householderQr, invertSpd } from '../math/linalg.js';
+import { applyHouseholderQt, float64Views, householderQr, invertSpd } from '../math/linalg.js';
 import { erf, studentTPpf } from '../math/studentT.js';
 import { truncatedRealDft, twiddleTable, type TwiddleTable } from '../math/truncatedDft.js';
 import { ftwindow, windowPrefix, type WindowName } from './ftwindow.js';
-import { preEdge, type PreEdgeOptions } from './preEdge.js';
+import { preEdgeStep, type PreEdgeOptions } from './preEdge.js';
 import { ETOK, cleanSpectrum } from './xafsUtils.js';
 
 export interface AutobkOptions {
@@ -158,6 +158,8 @@ const RESID_FT_SCALE = AUTOBK_RESIDUAL_FT_SCALE;
 const MIN_KNOTS = 5;
 const MAX_KNOTS = 128;
 const MIN_POINTS_ABOVE_E0 = 10;
+/** No right-hand side to fold along with a factorisation. */
+const NO_COLUMNS = new Float64Array(0);
 
 function num(name: string, v: number | undefined, dflt: number): number {
   const x = v ?? dflt;
@@ -171,17 +173,16 @@ function int(name: string, v: number, min: number): number {
 }
 
 /**
- * A = −s·F·diag(ftwin)·B(kout) and b = s·F·diag(ftwin)·(chiData − chiStd) with F the first irbkg
- * bins of the nfft-point DFT (s = 0.05/√π). Column j of A only needs the k points where B_j is
+ * Column j of A = −s·F·diag(ftwin)·B(kout) (s = 0.05/√π, F the first irbkg bins of the
+ * nfft-point DFT), column-major (2·irbkg × nspl). Column j only needs the k points where B_j is
  * non-zero (four knot intervals), so each column is a short truncated DFT of its support.
  */
-export function fourierDesign(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basisK' | 'chiData' | 'chiStd' | 'nspl' | 'irbkg' | 'nfft'>, A: Float64Array, b: Float64Array, scratch: Float64Array = new Float64Array(setup.kout.length)): void {
-  const { kout, ftwin, basisK, chiData, chiStd, nspl, irbkg, nfft } = setup;
+export function fourierDesignMatrix(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basisK' | 'nspl' | 'irbkg' | 'nfft'>, A: Float64Array, scratch: Float64Array = new Float64Array(setup.kout.length)): void {
+  const { kout, ftwin, basisK, nspl, irbkg, nfft } = setup;
   const table: TwiddleTable = twiddleTable(nfft);
   const rows = 2 * irbkg;
   const nk = kout.length;
   A.fill(0, 0, rows * nspl);
-  b.fill(0, 0, rows);
   const first = basisK.first;
   const vals = basisK.vals;
   // Rows are sorted by k, so first[] is non-decreasing and each column's support is contiguous.
@@ -195,8 +196,21 @@ export function fourierDesign(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basis
     }
     truncatedRealDft(scratch, 0, hi - lo, lo, table, irbkg, RESID_FT_SCALE, A, j * rows);
   }
+}
+
+/** b = s·F·diag(ftwin)·(chiData − chiStd): the only part of the FFT rows that depends on μ. */
+export function fourierDesignData(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'chiData' | 'chiStd' | 'irbkg' | 'nfft'>, b: Float64Array, scratch: Float64Array = new Float64Array(setup.kout.length)): void {
+  const { kout, ftwin, chiData, chiStd, irbkg, nfft } = setup;
+  const nk = kout.length;
+  b.fill(0, 0, 2 * irbkg);
   for (let i = 0; i < nk; i++) scratch[i] = ftwin[i]! * (chiData[i]! - (chiStd === null ? 0 : chiStd[i]!));
-  truncatedRealDft(scratch, 0, nk, 0, table, irbkg, RESID_FT_SCALE, b, 0);
+  truncatedRealDft(scratch, 0, nk, 0, twiddleTable(nfft), irbkg, RESID_FT_SCALE, b, 0);
+}
+
+/** The FFT rows r_fft = A·c + b of one fit: fourierDesignMatrix and fourierDesignData. */
+export function fourierDesign(setup: Pick<AutobkSetup, 'kout' | 'ftwin' | 'basisK' | 'chiData' | 'chiStd' | 'nspl' | 'irbkg' | 'nfft'>, A: Float64Array, b: Float64Array, scratch: Float64Array = new Float64Array(setup.kout.length)): void {
+  fourierDesignMatrix(setup, A, scratch);
+  fourierDesignData(setup, b, scratch);
 }
 
 /** The setup without the Fourier design (A, b), for back ends that transform the basis themselves. */
@@ -219,20 +233,28 @@ export function autobkSetup(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   return setup;
 }
 
-/**
- * Grids, knots, initial coefficients, basis and the data part of χ of one AUTOBK fit: all of
- * `autobkSetup` except the Fourier design, which costs as much as the rest together.
- */
-export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>, options: AutobkOptions = {}): AutobkGrids & AutobkCleaning {
-  const clean = cleanSpectrum(energyIn, muIn, 'autobk');
-  const energy = clean.energy;
-  const mu = clean.mu;
-  const ne = energy.length;
-  const warnings: string[] = [];
+/** autobk's options checked and defaulted, in autobk's order of checks: the same for every spectrum of a batch. */
+export interface AutobkSettings {
+  kstep: number;
+  nfft: number;
+  /** As requested (the floor at 2·π/(kstep·nfft) is applied by the plan). */
+  rbkg: number;
+  kweight: number;
+  dk: number;
+  win: WindowName | string;
+  nclamp: number;
+  clampLo: number;
+  clampHi: number;
+  kmin: number;
+  /** The options themselves, for what the plan reads later (kmax, nknots, χ_std). */
+  options: AutobkOptions;
+}
+
+export function autobkSettings(options: AutobkOptions): AutobkSettings {
   const kstep = num('kstep', options.kstep, 0.05);
   if (!(kstep > 0)) throw new RangeError(`autobk: kstep = ${kstep} must be positive`);
   const nfft = int('nfft', num('nfft', options.nfft, 2048), 4);
-  let rbkg = num('rbkg', options.rbkg, 1);
+  const rbkg = num('rbkg', options.rbkg, 1);
   if (!(rbkg > 0)) throw new RangeError(`autobk: rbkg = ${rbkg} must be positive`);
   const kweight = num('kweight', options.kweight, 1);
   const dk = num('dk', options.dk, 0.1);
@@ -241,11 +263,27 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   const nclamp = int('nclamp', num('nclamp', options.nclamp, 3), 0);
   const clampLo = Math.abs(num('clampLo', options.clampLo, 0));
   const clampHi = Math.abs(num('clampHi', options.clampHi, 1));
-  let kmin = num('kmin', options.kmin, 0);
+  const kmin = num('kmin', options.kmin, 0);
   if (kmin < 0) throw new RangeError(`autobk: kmin = ${kmin} must not be negative`);
+  return { kstep, nfft, rbkg, kweight, dk, win, nclamp, clampLo, clampHi, kmin, options };
+}
 
-  let e0 = options.e0;
-  let edgeStep = options.edgeStep;
+/**
+ * e0 and the edge step of a clean spectrum: as given (checked), else from pre_edge (which cleans
+ * its input again, as Larch's does, unless `idempotent` says that cleaning leaves it unchanged).
+ * The edge step is returned as given or found, before autobk takes its absolute value.
+ */
+export function autobkEdge(
+  energy: Float64Array,
+  mu: Float64Array,
+  e0In: number | undefined,
+  edgeStepIn: number | undefined,
+  preEdgeOptions: PreEdgeOptions | undefined,
+  idempotent = false,
+): { e0: number; edgeStep: number } {
+  let e0 = e0In;
+  let edgeStep = edgeStepIn;
+  const ne = energy.length;
   if (e0 !== undefined) {
     if (!Number.isFinite(e0) || e0 < energy[0]! || e0 > energy[ne - 1]!) {
       throw new RangeError(`autobk: e0 = ${e0} is outside the energy range [${energy[0]}, ${energy[ne - 1]}]`);
@@ -255,18 +293,38 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
     throw new RangeError(`autobk: edgeStep = ${edgeStep} must be a finite non-zero number`);
   }
   if (e0 === undefined || edgeStep === undefined) {
-    const pre = preEdge(energy, mu, { ...(e0 === undefined ? {} : { e0 }), ...options.preEdgeOptions });
+    const opts = e0 === undefined ? (preEdgeOptions ?? {}) : { e0, ...preEdgeOptions };
+    const pre = preEdgeStep(energy, mu, opts, idempotent);
     e0 ??= pre.e0;
     edgeStep ??= pre.edgeStep;
   }
+  return { e0, edgeStep };
+}
 
+/**
+ * The part of autobkGrids fixed by the (clean) energy grid, e0 and the settings: everything but
+ * the μ-dependent splY, initCoefs, chiData (and the edge step). The two interpolation problems
+ * are factored here, so that a spectrum's own part costs two banded solves and one evaluation.
+ */
+export interface AutobkPlan extends Omit<AutobkGrids, 'mu' | 'edgeStep' | 'splY' | 'initCoefs' | 'chiData'> {
+  /** The knot spline (abscissae splK) and the data spline (abscissae kraw), factored. */
+  knotFit: SplineInterpolator;
+  dataFit: SplineInterpolator;
+  /** The data spline's basis on kout (χ_data = Σ d_j D_j(kout)). */
+  dataBasisK: SplineBasis;
+}
+
+export function autobkPlan(energy: Float64Array, e0: number, settings: AutobkSettings): AutobkPlan {
+  const { kstep, nfft, kweight, dk, win, nclamp, clampLo, clampHi, kmin, options } = settings;
+  const ne = energy.length;
+  const warnings: string[] = [];
   const iek0 = indexOf(energy, e0);
   const nAbove = ne - iek0 - 1;
   if (nAbove < MIN_POINTS_ABOVE_E0) {
     throw new RangeError(`autobk: only ${nAbove} energy points above e0 = ${e0} (need at least ${MIN_POINTS_ABOVE_E0})`);
   }
   const rgrid = Math.PI / (kstep * nfft);
-  rbkg = Math.max(rbkg, 2 * rgrid);
+  const rbkg = Math.max(settings.rbkg, 2 * rgrid);
   const nraw = ne - iek0;
   const kOf = (e: number): number => {
     const d = e - e0;
@@ -288,7 +346,6 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   if (nk > nfft) throw new RangeError(`autobk: ${nk} k points do not fit in nfft = ${nfft}`);
   const iemax = Math.min(ne, 2 + indexOf(energy, e0 + (kmax * kmax) / ETOK)) - 1;
   const nFit = iemax - iek0 + 1;
-  const muFit = mu.subarray(iek0, iemax + 1);
   if (nFit < 4) throw new RangeError(`autobk: only ${nFit} energy points between e0 and kmax`);
 
   let nspl = 1 + Math.trunc((2 * rbkg * (kmax - kmin)) / Math.PI);
@@ -308,8 +365,8 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
 
   // Two buffers instead of a dozen typed arrays (each its own off-heap allocation): the arrays
   // that results keep, and those only the fit uses, so that a kept result holds no fit workspace.
-  const [kout, ftwin, splK, splY, knots, initCoefs] = float64Views([nk, nk, nspl, nspl, nspl + 4, nspl]);
-  const [krawAll, chiData, valsK, valsE] = float64Views([nraw, nk, 4 * nk, 4 * nFit]);
+  const [kout, ftwin, splK, knots] = float64Views([nk, nk, nspl, nspl + 4]);
+  const [krawAll, valsK, valsE, valsD] = float64Views([nraw, 4 * nk, 4 * nFit, 4 * nk]);
   for (let i = 0; i < nraw; i++) krawAll[i] = kOf(energy[iek0 + i]!);
   const kraw = krawAll.subarray(0, nFit);
   for (let i = 0; i < nk; i++) kout[i] = kstep * i;
@@ -330,27 +387,23 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   for (let i = 0; i < nspl; i++) {
     const q = kmin + (i * (kmax - kmin)) / (nspl - 1);
     const ik = indexNearest(krawAll, q);
-    const i1 = Math.min(nraw - 1, ik + 5);
-    const i2 = Math.max(0, ik - 5);
     knotSamples[3 * i] = ik;
-    knotSamples[3 * i + 1] = i1;
-    knotSamples[3 * i + 2] = i2;
+    knotSamples[3 * i + 1] = Math.min(nraw - 1, ik + 5);
+    knotSamples[3 * i + 2] = Math.max(0, ik - 5);
     splK[i] = krawAll[ik]!;
-    splY[i] = (2 * mu[iek0 + ik]! + mu[iek0 + i1]! + mu[iek0 + i2]!) / 4;
     if (i > 0 && !(splK[i]! > splK[i - 1]!)) {
       throw new RangeError(`autobk: nknots = ${nspl} is too many for this energy grid: knots ${i - 1} and ${i} fall on the same point k = ${splK[i]}`);
     }
   }
   const knotFit = new SplineInterpolator(nspl);
-  knotFit.fit(splK, splY, nspl);
+  knotFit.factor(splK, nspl);
   knots.set(knotFit.knots.subarray(0, nspl + 4));
-  initCoefs.set(knotFit.coefs.subarray(0, nspl));
 
   // Data part of χ: the interpolating spline of μ on kraw, evaluated on kout (Larch's
   // UnivariateSpline(kraw, μ − bkg, s=0); the bkg part is reproduced exactly by B(kout)·c).
   const dataFit = new SplineInterpolator(nFit);
-  dataFit.fit(kraw, muFit, nFit);
-  dataFit.evaluate(kout, nFit, chiData, nk);
+  dataFit.factor(kraw, nFit);
+  const dataBasisK = splineBasis(dataFit.knots, nFit, kout, { first: new Int32Array(nk), vals: valsD });
 
   let chiStd: Float64Array | null = null;
   if (options.chiStd !== undefined) {
@@ -367,7 +420,42 @@ export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>
   const basisK = splineBasis(knots, nspl, kout, { first: new Int32Array(nk), vals: valsK });
   const basisE = splineBasis(knots, nspl, kraw, { first: new Int32Array(nFit), vals: valsE });
   return {
-    energy, mu, e0, edgeStep: Math.abs(edgeStep), iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft,
+    energy, e0, iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft, nspl, irbkg, nclamp, clampLo, clampHi,
+    knots, splK, knotSamples, basisK, basisE, chiStd, warnings, knotFit, dataFit, dataBasisK,
+  };
+}
+
+/**
+ * A spectrum's own part of the grids: splY (each knot averages (2·μ[a] + μ[b] + μ[c])/4),
+ * the initial coefficients (the knot spline through splY) and χ_data on kout, into the arrays given.
+ */
+export function autobkSpectrumPart(plan: AutobkPlan, mu: Float64Array, splY: Float64Array, initCoefs: Float64Array, chiData: Float64Array): void {
+  const { nspl, iek0, iemax, knotSamples, knotFit, dataFit, dataBasisK } = plan;
+  for (let i = 0; i < nspl; i++) {
+    splY[i] = (2 * mu[iek0 + knotSamples[3 * i]!]! + mu[iek0 + knotSamples[3 * i + 1]!]! + mu[iek0 + knotSamples[3 * i + 2]!]!) / 4;
+  }
+  knotFit.solve(splY);
+  initCoefs.set(knotFit.coefs.subarray(0, nspl));
+  dataFit.solve(mu.subarray(iek0, iemax + 1));
+  evalBasis(dataBasisK, dataFit.coefs, chiData);
+}
+
+/**
+ * Grids, knots, initial coefficients, basis and the data part of χ of one AUTOBK fit: all of
+ * `autobkSetup` except the Fourier design, which costs as much as the rest together.
+ */
+export function autobkGrids(energyIn: ArrayLike<number>, muIn: ArrayLike<number>, options: AutobkOptions = {}): AutobkGrids & AutobkCleaning {
+  const clean = cleanSpectrum(energyIn, muIn, 'autobk');
+  const settings = autobkSettings(options);
+  const { e0, edgeStep } = autobkEdge(clean.energy, clean.mu, options.e0, options.edgeStep, options.preEdgeOptions);
+  const plan = autobkPlan(clean.energy, e0, settings);
+  const { nspl } = plan;
+  const [splY, initCoefs] = float64Views([nspl, nspl]);
+  const chiData = new Float64Array(plan.kout.length);
+  autobkSpectrumPart(plan, clean.mu, splY, initCoefs, chiData);
+  const { energy, iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft, irbkg, nclamp, clampLo, clampHi, knots, splK, knotSamples, basisK, basisE, chiStd, warnings } = plan;
+  return {
+    energy, mu: clean.mu, e0, edgeStep: Math.abs(edgeStep), iek0, iemax, kraw, kout, ftwin, rbkg, kmin, kmax, kstep, nfft,
     nspl, irbkg, nclamp, clampLo, clampHi, knots, initCoefs, splK, splY, knotSamples, basisK, basisE, chiData, chiStd, warnings,
     droppedNonFinite: clean.droppedNonFinite, sorted: clean.sorted, separatedDuplicates: clean.separatedDuplicates,
   };
@@ -575,46 +663,81 @@ export class AutobkProblem extends AutobkClampRows implements LeastSquaresProble
 }
 
 /**
- * The same least-squares problem with the constant Fourier block folded by one QR per spectrum,
+ * The Householder QR of a Fourier block A (2·irbkg × nspl): it depends on the grid, e0 and the
+ * options only, so spectra that share them share it and fold only their own b.
+ */
+export interface FourierFactor {
+  rows: number;
+  nspl: number;
+  /** Reflectors on and below the diagonal (column-major rows × nspl), and R's diagonal. */
+  qr: Float64Array;
+  rdiag: Float64Array;
+  /** R (nspl × nspl, column-major, zero below the diagonal). */
+  r: Float64Array;
+}
+
+export function factorFourierDesign(A: Float64Array, rows: number, nspl: number): FourierFactor {
+  const [qr, rdiag, r] = float64Views([rows * nspl, nspl, nspl * nspl]);
+  qr.set(A.subarray(0, rows * nspl));
+  // A rank-deficient A (more knots than independent points) still factors: its zero pivots stay in R.
+  householderQr(qr, rows, nspl, rdiag, NO_COLUMNS, 0);
+  for (let j = 0; j < nspl; j++) {
+    for (let i = 0; i < j; i++) r[j * nspl + i] = qr[j * rows + i]!;
+    r[j * nspl + j] = rdiag[j]!;
+  }
+  return { rows, nspl, qr, rdiag, r };
+}
+
+/**
+ * The same least-squares problem with the constant Fourier block folded by its QR factor,
  * A = Q·R: residuals [R·c + Qᵀb; clamp rows] (nspl + 2·nclamp rows) plus the constant
  * ‖b − QQᵀb‖² as `constantSsq`. JᵀJ, Jᵀr and ‖r‖ equal the full problem's, so Levenberg–Marquardt
  * takes the same steps while each iteration factors nspl + 2·nclamp rows instead of 2·irbkg + 2·nclamp.
+ * The factor can be shared by every spectrum of one plan: after writing a new spectrum's b (and
+ * chiData) into the setup's arrays, `loadData` folds it in.
  */
 export class AutobkReducedProblem extends AutobkClampRows implements LeastSquaresProblem {
   readonly m: number;
-  readonly constantSsq: number;
-  /** R (nspl × nspl, column-major, zero below the diagonal) and Qᵀb. */
-  private readonly r: Float64Array;
+  private ssq = 0;
+  private readonly factor: FourierFactor;
+  /** Qᵀb (rows), its first nspl entries, and R·c + Qᵀb at the last evaluation. */
+  private readonly y: Float64Array;
   private readonly qtb: Float64Array;
-  /** R·c + Qᵀb at the last evaluation. */
   private readonly rc: Float64Array;
 
-  constructor(setup: AutobkSetup) {
+  constructor(setup: AutobkSetup, factor: FourierFactor = factorFourierDesign(setup.A, 2 * setup.irbkg, setup.nspl)) {
     super(setup);
-    const { A, b, nspl } = setup;
-    const rows = this.fftRows;
-    this.m = nspl + 2 * setup.nclamp;
-    const [qr, y, rdiag, r, rc] = float64Views([rows * nspl, rows, nspl, nspl * nspl, nspl]);
-    qr.set(A);
-    y.set(b);
-    // A rank-deficient A (more knots than independent points) still factors: its zero pivots stay in R.
-    householderQr(qr, rows, nspl, rdiag, y);
-    for (let j = 0; j < nspl; j++) {
-      for (let i = 0; i < j; i++) r[j * nspl + i] = qr[j * rows + i]!;
-      r[j * nspl + j] = rdiag[j]!;
+    const { nspl } = setup;
+    if (factor.rows !== this.fftRows || factor.nspl !== nspl) {
+      throw new RangeError(`AutobkReducedProblem: the factor is ${factor.rows} × ${factor.nspl}, the setup's Fourier block ${this.fftRows} × ${nspl}`);
     }
-    this.r = r;
-    this.qtb = y.subarray(0, nspl);
+    this.factor = factor;
+    this.m = nspl + 2 * setup.nclamp;
+    [this.y, this.rc] = float64Views([this.fftRows, nspl]);
+    this.qtb = this.y.subarray(0, nspl);
+    this.loadData();
+  }
+
+  /** ‖b − QQᵀb‖²: the sum of squares of the FFT rows outside A's range. */
+  get constantSsq(): number {
+    return this.ssq;
+  }
+
+  /** Qᵀb of the setup's current b (the same operations as folding b along with the factorisation). */
+  loadData(): void {
+    const { qr, rdiag, rows, nspl } = this.factor;
+    const y = this.y;
+    y.set(this.setup.b.subarray(0, rows));
+    applyHouseholderQt(qr, rows, nspl, rdiag, y);
     let ss = 0;
     for (let i = nspl; i < rows; i++) ss += y[i]! * y[i]!;
-    this.constantSsq = ss;
-    this.rc = rc;
+    this.ssq = ss;
   }
 
   /** R·c + Qᵀb into this.rc; returns the clamp scale s(c). */
   private fftResiduals(c: ArrayLike<number>): number {
     const n = this.n;
-    const r = this.r;
+    const r = this.factor.r;
     const rc = this.rc;
     rc.set(this.qtb);
     for (let j = 0; j < n; j++) {
@@ -622,7 +745,7 @@ export class AutobkReducedProblem extends AutobkClampRows implements LeastSquare
       const col = j * n;
       for (let i = 0; i <= j; i++) rc[i]! += r[col + i]! * cj;
     }
-    let ss = this.constantSsq;
+    let ss = this.ssq;
     for (let i = 0; i < n; i++) ss += rc[i]! * rc[i]!;
     return 0.1 + (10 * ss) / this.fftRows;
   }
@@ -636,7 +759,7 @@ export class AutobkReducedProblem extends AutobkClampRows implements LeastSquare
   jacobian(c: Float64Array, jac: Float64Array): void {
     const n = this.n;
     const m = this.m;
-    const r = this.r;
+    const r = this.factor.r;
     for (let j = 0; j < n; j++) {
       for (let i = 0; i < n; i++) jac[j * m + i] = r[j * n + i]!;
     }
@@ -667,6 +790,11 @@ export interface AutobkSolution {
  */
 export const AUTOBK_LM_DEFAULTS: Required<Pick<LmOptions, 'ftol' | 'xtol' | 'gtol'>> = { ftol: 1e-6, xtol: 1e-6, gtol: 0 };
 
+/** The solver settings of a fit with nspl coefficients: Larch's tolerances and evaluation limit, then `options`. */
+export function autobkLmOptions(nspl: number, options: LmOptions = {}): LmOptions {
+  return { ...AUTOBK_LM_DEFAULTS, maxfev: 2000 * (nspl + 5), ...options };
+}
+
 /**
  * Levenberg–Marquardt from the initial coefficients, on the reduced problem unless another
  * formulation of the same residuals is given (solver reusable across fits of one shape).
@@ -680,11 +808,7 @@ export function autobkSolve(
   const lmSolver = solver ?? new LevenbergMarquardt(problem.m, problem.n);
   const [coefs, residuals, jacobian] = float64Views([setup.nspl, problem.m, problem.m * problem.n]);
   coefs.set(setup.initCoefs);
-  const lm = lmSolver.solve(problem, coefs, {
-    ...AUTOBK_LM_DEFAULTS,
-    maxfev: 2000 * (setup.nspl + 5),
-    ...options,
-  });
+  const lm = lmSolver.solve(problem, coefs, autobkLmOptions(setup.nspl, options));
   residuals.set(lmSolver.fvec);
   problem.jacobian(coefs, jacobian);
   return { coefs, lm, residuals, jacobian };

@@ -1,17 +1,33 @@
 /**
  * The CPU back end of autobkBatch, one chunk of spectra per job: the same float64 code as
- * `autobk` (autobkGrids + fourierDesign = autobkSetup, the reduced problem, autobkSolve), so
- * every result equals autobk's.
+ * `autobk` (the pieces of autobkGrids — settings, edge, plan, the spectrum's own part — the
+ * Fourier design, the reduced problem and the solver settings of autobkSolve), so every result
+ * equals autobk's.
  * A chunk's arrays come back packed in one Float64Array (moved, not copied, across threads);
  * autobkBatch cuts the per-spectrum views out of it. Runs in a worker thread (serveWorker at
  * the bottom) or, for workers: 0, in the calling thread through the same handler.
  */
 import { serveWorker, type WorkerReply } from '../cpu/workerPool.js';
-import { LevenbergMarquardt } from '../math/levenbergMarquardt.js';
+import { LevenbergMarquardt, type LmOptions } from '../math/levenbergMarquardt.js';
 import { evalBasis } from '../math/bspline.js';
-import { AutobkReducedProblem, autobkGrids, autobkSolve, fourierDesign, type AutobkOptions } from './autobk.js';
+import { float64Views } from '../math/linalg.js';
+import {
+  AutobkReducedProblem,
+  autobkEdge,
+  autobkLmOptions,
+  autobkPlan,
+  autobkSettings,
+  autobkSpectrumPart,
+  factorFourierDesign,
+  fourierDesignData,
+  fourierDesignMatrix,
+  type AutobkPlan,
+  type AutobkSettings,
+  type AutobkSetup,
+} from './autobk.js';
 import { chirXftfOptions, type AutobkBatchOptions, type ChirSettings } from './autobkBatchTypes.js';
 import { xftf } from './xft.js';
+import { TINY_ENERGY, cleanSpectrum } from './xafsUtils.js';
 
 export interface AutobkWorkerInit {
   options: AutobkBatchOptions;
@@ -106,16 +122,84 @@ class PackedOutput {
   }
 }
 
-/** The job handler: fits every spectrum of a chunk; per-spectrum failures become error rows. */
+/** Everything of a fit fixed by its plan, with the arrays a spectrum's own part is written into. */
+interface PlanFit {
+  plan: AutobkPlan;
+  /** The plan's fields plus splY, initCoefs, chiData and b, rewritten for every spectrum. */
+  setup: AutobkSetup;
+  problem: AutobkReducedProblem;
+  solver: LevenbergMarquardt;
+  lmOptions: LmOptions;
+  coefs: Float64Array;
+}
+
+/** Plans kept per worker: a noisy series has a few dozen distinct e0 values at most, an e0 per spectrum would only churn. */
+const MAX_PLANS = 64;
+
+/**
+ * Whether cleaning (cleanSpectrum, and pre_edge's second cleaning) leaves a grid unchanged: all
+ * finite, strictly increasing, no gap within 10 × TINY_ENERGY (removeDups's own test).
+ */
+function cleaningKeeps(energy: Float64Array): boolean {
+  const n = energy.length;
+  if (n < 2) return false;
+  let minDiff = Infinity;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(energy[i]!)) return false;
+    if (i > 0) minDiff = Math.min(minDiff, energy[i]! - energy[i - 1]!);
+  }
+  return minDiff > 10 * TINY_ENERGY;
+}
+
+function allFinite(a: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+/**
+ * The job handler: fits every spectrum of a chunk; per-spectrum failures become error rows.
+ * Spectra of a packed series whose grid cleaning leaves as it is share one plan per e0 (grids,
+ * knots, bases, the Fourier block and its QR) for the whole map, so that each spectrum costs
+ * pre_edge, its own splines and b, and the LM iterations; the operations are autobk's, in its
+ * order, so the results are bit-identical.
+ */
 export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => WorkerReply<AutobkChunk> {
   const { options, chir } = init;
-  const base: AutobkOptions = { ...options };
+  // Option errors are every spectrum's, reported after its cleaning as autobk orders its checks.
+  let settings: AutobkSettings | null = null;
+  let settingsError: unknown = null;
+  try {
+    settings = autobkSettings(options);
+  } catch (e) {
+    settingsError = e;
+  }
+  const grid = init.energy !== null && cleaningKeeps(init.energy) ? init.energy : null;
+  const plans = new Map<number, PlanFit>();
   const solvers = new Map<string, LevenbergMarquardt>();
-  // The Fourier design of one spectrum at a time: the reduced problem copies A and b into its
-  // own QR workspace, so one buffer serves every spectrum.
+  // The Fourier block of a new plan (only its QR factor is kept), a DFT input, and a float64 μ row.
   let design = new Float64Array(0);
+  let muRow = new Float64Array(0);
   // Output doubles per spectrum seen so far, to size the next chunk's buffer in one allocation.
   let perSpectrum = 0;
+
+  const planFit = (plan: AutobkPlan): PlanFit => {
+    const { nspl, irbkg } = plan;
+    const nk = plan.kout.length;
+    const rows = 2 * irbkg;
+    if (design.length < rows * nspl + nk) design = new Float64Array(rows * nspl + nk);
+    const A = design.subarray(0, rows * nspl);
+    const [b, splY, initCoefs, chiData, coefs] = float64Views([rows, nspl, nspl, nk, nspl]);
+    const setup: AutobkSetup = { ...plan, mu: muRow, edgeStep: 1, splY, initCoefs, chiData, A, b };
+    fourierDesignMatrix(setup, A, design.subarray(rows * nspl));
+    const problem = new AutobkReducedProblem(setup, factorFourierDesign(A, rows, nspl));
+    const key = `${problem.m}x${problem.n}`;
+    let solver = solvers.get(key);
+    if (solver === undefined) {
+      solver = new LevenbergMarquardt(problem.m, problem.n);
+      solvers.set(key, solver);
+    }
+    return { plan, setup, problem, solver, lmOptions: autobkLmOptions(nspl, options.lm), coefs };
+  };
 
   return (job) => {
     const { start, count, lengths, given } = job;
@@ -129,60 +213,90 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
     for (let s = 0; s < count; s++) {
       const lenE = lengths === null ? init.energy!.length : lengths[2 * s]!;
       const lenMu = lengths === null ? lenE : lengths[2 * s + 1]!;
-      const energy = lengths === null ? init.energy! : job.energy!.subarray(atE, atE + lenE);
-      const mu = job.mu.subarray(atMu, atMu + lenMu);
+      const energyIn = lengths === null ? init.energy! : job.energy!.subarray(atE, atE + lenE);
+      const muIn = job.mu.subarray(atMu, atMu + lenMu);
       atE += lenE;
       atMu += lenMu;
       const row = s * META_STRIDE;
-      const opts: AutobkOptions = { ...base };
-      if (given[s]! & E0_GIVEN) opts.e0 = job.e0[s]!;
-      if (given[s]! & STEP_GIVEN) opts.edgeStep = job.edgeStep[s]!;
       const t0 = performance.now();
       try {
-        const grids = autobkGrids(energy, mu, opts);
-        const t1 = performance.now();
-        // As autobkSetup, timed apart: the Fourier design costs about as much as the rest of the setup.
-        const rows = 2 * grids.irbkg;
-        const need = rows * grids.nspl + rows + grids.kout.length;
-        if (design.length < need) design = new Float64Array(need);
-        const A = design.subarray(0, rows * grids.nspl);
-        const b = design.subarray(rows * grids.nspl, rows * grids.nspl + rows);
-        const scratch = design.subarray(rows * grids.nspl + rows, need);
-        const setup = { ...grids, A, b };
-        fourierDesign(setup, A, b, scratch);
-        const tDesign = performance.now();
-        const problem = new AutobkReducedProblem(setup);
-        const key = `${problem.m}x${problem.n}`;
-        let solver = solvers.get(key);
-        if (solver === undefined) {
-          solver = new LevenbergMarquardt(problem.m, problem.n);
-          solvers.set(key, solver);
+        // A row on a grid that cleaning keeps, with finite values, is its own cleaned input.
+        const onGrid = grid !== null && allFinite(muIn);
+        let energy: Float64Array;
+        let mu: Float64Array;
+        let cleaning = { droppedNonFinite: 0, sorted: false, separatedDuplicates: 0 };
+        if (onGrid) {
+          energy = grid;
+          if (muIn instanceof Float64Array) {
+            mu = muIn;
+          } else {
+            if (muRow.length < lenMu) muRow = new Float64Array(lenMu);
+            mu = muRow.subarray(0, lenMu);
+            mu.set(muIn);
+          }
+        } else {
+          const clean = cleanSpectrum(energyIn, muIn, 'autobk');
+          energy = clean.energy;
+          mu = clean.mu;
+          cleaning = clean;
         }
-        const { coefs, lm } = autobkSolve(setup, options.lm, problem, solver);
+        if (settings === null) throw settingsError;
+        const edge = autobkEdge(
+          energy,
+          mu,
+          given[s]! & E0_GIVEN ? job.e0[s]! : undefined,
+          given[s]! & STEP_GIVEN ? job.edgeStep[s]! : undefined,
+          options.preEdgeOptions,
+          onGrid,
+        );
+        const e0 = edge.e0;
+        const edgeStep = Math.abs(edge.edgeStep);
+        let fit = onGrid ? plans.get(e0) : undefined;
+        let tDesign = 0;
+        if (fit === undefined) {
+          const plan = autobkPlan(energy, e0, settings);
+          const tp = performance.now();
+          fit = planFit(plan);
+          tDesign = performance.now() - tp;
+          if (onGrid) {
+            if (plans.size >= MAX_PLANS) plans.clear();
+            plans.set(e0, fit);
+          }
+        }
+        const { plan, setup, problem, solver, coefs } = fit;
+        setup.mu = mu;
+        setup.edgeStep = edgeStep;
+        autobkSpectrumPart(plan, mu, setup.splY, setup.initCoefs, setup.chiData);
+        const t1 = performance.now();
+        fourierDesignData(setup, setup.b, design);
+        problem.loadData();
+        const t1b = performance.now();
+        coefs.set(setup.initCoefs);
+        const lm = solver.solve(problem, coefs, fit.lmOptions);
         const t2 = performance.now();
 
-        const { nspl, iek0, kraw, kout, edgeStep, chiData } = setup;
-        const ne = setup.energy.length;
+        const { nspl, iek0, kraw, kout } = plan;
+        const ne = energy.length;
         const nk = kout.length;
         // The input grid, unchanged by cleaning, is the series grid the caller already holds.
-        const ownEnergy = lengths !== null || setup.droppedNonFinite > 0 || setup.sorted || setup.separatedDuplicates > 0;
+        const ownEnergy = lengths !== null || cleaning.droppedNonFinite > 0 || cleaning.sorted || cleaning.separatedDuplicates > 0;
         const offset = out.used;
-        if (ownEnergy) out.take(ne).set(setup.energy);
+        if (ownEnergy) out.take(ne).set(energy);
         // As autobkResult: bkg = μ below e0 and the spline above; χ = (chiData − B·c)/edgeStep.
         const bkg = out.take(ne);
-        bkg.set(setup.mu);
-        evalBasis(setup.basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
+        bkg.set(mu);
+        evalBasis(plan.basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
         const chi = out.take(nk);
-        evalBasis(setup.basisK, coefs, chi);
-        for (let i = 0; i < nk; i++) chi[i] = (chiData[i]! - chi[i]!) / edgeStep;
-        out.take(nspl + 4).set(setup.knots);
+        evalBasis(plan.basisK, coefs, chi);
+        for (let i = 0; i < nk; i++) chi[i] = (setup.chiData[i]! - chi[i]!) / edgeStep;
+        out.take(nspl + 4).set(plan.knots);
         out.take(nspl).set(setup.initCoefs);
         out.take(nspl).set(coefs);
         const t3 = performance.now();
         let nr = 0;
         if (chir !== null) {
           // chi still holds χ even if the buffer grew since (growing copies, and views keep the old one).
-          const ft = xftf(kout, chi, chirXftfOptions(options, chir, setup.kmax));
+          const ft = xftf(kout, chi, chirXftfOptions(options, chir, plan.kmax));
           nr = ft.r.length;
           r ??= ft.r;
           out.take(nr).set(ft.chirRe);
@@ -191,15 +305,15 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         }
         const t4 = performance.now();
 
-        const dof = 2 * setup.irbkg + 2 * setup.nclamp - nspl;
+        const dof = 2 * plan.irbkg + 2 * plan.nclamp - nspl;
         meta[row + META.status] = lm.info === 5 ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
-        meta[row + META.e0] = setup.e0;
+        meta[row + META.e0] = e0;
         meta[row + META.edgeStep] = edgeStep;
         meta[row + META.nspl] = nspl;
-        meta[row + META.irbkg] = setup.irbkg;
-        meta[row + META.kmin] = setup.kmin;
-        meta[row + META.kmax] = setup.kmax;
-        meta[row + META.rbkg] = setup.rbkg;
+        meta[row + META.irbkg] = plan.irbkg;
+        meta[row + META.kmin] = plan.kmin;
+        meta[row + META.kmax] = plan.kmax;
+        meta[row + META.rbkg] = plan.rbkg;
         meta[row + META.chisqr] = lm.chisqr;
         meta[row + META.redchi] = dof > 0 ? lm.chisqr / dof : NaN;
         meta[row + META.nfev] = lm.nfev;
@@ -208,10 +322,10 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         meta[row + META.nk] = nk;
         meta[row + META.nr] = nr;
         meta[row + META.offset] = offset;
-        text[s] = setup.warnings;
-        timings[0]! += t1 - t0;
-        timings[1]! += tDesign - t1 + (t4 - t3);
-        timings[2]! += t2 - tDesign;
+        text[s] = plan.warnings.slice();
+        timings[0]! += t1 - t0 - tDesign;
+        timings[1]! += tDesign + (t1b - t1) + (t4 - t3);
+        timings[2]! += t2 - t1b;
         timings[3]! += t3 - t2;
       } catch (e) {
         meta[row + META.status] = STATUS_ERROR;

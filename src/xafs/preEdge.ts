@@ -66,11 +66,47 @@ function checkFinite(name: string, v: number | undefined): void {
   if (v !== undefined && !Number.isFinite(v)) throw new RangeError(`preEdge: ${name} = ${v} is not a finite number`);
 }
 
-export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, options: PreEdgeOptions = {}): PreEdgeResult {
+/** The fitted edge of a clean spectrum: e0, the pre-edge line, the post-edge polynomial and the step. */
+interface EdgeFit {
+  e0: number;
+  ie0: number;
+  edgeStep: number;
+  preOffset: number;
+  preSlope: number;
+  normCoefs: Float64Array;
+  pre1: number;
+  pre2: number;
+  norm1: number;
+  norm2: number;
+  nnorm: number;
+  nvict: number;
+  npre: number;
+}
+
+function checkOptions(options: PreEdgeOptions): void {
   for (const key of ['e0', 'step', 'pre1', 'pre2', 'norm1', 'norm2', 'nnorm', 'nvict', 'npre'] as const) checkFinite(key, options[key]);
-  const clean = cleanSpectrum(energy, mu, 'preEdge');
-  const e = clean.energy;
-  const y = clean.mu;
+}
+
+/** Last i with e[i] − e0 ≤ v, 0 below the first (indexOf on the grid relative to e0, without building it). */
+function indexOfRelative(e: Float64Array, e0: number, v: number): number {
+  const n = e.length;
+  if (n === 0 || !(v >= e[0]! - e0)) return 0;
+  let lo = 0;
+  let hi = n - 1;
+  if (e[hi]! - e0 <= v) return hi;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (e[mid]! - e0 <= v) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The fits of pre_edge on a clean spectrum, computing only the arrays the fits read (the fitted
+ * ranges), so that callers needing just e0 and the edge step build no full-length arrays.
+ */
+function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): EdgeFit {
   const n = e.length;
   if (n < 10) throw new RangeError(`preEdge needs at least 10 finite points, got ${n}`);
   const emin = e[0]!;
@@ -86,9 +122,7 @@ export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, option
   pre1 = Math.max(pre1, emin - e0);
   let pre2 = options.pre2 ?? 0.5 * pre1;
   if (pre1 > pre2) [pre1, pre2] = [pre2, pre1];
-  const rel = new Float64Array(n);
-  for (let i = 0; i < n; i++) rel[i] = e[i]! - e0;
-  if (indexOf(rel, pre2) - indexOf(rel, pre1) < 3) {
+  if (indexOfRelative(e, e0, pre2) - indexOfRelative(e, e0, pre1) < 3) {
     nvict = 0;
     npre = 0;
   }
@@ -105,7 +139,6 @@ export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, option
   // Pre-edge line over [p1, p2).
   let p1 = indexOf(e, pre1 + e0);
   let p2 = indexNearest(e, pre2 + e0);
-  const preEdgeArr = new Float64Array(n);
   let preOffset: number;
   let preSlope: number;
   if (npre === 0) {
@@ -117,13 +150,12 @@ export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, option
     nvict = 0;
   } else {
     if (p2 - p1 < 2) p2 = Math.min(n, p1 + 2);
-    const omu = new Float64Array(n);
-    for (let i = 0; i < n; i++) omu[i] = y[i]! * e[i]! ** nvict;
-    const c = polyfit(e, omu, 1, p1, p2);
+    const omu = new Float64Array(p2 - p1);
+    for (let i = p1; i < p2; i++) omu[i - p1] = y[i]! * e[i]! ** nvict;
+    const c = polyfit(e.subarray(p1, p2), omu, 1);
     preOffset = c[0]!;
     preSlope = c[1]!;
   }
-  for (let i = 0; i < n; i++) preEdgeArr[i] = (preOffset + preSlope * e[i]!) * e[i]! ** -nvict;
 
   // Post-edge polynomial of μ − pre-edge over [p1, p2): the point nearest e0 + norm2 is excluded.
   p1 = indexOf(e, norm1 + e0);
@@ -136,14 +168,57 @@ export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, option
     nnorm = Math.min(1, nnorm);
   }
   p1 = Math.max(0, p1);
+  const presub = new Float64Array(Math.max(0, p2 - p1));
+  for (let i = p1; i < p2; i++) presub[i - p1] = y[i]! - preEdgeAt(preOffset, preSlope, nvict, e[i]!);
+  const normCoefs = polyfit(e.subarray(p1, Math.max(p1, p2)), presub, nnorm);
+
+  const pre0 = preEdgeAt(preOffset, preSlope, nvict, e[ie0]!);
+  let edgeStep = options.step ?? pre0 + polyval(normCoefs, e[ie0]!) - pre0;
+  edgeStep = Math.max(1e-12, Math.abs(edgeStep));
+  return { e0, ie0, edgeStep, preOffset, preSlope, normCoefs, pre1, pre2, norm1, norm2, nnorm, nvict, npre };
+}
+
+/** The pre-edge line at energy x. */
+function preEdgeAt(offset: number, slope: number, nvict: number, x: number): number {
+  return (offset + slope * x) * x ** -nvict;
+}
+
+/**
+ * e0 and the edge step exactly as preEdge finds them, without its full-length arrays (AUTOBK
+ * needs nothing else). `clean`: the input is known to be left unchanged by cleaning (finite,
+ * increasing, no near-duplicate energies), so it is used as it is.
+ */
+export function preEdgeStep(energy: ArrayLike<number>, mu: ArrayLike<number>, options: PreEdgeOptions = {}, clean = false): { e0: number; edgeStep: number } {
+  checkOptions(options);
+  let e: Float64Array;
+  let y: Float64Array;
+  if (clean && energy instanceof Float64Array && mu instanceof Float64Array) {
+    e = energy;
+    y = mu;
+  } else {
+    const c = cleanSpectrum(energy, mu, 'preEdge');
+    e = c.energy;
+    y = c.mu;
+  }
+  const fit = fitEdge(e, y, options);
+  return { e0: fit.e0, edgeStep: fit.edgeStep };
+}
+
+export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, options: PreEdgeOptions = {}): PreEdgeResult {
+  checkOptions(options);
+  const clean = cleanSpectrum(energy, mu, 'preEdge');
+  const e = clean.energy;
+  const y = clean.mu;
+  const n = e.length;
+  const fit = fitEdge(e, y, options);
+  const { e0, ie0, edgeStep, preOffset, preSlope, normCoefs, nvict } = fit;
+
+  const preEdgeArr = new Float64Array(n);
+  for (let i = 0; i < n; i++) preEdgeArr[i] = preEdgeAt(preOffset, preSlope, nvict, e[i]!);
   const presub = new Float64Array(n);
   for (let i = 0; i < n; i++) presub[i] = y[i]! - preEdgeArr[i]!;
-  const normCoefs = polyfit(e, presub, nnorm, p1, p2);
   const postEdge = new Float64Array(n);
   for (let i = 0; i < n; i++) postEdge[i] = preEdgeArr[i]! + polyval(normCoefs, e[i]!);
-
-  let edgeStep = options.step ?? postEdge[ie0]! - preEdgeArr[ie0]!;
-  edgeStep = Math.max(1e-12, Math.abs(edgeStep));
   const norm = new Float64Array(n);
   for (let i = 0; i < n; i++) norm[i] = presub[i]! / edgeStep;
 
@@ -170,13 +245,13 @@ export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, option
     preOffset,
     preSlope,
     normCoefs,
-    pre1,
-    pre2,
-    norm1,
-    norm2,
-    nnorm,
+    pre1: fit.pre1,
+    pre2: fit.pre2,
+    norm1: fit.norm1,
+    norm2: fit.norm2,
+    nnorm: fit.nnorm,
     nvict,
-    npre,
+    npre: fit.npre,
     droppedNonFinite: clean.droppedNonFinite,
     sorted: clean.sorted,
     separatedDuplicates: clean.separatedDuplicates,
