@@ -1,5 +1,6 @@
 /**
- * `batchfit/stars`: detect, centroid, fit and measure every star of a frame on the CPU.
+ * `batchfit/stars`: detect, centroid, fit and measure every star of a frame, on the CPU
+ * (`measureStars`) or batched on the GPU or all CPU cores (`measureStarsBatch`).
  * Coordinates are zero-based with pixel centres at integers (FITS = ours + 1).
  */
 export { readFits, readF32, type Image } from './image.js';
@@ -8,3 +9,5 @@ export { detectStars, type DetectOptions, type DetectedStar } from './detect.js'
 export { FrameMeasurer, measureStars, newStarMeasurement, stampRadius, StarWorkspace, type StarPosition } from './measure.js';
 export { createPsfFitter, newFitOutcome, FIT_REASONS, type FitReason, type FitStamp, type FitOutcome, type PsfFitter, type PsfModel, PSF_GAUSSIAN, PSF_GAUSSIAN_ROTATED, PSF_MOFFAT, PSF_MOFFAT_BETA } from './psfFit.js';
 export * from './types.js';
+export { measureStarsBatch, type BatchOptions } from './measureBatch.js';
+export type { GpuBatchTuning } from './batchGpu.js';
