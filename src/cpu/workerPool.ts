@@ -391,6 +391,12 @@ export async function serveWorker<I, D, O>(factory: WorkerHandlerFactory<I, D, O
   const data = workerData as PoolWorkerData | undefined;
   if (isMainThread || parentPort === null || data?.[POOL_MARK] !== true) return;
   const port = parentPort;
+  // Moving a buffer to another thread detaches it, and the first detach in an isolate throws
+  // away all code optimised so far (V8's "array buffer detaching" protector): the first reply of
+  // a fresh worker would cost its whole JIT warm-up again. One detach now, before anything is
+  // optimised, spends that once for nothing.
+  const detached = new ArrayBuffer(8);
+  structuredClone(detached, { transfer: [detached] });
   let handle: ((d: D) => WorkerReply<O> | Promise<WorkerReply<O>>) | undefined;
   let initError: unknown;
   port.on('message', async (msg: ToWorker) => {

@@ -151,10 +151,9 @@ export function columnNorm(a: ArrayLike<number>, start: number, end: number): nu
 
 /**
  * Least-squares solution of min ‖A x − y‖ by Householder QR. `a` (m×n, m ≥ n, column-major) and
- * `y` are overwritten. Throws when A is rank-deficient (a zero pivot).
+ * `y` are overwritten; `rdiag` (n) is workspace. Throws when A is rank-deficient (a zero pivot).
  */
-export function lstsqQr(a: Float64Array, m: number, n: number, y: Float64Array, x: Float64Array = new Float64Array(n)): Float64Array {
-  const rdiag = new Float64Array(n);
+export function lstsqQr(a: Float64Array, m: number, n: number, y: Float64Array, x: Float64Array = new Float64Array(n), rdiag: Float64Array = new Float64Array(n)): Float64Array {
   const singular = householderQr(a, m, n, rdiag, y);
   if (singular >= 0) throw new RangeError(`least-squares matrix is rank-deficient (column ${singular})`);
   for (let j = n - 1; j >= 0; j--) {

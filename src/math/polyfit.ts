@@ -5,6 +5,12 @@
  */
 import { lstsqQr } from './linalg.js';
 
+/**
+ * The design matrix, right-hand side and solver arrays of the last fit, reused: pre_edge fits two
+ * polynomials per spectrum, and fresh arrays for every fit of a batch are mostly allocation.
+ */
+let work = new Float64Array(0);
+
 /** Coefficients c[0..deg] of Σ c_n x^n fitted to y over x[start:end). */
 export function polyfit(x: ArrayLike<number>, y: ArrayLike<number>, deg: number, start = 0, end = x.length): Float64Array {
   const m = end - start;
@@ -19,8 +25,10 @@ export function polyfit(x: ArrayLike<number>, y: ArrayLike<number>, deg: number,
   // numpy maps [lo, hi] onto [−1, 1]; a single abscissa keeps the identity map.
   const half = hi > lo ? (hi - lo) / 2 : 1;
   const mid = hi > lo ? (hi + lo) / 2 : 0;
-  const a = new Float64Array(m * n);
-  const rhs = new Float64Array(m);
+  const need = m * n + m + 2 * n;
+  if (work.length < need) work = new Float64Array(Math.max(need, 2 * work.length));
+  const a = work.subarray(0, m * n);
+  const rhs = work.subarray(m * n, m * n + m);
   for (let i = 0; i < m; i++) {
     const u = (x[start + i]! - mid) / half;
     let p = 1;
@@ -30,7 +38,7 @@ export function polyfit(x: ArrayLike<number>, y: ArrayLike<number>, deg: number,
     }
     rhs[i] = y[start + i]!;
   }
-  const cu = lstsqQr(a, m, n, rhs);
+  const cu = lstsqQr(a, m, n, rhs, work.subarray(m * n + m, m * n + m + n), work.subarray(m * n + m + n, need));
   // Expand Σ cu_j ((x − mid)/half)^j into powers of x (Horner on polynomials).
   const out = new Float64Array(n);
   for (let j = n - 1; j >= 0; j--) {

@@ -4,7 +4,6 @@
  * Every quirk of Larch is kept because users compare e0 values exactly; see the spec §2.
  */
 import { interpLinear } from '../math/interp.js';
-import { float64Views } from '../math/linalg.js';
 import { realFftPlan } from '../math/fft.js';
 import { cleanSpectrum } from './xafsUtils.js';
 
@@ -74,7 +73,7 @@ function lorentzianKernel(npts: number, nfft: number): { spectrum: Float64Array;
  * Larch's smooth(x, y, sigma=xstep, xstep): y resampled on a uniform grid, convolved with a
  * unit-area Lorentzian of half-width one grid step (mirror-padded), interpolated back to x.
  */
-export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number): Float64Array {
+export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number, out: Float64Array = new Float64Array(x.length)): Float64Array {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of x) {
@@ -92,7 +91,7 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
   let nfft = 4;
   while (nfft < np) nfft *= 2;
   // The grid, one zero-padded work signal (padded data, then the convolution) and a spectrum.
-  const [x0, work, fy] = float64Views([npts, nfft, nfft + 2]);
+  const [x0, work, fy] = smoothArrays(npts, nfft);
   const span = xmax - xmin;
   // numpy.linspace: start + i·step, with the last point exactly xmax.
   for (let i = 0; i < npts; i++) x0[i] = npts > 1 ? xmin + (i * span) / (npts - 1) : xmin;
@@ -104,6 +103,7 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
   interpLinear(x0, x, y, work.subarray(npts - 1, 2 * npts - 1));
   for (let i = 0; i < npts - 1; i++) work[i] = work[2 * npts - 2 - i]!;
   for (let i = 0; i < npts; i++) work[2 * npts - 1 + i] = work[2 * npts - 2 - i]!;
+  work.fill(0, np);
   plan.forward(work, fy);
   for (let k = 0; k <= nfft / 2; k++) {
     const ar = fw[2 * k]!, ai = fw[2 * k + 1]!, br = fy[2 * k]!, bi = fy[2 * k + 1]!;
@@ -113,8 +113,21 @@ export function lorentzianSmooth(x: Float64Array, y: Float64Array, xstep: number
   plan.inverse(fy, work);
   const y2 = fy;
   for (let j = 0; j < npts; j++) y2[j] = work[j + nw - 1]! / wsum;
-  return interpLinear(x, x0, y2);
+  return interpLinear(x, x0, y2, out);
 }
+
+/** lorentzianSmooth's grid, work signal and spectrum, reused from call to call (find_e0 smooths once per spectrum). */
+let smoothBuffer = new Float64Array(0);
+
+function smoothArrays(npts: number, nfft: number): [Float64Array, Float64Array, Float64Array] {
+  const need = npts + 2 * nfft + 2;
+  if (smoothBuffer.length < need) smoothBuffer = new Float64Array(Math.max(need, 2 * smoothBuffer.length));
+  const b = smoothBuffer;
+  return [b.subarray(0, npts), b.subarray(npts, npts + nfft), b.subarray(npts + nfft, need)];
+}
+
+/** findE0Pass's derivative and its smoothed copy, reused from spectrum to spectrum. */
+let derivBuffer = new Float64Array(0);
 
 interface FindE0Pass {
   e0: number;
@@ -131,14 +144,15 @@ function findE0Pass(energyIn: Float64Array, muIn: Float64Array, estepIn: number 
   const mu = muIn.subarray(0, n);
   const estep = estepIn ?? findEnergyStep(en);
   const nmin = Math.max(3, Math.trunc(0.02 * n));
-  let d: Float64Array = new Float64Array(n);
+  if (derivBuffer.length < 2 * n) derivBuffer = new Float64Array(Math.max(2 * n, 2 * derivBuffer.length));
+  let d: Float64Array = derivBuffer.subarray(0, n);
   for (let i = 0; i < n; i++) {
     // numpy.gradient: one-sided at the ends, central inside; the two spacings cancel.
     const a = i === 0 ? 0 : i === n - 1 ? n - 2 : i - 1;
     const b = i === 0 ? 1 : i === n - 1 ? n - 1 : i + 1;
     d[i] = (mu[b]! - mu[a]!) / (en[b]! - en[a]!);
   }
-  if (useSmooth) d = lorentzianSmooth(en, d, estep);
+  if (useSmooth) d = lorentzianSmooth(en, d, estep, derivBuffer.subarray(n, 2 * n));
   for (let i = 0; i < n; i++) if (!Number.isFinite(d[i]!)) d[i] = -1;
   let dmin = Infinity;
   let dmax = -Infinity;

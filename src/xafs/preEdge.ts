@@ -150,7 +150,7 @@ function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): Edg
     nvict = 0;
   } else {
     if (p2 - p1 < 2) p2 = Math.min(n, p1 + 2);
-    const omu = new Float64Array(p2 - p1);
+    const omu = fitValues(p2 - p1);
     for (let i = p1; i < p2; i++) omu[i - p1] = y[i]! * e[i]! ** nvict;
     const c = polyfit(e.subarray(p1, p2), omu, 1);
     preOffset = c[0]!;
@@ -168,7 +168,7 @@ function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): Edg
     nnorm = Math.min(1, nnorm);
   }
   p1 = Math.max(0, p1);
-  const presub = new Float64Array(Math.max(0, p2 - p1));
+  const presub = fitValues(Math.max(0, p2 - p1));
   for (let i = p1; i < p2; i++) presub[i - p1] = y[i]! - preEdgeAt(preOffset, preSlope, nvict, e[i]!);
   const normCoefs = polyfit(e.subarray(p1, Math.max(p1, p2)), presub, nnorm);
 
@@ -176,6 +176,14 @@ function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): Edg
   let edgeStep = options.step ?? pre0 + polyval(normCoefs, e[ie0]!) - pre0;
   edgeStep = Math.max(1e-12, Math.abs(edgeStep));
   return { e0, ie0, edgeStep, preOffset, preSlope, normCoefs, pre1, pre2, norm1, norm2, nnorm, nvict, npre };
+}
+
+/** The values a fit of fitEdge reads, in one array reused by every spectrum (each is consumed before the next is built). */
+let fitScratch = new Float64Array(0);
+
+function fitValues(n: number): Float64Array {
+  if (fitScratch.length < n) fitScratch = new Float64Array(Math.max(n, 2 * fitScratch.length));
+  return fitScratch.subarray(0, n);
 }
 
 /** The pre-edge line at energy x. */
