@@ -185,6 +185,97 @@ describe('autobkBatch on the CPU equals autobk on every spectrum', () => {
   });
 });
 
+describe('autobkBatch on the CPU: spectra of a packed series share one plan per e0', () => {
+  /** autobk's error message for one spectrum, or null when it fits. */
+  const autobkError = (energy: ArrayLike<number>, mu: ArrayLike<number>, opts: Parameters<typeof autobk>[2]): string | null => {
+    try {
+      autobk(energy, mu, opts);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+
+  it('noisy spectra repeat a few e0 values; every spectrum still equals autobk, with plan-changing options', async () => {
+    const ne = ru.energy.length;
+    const mu = ruSeries(120, 500);
+    // kmax beyond the data (a warning of the plan), a k-weight, a knot count and clamps the plan depends on.
+    const options = { kweight: 2, rbkg: 1.1, nknots: 12, kmax: 30, nclamp: 2, clampLo: 1 };
+    for (const workers of [0, 2]) {
+      const results = await autobkBatch({ energy: ru.energy, mu }, options, { device: 'cpu', workers });
+      const e0s = new Set(results.map((r) => success(r).e0));
+      // The sharing is exercised: far fewer plans than spectra.
+      expect(e0s.size).toBeLessThan(40);
+      for (let s = 0; s < 120; s++) {
+        const row = mu.subarray(s * ne, (s + 1) * ne);
+        expectSameAsAutobk(results[s], ru.energy, row, options);
+        expect(success(results[s]).details.warnings).toEqual([expect.stringMatching(/^kmax = 30 is beyond the data; clipped to /)]);
+      }
+      // Each result owns its warnings, though the plan's are shared.
+      expect(success(results[0]).details.warnings).not.toBe(success(results[1]).details.warnings);
+    }
+  });
+
+  it('one e0 for the whole series with a standard χ: one plan, every spectrum equals autobk', async () => {
+    const ne = ru.energy.length;
+    const mu = ruSeries(50, 900);
+    const ref = autobk(ru.energy, ru.mu, { e0: ru.ref.ek0 });
+    const options = { kStd: ref.k, chiStd: ref.chi.map((v) => 0.5 * v) };
+    for (const workers of [0, 2]) {
+      const results = await autobkBatch({ energy: ru.energy, mu, e0: ru.ref.ek0 }, options, { device: 'cpu', workers });
+      for (let s = 0; s < 50; s++) expectSameAsAutobk(results[s], ru.energy, mu.subarray(s * ne, (s + 1) * ne), { ...options, e0: ru.ref.ek0 });
+    }
+  });
+
+  it('rows that cleaning changes (a NaN, an infinite value) are fitted on their own cleaned grid between rows that share plans', async () => {
+    const ne = ru.energy.length;
+    const mu = ruSeries(30, 40);
+    mu[3 * ne + 200] = NaN;
+    mu[17 * ne + 5] = Infinity;
+    for (const workers of [0, 2]) {
+      const results = await autobkBatch({ energy: ru.energy, mu }, {}, { device: 'cpu', workers });
+      for (let s = 0; s < 30; s++) {
+        const row = mu.subarray(s * ne, (s + 1) * ne);
+        expectSameAsAutobk(results[s], ru.energy, row);
+        const r = success(results[s]);
+        if (s === 3 || s === 17) {
+          expect(r.energy.length).toBe(ne - 1);
+        } else {
+          expect(r.energy).toBe(success(results[0]).energy);
+        }
+      }
+    }
+  });
+
+  it('a grid with repeated energies is separated for every spectrum as autobk does', async () => {
+    const ne = ru.energy.length;
+    const energy = Float64Array.from(ru.energy);
+    energy[301] = energy[300]!;
+    const mu = ruSeries(12, 7);
+    for (const workers of [0, 2]) {
+      const results = await autobkBatch({ energy, mu }, {}, { device: 'cpu', workers });
+      for (let s = 0; s < 12; s++) {
+        expectSameAsAutobk(results[s], energy, mu.subarray(s * ne, (s + 1) * ne));
+        expect(success(results[s]).energy).not.toBe(energy);
+        expect(success(results[s]).energy[301]).toBe(energy[300]! + 0.0005);
+      }
+    }
+  });
+
+  it('an option no spectrum can use is reported after each row\'s own cleaning error, as autobk orders them', async () => {
+    const ne = ru.energy.length;
+    const mu = ruSeries(3, 11);
+    mu.fill(NaN, ne, 2 * ne);
+    const options = { kstep: -1 };
+    for (const workers of [0, 2]) {
+      const results = await autobkBatch({ energy: ru.energy, mu }, options, { device: 'cpu', workers });
+      const errors = results.map((r) => (r.status === 'error' ? r.error : null));
+      expect(errors).toEqual([0, 1, 2].map((s) => autobkError(ru.energy, mu.subarray(s * ne, (s + 1) * ne), options)));
+      expect(errors[1]).toBe(`autobk: no row has a finite energy and mu (${ne} rows)`);
+    }
+  });
+});
+
 describe('autobkBatch: bad spectra get their own error results', () => {
   it('all-NaN, 5 points, e0 outside the data and unequal lengths, among good spectra', async () => {
     const good = fixtures.slice(0, 2);
