@@ -11,7 +11,7 @@ import type { BackgroundMap } from './background.js';
 import { batchSettings, measureStarsGpu, type GpuBatchTuning } from './batchGpu.js';
 import type { Image } from './image.js';
 import { FrameMeasurer, type StarPosition } from './measure.js';
-import { starsWorker, type StarsWorkerInit, type StarsWorkerJob } from './starsWorker.js';
+import { starsWorker, unpackStar, type PackedStars, type StarsWorkerInit, type StarsWorkerJob } from './starsWorker.js';
 import type { MeasureOptions, StarMeasurement } from './types.js';
 
 export interface BatchOptions {
@@ -45,30 +45,57 @@ function defaultGpu(): Promise<GpuContext> {
   return sharedGpu;
 }
 
-/** Positions per worker job: small enough to balance the cores, large enough to amortise a message. */
-const CPU_JOB = 512;
+/**
+ * Job sizes for the worker path: guided scheduling, each job a 1/(2·threads) share of the stars
+ * still unassigned, between MIN_JOB and MAX_JOB. The first jobs are large (few messages), the
+ * last ones small, so the threads finish within about one small job of each other whatever a
+ * star costs (a Moffat star takes ~80× a moments star) and however a thread is slowed.
+ */
+const MIN_JOB = 32;
+const MAX_JOB = 4096;
 
-function shared(v: Float32Array): SharedArrayBuffer {
-  if (v.buffer instanceof SharedArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) return v.buffer;
-  const s = new SharedArrayBuffer(v.byteLength);
-  new Float32Array(s).set(v);
+/** Start of every job and the end of the last, for n stars on `threads` threads. */
+export function cpuJobBounds(n: number, threads: number): number[] {
+  const bounds = [0];
+  let start = 0;
+  while (start < n) {
+    const size = Math.min(MAX_JOB, Math.max(MIN_JOB, Math.ceil((n - start) / (2 * Math.max(threads, 1)))));
+    start = Math.min(n, start + size);
+    bounds.push(start);
+  }
+  return bounds;
+}
+
+/**
+ * The plane itself when it already lives in shared memory, else a copy there: the only copy of
+ * the frame or a sky plane the worker path makes, once per call (callers measuring one frame
+ * several times keep frame and map on SharedArrayBuffers and pay none; on this 2-vCPU VM a
+ * 16384² plane costs seconds to copy, far more than measuring 10⁵ stars).
+ */
+function inSharedMemory(v: Float32Array): Float32Array {
+  if (v.buffer instanceof SharedArrayBuffer) return v;
+  const s = new Float32Array(new SharedArrayBuffer(v.byteLength));
+  s.set(v);
   return s;
 }
 
 async function measureStarsCpu(image: Image, map: BackgroundMap, positions: ArrayLike<StarPosition>, options: MeasureOptions, o: BatchOptions): Promise<StarMeasurement[]> {
   const n = positions.length;
-  const jobs = Math.ceil(n / CPU_JOB);
-  const threads = Math.min(o.workers ?? availableParallelism(), jobs);
+  const requested = o.workers ?? availableParallelism();
+  const bounds = cpuJobBounds(n, requested);
+  const jobs = bounds.length - 1;
+  const threads = Math.min(requested, jobs);
   const init: StarsWorkerInit = {
     width: image.width,
     height: image.height,
-    data: shared(image.data),
-    background: shared(map.background),
-    noise: shared(map.noise),
+    data: inSharedMemory(image.data),
+    background: inSharedMemory(map.background),
+    noise: inSharedMemory(map.noise),
     options,
   };
+  const out = new Array<StarMeasurement>(n);
   let done = 0;
-  const parts = await mapInWorkers<StarsWorkerInit, StarsWorkerJob, StarMeasurement[]>({
+  await mapInWorkers<StarsWorkerInit, StarsWorkerJob, PackedStars>({
     module: new URL('./starsWorker.js', import.meta.url),
     handler: starsWorker,
     init,
@@ -77,8 +104,8 @@ async function measureStarsCpu(image: Image, map: BackgroundMap, positions: Arra
     jobs: {
       count: jobs,
       make(j) {
-        const first = j * CPU_JOB;
-        const m = Math.min(CPU_JOB, n - first);
+        const first = bounds[j] as number;
+        const m = (bounds[j + 1] as number) - first;
         const xy = new Float64Array(2 * m);
         for (let k = 0; k < m; k++) {
           const p = positions[first + k] as StarPosition;
@@ -88,12 +115,15 @@ async function measureStarsCpu(image: Image, map: BackgroundMap, positions: Arra
         return { data: { first, xy }, transfer: [xy.buffer] };
       },
     },
-    onDone: (_j, value) => {
-      done += value.length;
+    // Records are rebuilt as each job arrives, while the workers measure the next ones.
+    onDone: (j, packed) => {
+      const first = bounds[j] as number;
+      for (let k = 0; k < packed.count; k++) out[first + k] = unpackStar(packed, k);
+      done += packed.count;
       o.onProgress?.(done, n);
     },
   });
-  return parts.flat();
+  return out;
 }
 
 /**
