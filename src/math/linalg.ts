@@ -155,9 +155,17 @@ export function columnNorm(a: ArrayLike<number>, start: number, end: number): nu
  */
 export function lstsqQr(a: Float64Array, m: number, n: number, y: Float64Array, x: Float64Array = new Float64Array(n), rdiag: Float64Array = new Float64Array(n)): Float64Array {
   const singular = householderQr(a, m, n, rdiag, y);
+  return qrLeastSquares(a, m, n, rdiag, singular, y, x);
+}
+
+/**
+ * The least-squares solution from a Householder QR (householderQr's a, rdiag and its return
+ * value) and Qᵀy (m): back substitution in R, or the rank-deficiency error.
+ */
+export function qrLeastSquares(a: Float64Array, m: number, n: number, rdiag: Float64Array, singular: number, qty: Float64Array, x: Float64Array): Float64Array {
   if (singular >= 0) throw new RangeError(`least-squares matrix is rank-deficient (column ${singular})`);
   for (let j = n - 1; j >= 0; j--) {
-    let s = y[j]!;
+    let s = qty[j]!;
     for (let k = j + 1; k < n; k++) s -= a[k * m + j]! * x[k]!;
     x[j] = s / rdiag[j]!;
   }
