@@ -6,6 +6,7 @@
 import { availableThreads, mapInWorkers, type WorkerJob } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import { autobkBatchGpu } from './autobkBatchGpu.js';
+import { ETOK } from './xafsUtils.js';
 import type {
   AutobkBatchInput,
   AutobkBatchOptions,
@@ -182,41 +183,85 @@ function chunkJobs(batch: Batch, chunk: number, forWorkers: boolean): { count: n
   };
 }
 
-/** Result records with views into each chunk's packed arrays, the k (and R) grids shared. */
-function assembleResults(chunks: readonly AutobkChunk[], batch: Batch, options: AutobkBatchOptions): AutobkBatchResult[] {
-  const results = new Array<AutobkBatchResult>(batch.n);
-  let nkMax = 0;
-  let r: Float64Array | null = null;
-  for (const c of chunks) {
-    r ??= c.r;
-    for (let s = 0; s < c.count; s++) {
-      const row = s * META_STRIDE;
-      if (c.meta[row + META.status] !== STATUS_ERROR) nkMax = Math.max(nkMax, c.meta[row + META.nk]!);
+/** Largest finite value minus smallest finite value of an energy array (NaN if fewer than two finite values). */
+function finiteSpan(energy: ArrayLike<number>): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < energy.length; i++) {
+    const e = energy[i] as unknown;
+    if (typeof e !== 'number' || !Number.isFinite(e)) continue;
+    if (e < lo) lo = e;
+    if (e > hi) hi = e;
+  }
+  return hi > lo ? hi - lo : NaN;
+}
+
+/**
+ * Points of the longest k grid any spectrum of the batch can have: nk = ⌊1.01 + kmax/kstep⌋ with
+ * kmax ≤ k(E_max − e0) and e0 ≥ E_min. Known before any result arrives, so one shared k grid
+ * serves every result whatever order chunks come back in.
+ */
+function kGridBound(batch: Batch, kstep: number): number {
+  let span = NaN;
+  if (batch.kind === 'packed') {
+    span = finiteSpan(batch.series.energy);
+  } else {
+    for (const sp of batch.spectra) {
+      const s = finiteSpan(sp.energy);
+      if (!(s <= span)) span = s;
     }
   }
-  // k = kstep·i exactly as autobkSetup builds it, once for the batch.
-  const kstep = options.kstep ?? 0.05;
-  const kAll = new Float64Array(nkMax);
-  for (let i = 0; i < nkMax; i++) kAll[i] = kstep * i;
-  const seriesEnergy = batch.kind === 'packed' ? batch.series.energy : null;
+  const nk = Math.trunc(1.01 + Math.sqrt(ETOK * span) / kstep);
+  return Number.isFinite(nk) && nk > 0 ? nk : 0;
+}
 
-  for (const c of chunks) {
+/**
+ * Result records with views into each chunk's packed arrays, the k (and R) grids shared, made as
+ * each chunk arrives so that the calling thread's work overlaps the workers'.
+ */
+class ResultAssembler {
+  readonly results: AutobkBatchResult[];
+  /** k = kstep·i exactly as autobkSetup builds it, once for the batch. */
+  private k: Float64Array;
+  private r: Float64Array | null = null;
+  private readonly seriesEnergy: Float64Array | null;
+
+  constructor(
+    batch: Batch,
+    private readonly kstep: number,
+  ) {
+    this.results = new Array<AutobkBatchResult>(batch.n);
+    this.k = this.kGrid(kGridBound(batch, kstep));
+    this.seriesEnergy = batch.kind === 'packed' ? batch.series.energy : null;
+  }
+
+  private kGrid(nk: number): Float64Array {
+    const k = new Float64Array(nk);
+    for (let i = 0; i < nk; i++) k[i] = this.kstep * i;
+    return k;
+  }
+
+  add(c: AutobkChunk): void {
     const { meta, data, text } = c;
+    this.r ??= c.r;
+    const r = this.r;
     for (let s = 0; s < c.count; s++) {
       const index = c.start + s;
       const row = s * META_STRIDE;
       const status = meta[row + META.status]!;
       if (status === STATUS_ERROR) {
-        results[index] = { status: 'error', index, device: 'cpu', error: text[s] as string };
+        this.results[index] = { status: 'error', index, device: 'cpu', error: text[s] as string };
         continue;
       }
       const ne = meta[row + META.ne]!;
       const nk = meta[row + META.nk]!;
       const nspl = meta[row + META.nspl]!;
       const nr = meta[row + META.nr]!;
+      // The bound holds by construction; a longer grid would only cost sharing, never values.
+      if (nk > this.k.length) this.k = this.kGrid(nk);
       let at = meta[row + META.offset]!;
       const take = (n: number): Float64Array => data.subarray(at, (at += n));
-      const energy = meta[row + META.ownEnergy] === 1 ? take(ne) : seriesEnergy!;
+      const energy = meta[row + META.ownEnergy] === 1 ? take(ne) : this.seriesEnergy!;
       const bkg = take(ne);
       const chi = take(nk);
       const knots = take(nspl + 4);
@@ -224,7 +269,7 @@ function assembleResults(chunks: readonly AutobkChunk[], batch: Batch, options: 
       const coefs = take(nspl);
       const chisqr = meta[row + META.chisqr]!;
       const nfev = meta[row + META.nfev]!;
-      results[index] = {
+      this.results[index] = {
         status: status === STATUS_MAX_ITERATIONS ? 'max-iterations' : 'converged',
         index,
         device: 'cpu',
@@ -232,7 +277,7 @@ function assembleResults(chunks: readonly AutobkChunk[], batch: Batch, options: 
         e0: meta[row + META.e0]!,
         edgeStep: meta[row + META.edgeStep]!,
         bkg,
-        k: kAll.subarray(0, nk),
+        k: this.k.subarray(0, nk),
         chi,
         ...(nr > 0 && r !== null ? { chir: { r: r.subarray(0, nr), re: take(nr), im: take(nr), mag: take(nr) } } : {}),
         details: {
@@ -254,7 +299,6 @@ function assembleResults(chunks: readonly AutobkChunk[], batch: Batch, options: 
       };
     }
   }
-  return results;
 }
 
 /** The CPU back end: chunks of spectra over `threads` workers (0: this thread). */
@@ -268,8 +312,11 @@ async function autobkBatchCpu(batch: Batch, options: AutobkBatchOptions, run: Au
     chir: run.chir === undefined || run.chir === false ? null : run.chir,
     energy: batch.kind === 'packed' ? batch.series.energy : null,
   };
+  const assembler = new ResultAssembler(batch, options.kstep ?? 0.05);
+  const timings = new Float64Array(4);
+  let assembleMs = 0;
   let done = 0;
-  const chunks = await mapInWorkers<AutobkWorkerInit, AutobkJob, AutobkChunk>({
+  await mapInWorkers<AutobkWorkerInit, AutobkJob, AutobkChunk>({
     module: new URL('./autobkWorker.js', import.meta.url),
     handler: autobkChunkHandler,
     init,
@@ -277,29 +324,26 @@ async function autobkBatchCpu(batch: Batch, options: AutobkBatchOptions, run: Au
     threads: Math.min(threads, jobs.count),
     ...(signal === undefined ? {} : { signal }),
     onDone: (_, c) => {
+      const ta = performance.now();
+      assembler.add(c);
+      for (let i = 0; i < 4; i++) timings[i]! += c.timings[i]!;
+      assembleMs += performance.now() - ta;
       done += c.count;
       // The final 100 % is reported once, after the results are assembled.
       if (done < n) onProgress?.({ done, total: n, fraction: done / n });
     },
   });
-  const tAssemble = performance.now();
-  const results = assembleResults(chunks, batch, options);
   const t1 = performance.now();
   onProgress?.({ done: n, total: n, fraction: 1 });
-  if (run.onTimings !== undefined) {
-    const sum = new Float64Array(4);
-    for (const c of chunks) for (let i = 0; i < 4; i++) sum[i]! += c.timings[i]!;
-    const timings: BatchTimings = {
-      setupMs: sum[0]!,
-      transformMs: sum[1]!,
-      lmMs: sum[2]!,
-      readbackMs: sum[3]! + (t1 - tAssemble),
-      totalMs: t1 - t0,
-      submissions: 0,
-    };
-    run.onTimings(timings);
-  }
-  return results;
+  run.onTimings?.({
+    setupMs: timings[0]!,
+    transformMs: timings[1]!,
+    lmMs: timings[2]!,
+    readbackMs: timings[3]! + assembleMs,
+    totalMs: t1 - t0,
+    submissions: 0,
+  } satisfies BatchTimings);
+  return assembler.results;
 }
 
 /**
