@@ -285,6 +285,12 @@ function parkIdle(key: string, w: Worker): void {
   w.unref();
 }
 
+/**
+ * Jobs queued per worker: the next one is already waiting when a job ends, so a worker does not
+ * idle while its reply travels and this thread makes the next job.
+ */
+const JOBS_IN_FLIGHT = 2;
+
 /** Runs every job on a pool of `threads` workers; values in job order. See the file header. */
 export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promise<O[]> {
   const { threads, jobs, signal, onDone } = opts;
@@ -373,6 +379,8 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
         w.postMessage({ kind: 'init', init: opts.init } satisfies ToWorker);
         send(w);
       }
+      // Round by round, so that a batch of few jobs still spreads over every worker.
+      for (let k = 1; k < JOBS_IN_FLIGHT; k++) for (const w of workers) send(w);
     } catch (e) {
       finish(e);
     }
