@@ -10,7 +10,7 @@
  * pre_edge on all cores: the tinybench rows after it find the worker pool warm.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { GpuContext, GpuUnavailableError } from '../src/gpu/context.js';
@@ -56,12 +56,14 @@ export default async function run(): Promise<void> {
   const maxSize = SIZES[SIZES.length - 1]!;
   const allMu = ruSeries(ru.energy, ru.mu, pre.edgeStep, maxSize);
   const cores = availableParallelism();
+  // Other jobs on the machine show in every row: the 1/5/15-minute load averages at the start and the end.
+  const loadBefore = loadavg().map((v) => +v.toFixed(2));
   const coldN = 10_000;
   const tCold = performance.now();
   let coldTimings: BatchTimings | null = null;
   await autobkBatch({ energy: ru.energy, mu: allMu.subarray(0, coldN * ru.energy.length) }, {}, { device: 'cpu', workers: cores, onTimings: (t) => (coldTimings = t) });
   const coldFirstCall = { spectra: coldN, mode: 'pre_edge inside', workers: cores, ms: +(performance.now() - tCold).toFixed(1), timings: coldTimings };
-  console.log('cold first call:', JSON.stringify(coldFirstCall));
+  console.log(`load average ${loadBefore.join(' ')}; cold first call:`, JSON.stringify(coldFirstCall));
 
   let ctx: GpuContext | undefined;
   let gpuLabel: string | null = null;
@@ -161,6 +163,7 @@ export default async function run(): Promise<void> {
       gpu: gpuLabel,
       date: new Date().toISOString(),
       input: { fixture: 'Ru_QAS.dat', points: ru.energy.length, noise: '1e-3 × edge step, Gaussian, one seed per spectrum', e0: pre.e0, edgeStep: pre.edgeStep },
+      loadAverage: { before: loadBefore, after: loadavg().map((v) => +v.toFixed(2)) },
       coldFirstCall,
       rows,
       skipped,
