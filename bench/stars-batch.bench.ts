@@ -11,9 +11,9 @@
  *
  * Frame and sky map live in shared memory, as a caller measuring a frame on worker threads keeps
  * them (otherwise every call copies them there: seconds for a 16384² frame). Both CPU paths are
- * warmed up on a prefix first (the workers' first call also starts the threads; its time is in
- * the result as `firstCall`), then timed alternately CPU_REPS times, the median kept: the machine
- * is shared, and alternating exposes both to the same load.
+ * warmed up on a prefix of each frame and method first (the very first worker call also starts
+ * the threads; these times are in the result as `firstCall`), then timed alternately CPU_REPS
+ * times, the median kept: the machine is shared, and alternating exposes both to the same load.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { GpuContext, GpuUnavailableError } from '../src/gpu/context.js';
