@@ -47,15 +47,20 @@ export function findEnergyStep(energy: ArrayLike<number>, fracIgnore = 0.01, nav
   return s / (stop - nskip);
 }
 
-/** The last kernel transform: spectra of one beamline's scans usually share npts. */
-let kernelCache: { npts: number; spectrum: Float64Array; sum: number } | null = null;
+/**
+ * Kernel transforms by npts: scans of one beamline share a few (the smoothed window spans ±75
+ * points around the first guess, whose energy span moves with it).
+ */
+const kernelCache = new Map<number, { spectrum: Float64Array; sum: number }>();
+const MAX_KERNELS = 32;
 
 /**
  * Spectrum (nfft-point real FFT; nfft follows from npts) and sum of the kernel
  * w[m] = 1/(π(1 + (m − npts)²)), m < 2·npts.
  */
 function lorentzianKernel(npts: number, nfft: number): { spectrum: Float64Array; sum: number } {
-  if (kernelCache !== null && kernelCache.npts === npts) return kernelCache;
+  const cached = kernelCache.get(npts);
+  if (cached !== undefined) return cached;
   const w = new Float64Array(nfft);
   let sum = 0;
   for (let m = 0; m < 2 * npts; m++) {
@@ -65,8 +70,10 @@ function lorentzianKernel(npts: number, nfft: number): { spectrum: Float64Array;
   }
   const spectrum = new Float64Array(nfft + 2);
   realFftPlan(nfft).forward(w, spectrum);
-  kernelCache = { npts, spectrum, sum };
-  return kernelCache;
+  const kernel = { spectrum, sum };
+  if (kernelCache.size >= MAX_KERNELS) kernelCache.clear();
+  kernelCache.set(npts, kernel);
+  return kernel;
 }
 
 /**
