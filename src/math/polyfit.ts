@@ -17,13 +17,15 @@ interface PolyDesign {
 }
 
 /**
- * Designs of recent fits, by degree, length and end abscissae (then checked value by value).
+ * Designs of recent fits, found by degree, length and end abscissae, then checked value by value.
  * pre_edge fits the same energy ranges for every spectrum of a series that finds the same e0,
  * so the QR is reused and each fit costs Qᵀy and a back substitution: the operations the
  * factorisation applies to y, in the same order, so the coefficients are the same.
  */
-const designs = new Map<string, PolyDesign>();
+const designs: PolyDesign[] = [];
 const MAX_DESIGNS = 64;
+/** Where the next new design goes once the list is full (oldest first). */
+let replaceAt = 0;
 const NO_COLUMNS = new Float64Array(0);
 /** Right-hand side and coefficients of the current fit, reused. */
 let work = new Float64Array(0);
@@ -31,12 +33,13 @@ let work = new Float64Array(0);
 function polyDesign(x: ArrayLike<number>, deg: number, start: number, end: number): PolyDesign {
   const m = end - start;
   const n = deg + 1;
-  const key = `${deg} ${m} ${x[start]} ${x[end - 1]}`;
-  const cached = designs.get(key);
-  if (cached !== undefined) {
+  const first = x[start]!;
+  const last = x[end - 1]!;
+  for (const d of designs) {
+    if (d.deg !== deg || d.x.length !== m || !Object.is(d.x[0], first) || !Object.is(d.x[m - 1], last)) continue;
     let same = true;
-    for (let i = 0; i < m && same; i++) same = Object.is(cached.x[i], x[start + i]);
-    if (same) return cached;
+    for (let i = 1; i < m - 1 && same; i++) same = Object.is(d.x[i], x[start + i]);
+    if (same) return d;
   }
   let lo = Infinity;
   let hi = -Infinity;
@@ -62,8 +65,12 @@ function polyDesign(x: ArrayLike<number>, deg: number, start: number, end: numbe
   }
   const singular = householderQr(qr, m, n, rdiag, NO_COLUMNS, 0);
   const design = { x: xs, deg, mid, half, qr, rdiag, singular };
-  if (designs.size >= MAX_DESIGNS) designs.clear();
-  designs.set(key, design);
+  if (designs.length < MAX_DESIGNS) {
+    designs.push(design);
+  } else {
+    designs[replaceAt] = design;
+    replaceAt = (replaceAt + 1) % MAX_DESIGNS;
+  }
   return design;
 }
 

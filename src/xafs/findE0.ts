@@ -11,8 +11,27 @@ import { cleanSpectrum } from './xafsUtils.js';
 const pyMin = (a: number, b: number): number => (b < a ? b : a);
 const pyMax = (a: number, b: number): number => (b > a ? b : a);
 
+/**
+ * The last findEnergyStep call (its energies, settings and answer): find_e0 asks it about the
+ * same grid for every spectrum of a series, and comparing the grid costs a fraction of the answer.
+ */
+let lastStep: { energy: Float64Array; fracIgnore: number; nave: number; step: number } | null = null;
+
+function sameValues(a: Float64Array, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
 /** Mean of the smallest successive energy differences (Larch's find_energy_step). */
 export function findEnergyStep(energy: ArrayLike<number>, fracIgnore = 0.01, nave = 10): number {
+  if (lastStep !== null && lastStep.fracIgnore === fracIgnore && lastStep.nave === nave && sameValues(lastStep.energy, energy)) return lastStep.step;
+  const step = energyStep(energy, fracIgnore, nave);
+  lastStep = { energy: Float64Array.from(energy), fracIgnore, nave, step };
+  return step;
+}
+
+function energyStep(energy: ArrayLike<number>, fracIgnore: number, nave: number): number {
   const n = energy.length;
   const nskip = Math.trunc(fracIgnore * n);
   // Larch slices [nskip:-nskip], which is empty when nskip is 0: the step is then NaN.
@@ -153,30 +172,36 @@ function findE0Pass(energyIn: Float64Array, muIn: Float64Array, estepIn: number 
   const nmin = Math.max(3, Math.trunc(0.02 * n));
   if (derivBuffer.length < 2 * n) derivBuffer = new Float64Array(Math.max(2 * n, 2 * derivBuffer.length));
   let d: Float64Array = derivBuffer.subarray(0, n);
-  for (let i = 0; i < n; i++) {
-    // numpy.gradient: one-sided at the ends, central inside; the two spacings cancel.
-    const a = i === 0 ? 0 : i === n - 1 ? n - 2 : i - 1;
-    const b = i === 0 ? 1 : i === n - 1 ? n - 1 : i + 1;
-    d[i] = (mu[b]! - mu[a]!) / (en[b]! - en[a]!);
-  }
+  // numpy.gradient: one-sided at the ends, central inside; the two spacings cancel.
+  d[0] = (mu[1]! - mu[0]!) / (en[1]! - en[0]!);
+  for (let i = 1; i < n - 1; i++) d[i] = (mu[i + 1]! - mu[i - 1]!) / (en[i + 1]! - en[i - 1]!);
+  d[n - 1] = (mu[n - 1]! - mu[n - 2]!) / (en[n - 1]! - en[n - 2]!);
   if (useSmooth) d = lorentzianSmooth(en, d, estep, derivBuffer.subarray(n, 2 * n));
-  for (let i = 0; i < n; i++) if (!Number.isFinite(d[i]!)) d[i] = -1;
+  // Non-finite values become −1, then min and max over [nmin, n − nmin), in one sweep.
   let dmin = Infinity;
   let dmax = -Infinity;
-  for (let i = nmin; i < n - nmin; i++) {
-    dmin = Math.min(dmin, d[i]!);
-    dmax = Math.max(dmax, d[i]!);
+  for (let i = 0; i < n; i++) {
+    let v = d[i]!;
+    if (!Number.isFinite(v)) d[i] = v = -1;
+    if (i >= nmin && i < n - nmin) {
+      dmin = Math.min(dmin, v);
+      dmax = Math.max(dmax, v);
+    }
   }
   const ptp = Math.max(1e-10, dmax - dmin);
-  for (let i = 0; i < n; i++) d[i] = (d[i]! - dmin) / ptp;
-
   let dhigh = n <= 20 ? 0.3 : 0.6;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const v = (d[i]! - dmin) / ptp;
+    d[i] = v;
+    if (v > dhigh) count++;
+  }
+
   const above = (thr: number): number => {
     let c = 0;
     for (let i = 0; i < n; i++) if (d[i]! > thr) c++;
     return c;
   };
-  let count = above(dhigh);
   let useAll = false;
   if (count < 3) {
     for (let pass = 0; pass < 2 && count <= 3; pass++) {
