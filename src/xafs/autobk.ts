@@ -5,10 +5,14 @@
  *   knots, initial coefficients, the B-spline basis on the uniform k grid and on the fitted data
  *   points, the data part of χ (cubic-spline interpolation of μ onto the k grid) and the
  *   Fourier-transformed design `A` and data vector `b`, so that the FFT rows of the residual are
- *   `A·c + b` exactly;
+ *   `A·c + b` exactly. `autobkGrids` itself is `autobkSettings` (options), `autobkEdge` (e0 and
+ *   edge step), `autobkPlan` (everything fixed by the grid, e0 and the options) and
+ *   `autobkSpectrumPart` (what μ adds), so that a batch can share one plan among the spectra
+ *   that have the same grid and e0 and still run autobk's own operations;
  * - `AutobkProblem` evaluates residuals (FFT rows and clamp rows) and the exact Jacobian, where
  *   only the clamp rows depend on c, through the scale s(c); `AutobkReducedProblem` is the same
- *   problem with the constant FFT rows folded into their R factor;
+ *   problem with the constant FFT rows folded into their R factor (`factorFourierDesign`, shareable
+ *   by the spectra of one plan);
  * - `autobkSolve` runs Levenberg–Marquardt; `autobkResult` turns coefficients into Larch's outputs;
  * - `autobk` composes them.
  */
