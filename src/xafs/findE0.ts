@@ -171,12 +171,12 @@ function findE0Pass(energyIn: Float64Array, muIn: Float64Array, estepIn: number 
   const estep = estepIn ?? findEnergyStep(en);
   const nmin = Math.max(3, Math.trunc(0.02 * n));
   if (derivBuffer.length < 2 * n) derivBuffer = new Float64Array(Math.max(2 * n, 2 * derivBuffer.length));
-  let d: Float64Array = derivBuffer.subarray(0, n);
+  const grad = derivBuffer.subarray(0, n);
   // numpy.gradient: one-sided at the ends, central inside; the two spacings cancel.
-  d[0] = (mu[1]! - mu[0]!) / (en[1]! - en[0]!);
-  for (let i = 1; i < n - 1; i++) d[i] = (mu[i + 1]! - mu[i - 1]!) / (en[i + 1]! - en[i - 1]!);
-  d[n - 1] = (mu[n - 1]! - mu[n - 2]!) / (en[n - 1]! - en[n - 2]!);
-  if (useSmooth) d = lorentzianSmooth(en, d, estep, derivBuffer.subarray(n, 2 * n));
+  grad[0] = (mu[1]! - mu[0]!) / (en[1]! - en[0]!);
+  for (let i = 1; i < n - 1; i++) grad[i] = (mu[i + 1]! - mu[i - 1]!) / (en[i + 1]! - en[i - 1]!);
+  grad[n - 1] = (mu[n - 1]! - mu[n - 2]!) / (en[n - 1]! - en[n - 2]!);
+  const d = useSmooth ? lorentzianSmooth(en, grad, estep, derivBuffer.subarray(n, 2 * n)) : grad;
   // Non-finite values become −1, then min and max over [nmin, n − nmin), in one sweep.
   let dmin = Infinity;
   let dmax = -Infinity;
@@ -196,28 +196,35 @@ function findE0Pass(energyIn: Float64Array, muIn: Float64Array, estepIn: number 
     d[i] = v;
     if (v > dhigh) count++;
   }
-
-  const above = (thr: number): number => {
-    let c = 0;
-    for (let i = 0; i < n; i++) if (d[i]! > thr) c++;
-    return c;
-  };
   let useAll = false;
   if (count < 3) {
     for (let pass = 0; pass < 2 && count <= 3; pass++) {
       dhigh *= 0.5;
-      count = above(dhigh);
+      count = 0;
+      for (let i = 0; i < n; i++) if (d[i]! > dhigh) count++;
     }
   }
   if (count < 3) useAll = true;
-  const inH = (i: number): boolean => i >= 0 && i < n && (useAll ? Number.isFinite(d[i]!) : d[i]! > dhigh);
+  // The largest d[i] (strictly) with i and both neighbours in H, for nmin ≤ i ≤ n − nmin; H is
+  // {d > dhigh}, or every finite value when too few were high (a loop of its own for each case).
   let imax = 0;
   let best = 0;
-  for (let i = 0; i < n; i++) {
-    if (!inH(i) || i < nmin || i > n - nmin) continue;
-    if (d[i]! > best && inH(i + 1) && inH(i - 1)) {
-      imax = i;
-      best = d[i]!;
+  const iEnd = Math.min(n - 1, n - nmin);
+  if (useAll) {
+    for (let i = nmin; i <= iEnd; i++) {
+      const v = d[i]!;
+      if (Number.isFinite(v) && v > best && i + 1 < n && Number.isFinite(d[i + 1]!) && Number.isFinite(d[i - 1]!)) {
+        imax = i;
+        best = v;
+      }
+    }
+  } else {
+    for (let i = nmin; i <= iEnd; i++) {
+      const v = d[i]!;
+      if (v > dhigh && v > best && i + 1 < n && d[i + 1]! > dhigh && d[i - 1]! > dhigh) {
+        imax = i;
+        best = v;
+      }
     }
   }
   return { e0: en[imax]!, index: imax, estep };
