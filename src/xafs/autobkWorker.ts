@@ -133,7 +133,7 @@ interface PlanFit {
   coefs: Float64Array;
 }
 
-/** Plans kept per worker: a noisy series has a few dozen distinct e0 values at most, an e0 per spectrum would only churn. */
+/** Plans kept per worker: a noisy series finds a few dozen distinct e0 values; an e0 per spectrum would only churn. */
 const MAX_PLANS = 64;
 
 /**
@@ -259,7 +259,8 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
           fit = planFit(plan);
           tDesign = performance.now() - tp;
           if (onGrid) {
-            if (plans.size >= MAX_PLANS) plans.clear();
+            // The oldest plan goes first: along a series whose edge drifts, recent e0 values recur.
+            if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
             plans.set(e0, fit);
           }
         }

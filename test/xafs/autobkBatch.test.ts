@@ -227,6 +227,18 @@ describe('autobkBatch on the CPU: spectra of a packed series share one plan per 
     }
   });
 
+  it('more distinct e0 values than plans kept: evicted and kept plans both give autobk\'s results', async () => {
+    const ne = ru.energy.length;
+    const n = 150;
+    const mu = ruSeries(n, 300);
+    // 75 e0 values, each used twice, 75 spectra apart: more than a worker keeps.
+    const e0 = Float64Array.from({ length: n }, (_, s) => ru.ref.ek0 - 3 + 0.08 * (s % 75));
+    const results = await autobkBatch({ energy: ru.energy, mu, e0, edgeStep: ru.ref.edge_step }, {}, { device: 'cpu', workers: 0 });
+    for (let s = 0; s < n; s++) {
+      expectSameAsAutobk(results[s], ru.energy, mu.subarray(s * ne, (s + 1) * ne), { e0: e0[s]!, edgeStep: ru.ref.edge_step });
+    }
+  });
+
   it('rows that cleaning changes (a NaN, an infinite value) are fitted on their own cleaned grid between rows that share plans', async () => {
     const ne = ru.energy.length;
     const mu = ruSeries(30, 40);
