@@ -76,8 +76,8 @@ export default async function run(): Promise<void> {
   }
 
   const devices: { name: string; run: AutobkBatchRun }[] = [
-    { name: 'CPU, calling thread', run: { device: 'cpu', workers: 0 } },
     { name: `CPU, ${cores} worker threads`, run: { device: 'cpu', workers: cores } },
+    { name: 'CPU, calling thread', run: { device: 'cpu', workers: 0 } },
     ...(ctx === undefined ? [] : [{ name: `GPU ${gpuLabel}`, run: { device: 'gpu' as const, gpu: ctx } }]),
   ];
   const modes = ['e0 and edge step given', 'pre_edge inside'] as const;
@@ -85,8 +85,10 @@ export default async function run(): Promise<void> {
   const skipped: string[] = [];
   let agreement: { spectra: number; maxChiDiffOverMaxChi: number; maxChisqrRelDiff: number } | null = null;
 
-  for (const mode of modes) {
-    for (const device of devices) {
+  // Devices outermost, worker threads first: their rows follow the cold call while its pool is
+  // still warm, and no CPU row waits behind the minutes of a software GPU (idle workers expire).
+  for (const device of devices) {
+    for (const mode of modes) {
       let lastMsPerSpectrum = 0;
       for (const n of SIZES) {
         const gpuSoftware = device.run.device === 'gpu' && ctx !== undefined && isSoftware(ctx);
