@@ -3,8 +3,7 @@
  * LM driven from TypeScript; see src/gpu/starsBatch.ts) or on all CPU cores with worker_threads.
  * One result per position, in input order, with the fields and statuses of measureStars.
  */
-import { availableParallelism } from 'node:os';
-import { mapInWorkers } from '../cpu/workerPool.js';
+import { mapInWorkers, availableThreads } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import type { StarsBatchTimings } from '../gpu/starsBatch.js';
 import type { BackgroundMap } from './background.js';
@@ -81,7 +80,7 @@ function inSharedMemory(v: Float32Array): Float32Array {
 
 async function measureStarsCpu(image: Image, map: BackgroundMap, positions: ArrayLike<StarPosition>, options: MeasureOptions, o: BatchOptions): Promise<StarMeasurement[]> {
   const n = positions.length;
-  const requested = o.workers ?? availableParallelism();
+  const requested = o.workers ?? (await availableThreads());
   const bounds = cpuJobBounds(n, requested);
   const jobs = bounds.length - 1;
   const threads = Math.min(requested, jobs);
