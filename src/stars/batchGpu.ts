@@ -17,7 +17,7 @@ import {
 } from '../gpu/starsBatch.js';
 import type { BackgroundMap } from './background.js';
 import type { Image } from './image.js';
-import { newStarMeasurement, StarWorkspace, type StarPosition } from './measure.js';
+import { newStarMeasurement, principalAxes, StarWorkspace, type StarPosition } from './measure.js';
 import { FIT_REASONS, PSF_PARAMS } from './psfModel.js';
 import {
   FLAG_FIT_FAILED,
@@ -78,17 +78,6 @@ export interface GpuBatchRun {
   results: StarMeasurement[];
   /** Milliseconds: upload (frame, sky maps and stars), extraction, fit loop, metrics, read-back and records. */
   timings: StarsBatchTimings & { assembleMs: number; bands: number; chunks: number };
-}
-
-/** Major/minor σ and angle of a covariance, as measure.ts defines them. */
-function principalAxes(cxx: number, cyy: number, cxy: number, out: Float64Array): void {
-  const tr = cxx + cyy;
-  const disc = Math.sqrt(Math.max(0.25 * (cxx - cyy) * (cxx - cyy) + cxy * cxy, 0));
-  out[0] = Math.sqrt(Math.max(0.5 * tr + disc, 0));
-  out[1] = Math.sqrt(Math.max(0.5 * tr - disc, 0));
-  let th = 0.5 * Math.atan2(2 * cxy, cxx - cyy);
-  if (th <= -Math.PI / 2) th += Math.PI;
-  out[2] = th;
 }
 
 /** Measures every position on the GPU; results in input order. */
@@ -263,7 +252,10 @@ function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s:
           const b = lm[4] as number;
           const c = lm[5] as number;
           const det = a * c - b * b;
-          principalAxes(c / det, a / det, -b / det, axes);
+          axes[0] = c / det;
+          axes[1] = a / det;
+          axes[2] = -b / det;
+          principalAxes(axes);
           fwhm = FWHM_PER_SIGMA * Math.sqrt((axes[0] as number) * (axes[1] as number));
           const q = (axes[1] as number) / (axes[0] as number);
           ecc = Math.sqrt(Math.max(1 - q * q, 0));
@@ -286,7 +278,10 @@ function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s:
   res.method = fitted ? s.method : 'moments';
   const cxx = info[INFO.cxx] as number;
   if (Number.isFinite(cxx)) {
-    principalAxes(cxx, info[INFO.cyy] as number, info[INFO.cxy] as number, axes);
+    axes[0] = cxx;
+    axes[1] = info[INFO.cyy] as number;
+    axes[2] = info[INFO.cxy] as number;
+    principalAxes(axes);
     // The Moffat model is circular: its shape comes from the moments even when the fit converged.
     if (!Number.isFinite(ecc)) {
       const q = (axes[1] as number) / (axes[0] as number);

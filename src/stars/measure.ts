@@ -662,7 +662,7 @@ function apertureSum(ws: StarWorkspace): void {
  * [σmaj, σmin, θ]. Through an array because three doubles passed to a call that V8 does not
  * inline are boxed.
  */
-function principalAxes(m: Float64Array): void {
+export function principalAxes(m: Float64Array): void {
   const cxx = m[0] as number;
   const cyy = m[1] as number;
   const cxy = m[2] as number;
