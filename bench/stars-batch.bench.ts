@@ -17,55 +17,16 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { GpuContext, GpuUnavailableError } from '../src/gpu/context.js';
-import { erf } from '../src/math/studentT.js';
-import { backgroundMap, measureStars, type BackgroundMap, type Image, type MeasureOptions } from '../src/stars/index.js';
+import { backgroundMap, measureStars, type BackgroundMap, type MeasureOptions } from '../src/stars/index.js';
 import { measureStarsBatch } from '../src/stars/measureBatch.js';
-import { gaussian, mulberry32 } from '../test/util/random.js';
+import { FWHM, GAIN, READ_NOISE, SKY, syntheticStarField } from './starField.js';
 import { machineInfo, slug, writeResult } from './util.js';
 
-const FWHM = 3.5;
-const GAIN = 1.5;
-const READ_NOISE = 5;
-const SKY = 1000;
 /** Stars per run on a software adapter, and at most on one CPU thread for the Moffat fit. */
 const SOFTWARE_GPU_STARS = 2000;
 const CPU_MOFFAT_STARS = 5000;
 const CPU_WARM_UP_STARS = 2000;
 const CPU_REPS = 3;
-
-function pixelGauss(c: number, sigma: number, k: number): number {
-  const q = 1 / (Math.SQRT2 * sigma);
-  return 0.5 * (erf((k + 0.5 - c) * q) - erf((k - 0.5 - c) * q));
-}
-
-/** A frame of `size`² with `stars` Gaussian stars on a jittered grid; the frame lives in shared memory. */
-function makeFrame(size: number, stars: number, seed: number): { image: Image; starts: { x: number; y: number }[] } {
-  const rnd = mulberry32(seed);
-  const normal = gaussian(rnd);
-  const data = new Float32Array(new SharedArrayBuffer(4 * size * size));
-  const sigmaSky = Math.sqrt(SKY / GAIN + (READ_NOISE / GAIN) ** 2);
-  for (let i = 0; i < data.length; i++) data[i] = SKY + sigmaSky * normal();
-  const starts: { x: number; y: number }[] = [];
-  const grid = Math.ceil(Math.sqrt(stars));
-  const step = size / grid;
-  const s = FWHM / 2.3548200450309493;
-  for (let k = 0; k < stars; k++) {
-    const x = ((k % grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
-    const y = (Math.floor(k / grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
-    const flux = 2000 * 100 ** rnd();
-    starts.push({ x: Math.round(x), y: Math.round(y) });
-    const ix = Math.round(x);
-    const iy = Math.round(y);
-    for (let j = iy - 10; j <= iy + 10; j++) {
-      const gy = pixelGauss(y, s, j);
-      for (let i = ix - 10; i <= ix + 10; i++) {
-        const m = flux * gy * pixelGauss(x, s, i);
-        data[j * size + i] = (data[j * size + i] as number) + m + Math.sqrt(m / GAIN) * normal();
-      }
-    }
-  }
-  return { image: { data, width: size, height: size }, starts };
-}
 
 function inSharedMemory(v: Float32Array): Float32Array {
   const s = new Float32Array(new SharedArrayBuffer(v.byteLength));
@@ -117,7 +78,8 @@ export default async function (): Promise<void> {
     [16384, 100_000, 16384],
   ] as const) {
     const t0 = performance.now();
-    const { image, starts } = makeFrame(size, count, seed);
+    const { image, truth } = syntheticStarField(size, count, seed, true);
+    const starts = truth.map((t) => ({ x: Math.round(t.x), y: Math.round(t.y) }));
     const map = sharedMap(backgroundMap(image));
     console.log(`frame ${size}² with ${count} stars and its sky map in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     for (const [name, method] of [

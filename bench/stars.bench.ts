@@ -23,49 +23,11 @@ import {
   type MeasureOptions,
 } from '../src/stars/index.js';
 import { erf } from '../src/math/studentT.js';
-import { gaussian, mulberry32 } from '../test/util/random.js';
+import { FWHM, GAIN, READ_NOISE, SKY, syntheticStarField } from './starField.js';
 import { machineInfo, summarize, writeResult } from './util.js';
 
 const SIZE = 6144;
 const STARS = 10_000;
-const FWHM = 3.5;
-const GAIN = 1.5;
-const READ_NOISE = 5;
-const SKY = 1000;
-
-function pixelGauss(c: number, sigma: number, k: number): number {
-  const q = 1 / (Math.SQRT2 * sigma);
-  return 0.5 * (erf((k + 0.5 - c) * q) - erf((k - 0.5 - c) * q));
-}
-
-function makeFrame(): { image: Image; truth: { x: number; y: number }[] } {
-  const rnd = mulberry32(6144);
-  const normal = gaussian(rnd);
-  const data = new Float32Array(SIZE * SIZE);
-  const sigmaSky = Math.sqrt(SKY / GAIN + (READ_NOISE / GAIN) ** 2);
-  for (let i = 0; i < data.length; i++) data[i] = SKY + sigmaSky * normal();
-  const truth: { x: number; y: number }[] = [];
-  const grid = Math.ceil(Math.sqrt(STARS));
-  const step = SIZE / grid;
-  const s = FWHM / 2.3548200450309493;
-  for (let k = 0; k < STARS; k++) {
-    const x = ((k % grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
-    const y = (Math.floor(k / grid) + 0.5) * step + (rnd() - 0.5) * 0.3 * step;
-    const flux = 2000 * 100 ** rnd();
-    truth.push({ x, y });
-    const ix = Math.round(x);
-    const iy = Math.round(y);
-    for (let j = iy - 10; j <= iy + 10; j++) {
-      const gy = pixelGauss(y, s, j);
-      for (let i = ix - 10; i <= ix + 10; i++) {
-        const m = flux * gy * pixelGauss(x, s, i);
-        // Poisson noise of the star by its normal approximation.
-        data[j * SIZE + i] = (data[j * SIZE + i] as number) + m + Math.sqrt(m / GAIN) * normal();
-      }
-    }
-  }
-  return { image: { data, width: SIZE, height: SIZE }, truth };
-}
 
 const GC_KINDS: Record<number, string> = {
   [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -108,7 +70,7 @@ export default async function (): Promise<void> {
   // The machine is shared: the load average before and after goes into the result with the times.
   const loadStart = loadavg().map((v) => +v.toFixed(2));
   const t0 = performance.now();
-  const { image, truth } = makeFrame();
+  const { image, truth } = syntheticStarField(SIZE, STARS, 6144);
   const tFrame = performance.now() - t0;
   const t1 = performance.now();
   const map = backgroundMap(image);
