@@ -39,7 +39,7 @@ import type {
 import { chirXftfOptions } from './autobkBatchTypes.js';
 import { ftwindow } from './ftwindow.js';
 import { planSeries, type SeriesPlan } from './autobkSeries.js';
-import { fitSeriesOnGpu, seriesCapacity } from './autobkSeriesGpu.js';
+import { fitSeriesOnGpu, gpuSuccess, seriesCapacity } from './autobkSeriesGpu.js';
 
 /** Spectra per chunk unless `maxChunk` says otherwise: bounds the CPU setups held at once. */
 const DEFAULT_CHUNK = 4096;
@@ -253,7 +253,7 @@ function polish(e: ChunkEntry, normal: Float32Array): number {
 /** Larch's outputs for one spectrum from its final coefficients, in float64. */
 function successResult(e: ChunkEntry, chisqr: number, hitMaxIterations: boolean): AutobkBatchSuccess {
   const g = e.grids;
-  const { nspl, kout, basisK, basisE, iek0, kraw, edgeStep, chiData, mu } = g;
+  const { kout, basisK, basisE, iek0, kraw, edgeStep, chiData, mu } = g;
   const coefs = e.coefs;
   const nk = kout.length;
   const chi = new Float64Array(nk);
@@ -261,33 +261,18 @@ function successResult(e: ChunkEntry, chisqr: number, hitMaxIterations: boolean)
   for (let i = 0; i < nk; i++) chi[i] = (chiData[i]! - chi[i]!) / edgeStep;
   const bkg = Float64Array.from(mu);
   evalBasis(basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
-  const dof = 2 * g.irbkg + 2 * g.nclamp - nspl;
-  return {
-    status: hitMaxIterations ? 'max-iterations' : 'converged',
+  return gpuSuccess(g, {
     index: e.index,
-    device: 'gpu',
-    energy: g.energy,
     e0: g.e0,
     edgeStep,
     bkg,
-    k: kout,
     chi,
-    details: {
-      nspl,
-      irbkg: g.irbkg,
-      kmin: g.kmin,
-      kmax: g.kmax,
-      rbkg: g.rbkg,
-      knots: g.knots,
-      initCoefs: g.initCoefs,
-      coefs,
-      chisqr,
-      redchi: dof > 0 ? chisqr / dof : NaN,
-      iterations: e.iterations,
-      nfev: e.iterations + 1,
-      warnings: g.warnings,
-    },
-  };
+    coefs,
+    initCoefs: g.initCoefs,
+    chisqr,
+    iterations: e.iterations,
+    hitMaxIterations,
+  });
 }
 
 /** R bins of χ(R) up to rmax (xftf's irmax; the same for every spectrum of a batch). */

@@ -9,6 +9,7 @@ import { AUTOBK_LM_STATUS, type AutobkLmSettings } from '../gpu/autobkLm.js';
 import { AutobkSeriesGpu, type AutobkSeriesOutput } from '../gpu/autobkSeries.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { AutobkBatchResult, AutobkBatchSuccess, BatchTimings, PackedSeries } from './autobkBatchTypes.js';
+import type { AutobkCleaning, AutobkGrids } from './autobk.js';
 import type { SeriesPlan } from './autobkSeries.js';
 
 export interface SeriesRun {
@@ -105,7 +106,6 @@ export function seriesResults(input: PackedSeries, plan: SeriesPlan, c0: number,
   const mu = input.mu;
   const first = indices[c0]!;
   const contiguous = indices[c0 + n - 1]! - first === n - 1;
-  const dof = 2 * g.irbkg + 2 * g.nclamp - nspl;
   const chiAll = new Float64Array(n * nk);
   chiAll.set(out.chi.subarray(0, n * nk));
   const bkgAll = new Float64Array(n * ne);
@@ -124,34 +124,63 @@ export function seriesResults(input: PackedSeries, plan: SeriesPlan, c0: number,
       coefs[j] = muRef + out.coefs[s * nspl + j]!;
       initCoefs[j] = muRef + out.initCoefs[s * nspl + j]!;
     }
-    const chisqr = out.misc[4 * s]!;
-    const iterations = out.misc[4 * s + 1]!;
-    fits[s] = {
-      status: out.misc[4 * s + 2] === AUTOBK_LM_STATUS.maxIterations ? 'max-iterations' : 'converged',
+    fits[s] = gpuSuccess(g, {
       index: indices[c0 + s]!,
-      device: 'gpu',
-      energy: g.energy,
       e0,
       edgeStep: edgeSteps[c0 + s]!,
       bkg,
-      k: g.kout,
       chi: chiAll.subarray(s * nk, (s + 1) * nk),
-      details: {
-        nspl,
-        irbkg: g.irbkg,
-        kmin: g.kmin,
-        kmax: g.kmax,
-        rbkg: g.rbkg,
-        knots: g.knots,
-        initCoefs,
-        coefs,
-        chisqr,
-        redchi: dof > 0 ? chisqr / dof : NaN,
-        iterations,
-        nfev: iterations + 1,
-        warnings: g.warnings,
-      },
-    };
+      coefs,
+      initCoefs,
+      chisqr: out.misc[4 * s]!,
+      iterations: out.misc[4 * s + 1]!,
+      hitMaxIterations: out.misc[4 * s + 2] === AUTOBK_LM_STATUS.maxIterations,
+    });
   }
   return fits;
+}
+
+/** What one GPU fit produced beside its grids. */
+export interface GpuFitOutcome {
+  index: number;
+  e0: number;
+  edgeStep: number;
+  bkg: Float64Array;
+  chi: Float64Array;
+  coefs: Float64Array;
+  initCoefs: Float64Array;
+  chisqr: number;
+  iterations: number;
+  hitMaxIterations: boolean;
+}
+
+/** The result record of a GPU fit (series or per-spectrum grids alike): Larch's outputs and details. */
+export function gpuSuccess(g: AutobkGrids & AutobkCleaning, f: GpuFitOutcome): AutobkBatchSuccess {
+  const dof = 2 * g.irbkg + 2 * g.nclamp - g.nspl;
+  return {
+    status: f.hitMaxIterations ? 'max-iterations' : 'converged',
+    index: f.index,
+    device: 'gpu',
+    energy: g.energy,
+    e0: f.e0,
+    edgeStep: f.edgeStep,
+    bkg: f.bkg,
+    k: g.kout,
+    chi: f.chi,
+    details: {
+      nspl: g.nspl,
+      irbkg: g.irbkg,
+      kmin: g.kmin,
+      kmax: g.kmax,
+      rbkg: g.rbkg,
+      knots: g.knots,
+      initCoefs: f.initCoefs,
+      coefs: f.coefs,
+      chisqr: f.chisqr,
+      redchi: dof > 0 ? f.chisqr / dof : NaN,
+      iterations: f.iterations,
+      nfev: f.iterations + 1,
+      warnings: g.warnings,
+    },
+  };
 }
