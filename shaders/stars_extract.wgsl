@@ -10,53 +10,25 @@
 //   WG       invocations per workgroup (a power of two ≥ 2·SIDE)
 //
 // Bindings (group 0):
-//   0 params  uniform Params (below), one per chunk of stars
+//   0 params  uniform Params (stars_common.wgsl), one per chunk of stars
 //   1 tile    storage read, array<f32>: three planes of tileRows × width, starting at image row
 //             rowStart: pixel (x, y) of the image at [(y − rowStart)·width + x], the sky map at
 //             the same index + planeStride, the sky σ map at + 2·planeStride
 //   2 starIn  storage read, array<vec4<f32>>: per star of the chunk (ix, iy, fx, fy) with ix, iy
 //             the i32 bits of the start pixel floor(x + ½) and fx, fy = x − ix, y − iy
-//   3 info    storage read_write, array<f32>: INFO words per star (INFO_* offsets below; ints
-//             as u32/i32 bits)
+//   3 info    storage read_write, array<f32>: INFO words per star (INFO_* offsets in
+//             stars_common.wgsl; ints as u32/i32 bits)
 //   4 stamps  storage read_write, array<vec2<f32>>: NPIX per star, row-major, (z, w) = (pixel −
 //             sky)/S and the inverse variance in the same units; w = 0 leaves a pixel out
 //   5 lm      storage read_write, array<f32>: LM words per star (layout in stars_fit.wgsl);
 //             this kernel writes the start parameters, the status, pixels and noise
 //
 // Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
+//
+// Params, the INFO_* and LM_* offsets, isFiniteBits, nanValue and admissible come from
+// stars_common.wgsl, spliced in at the include line.
 
-struct Params {
-  width: u32,
-  height: u32,
-  rowStart: i32,
-  tileRows: u32,
-  planeStride: u32,
-  count: u32,
-  gridX: u32,
-  annulus: u32,
-  saturation: f32,
-  hasSaturation: u32,
-  rnFloor: f32,
-  poisson: f32,
-  sigmaW: f32,
-  sigma0: f32,
-  fitting: u32,
-  beta: f32,
-  // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
-  nanBits: u32,
-  // PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β): a uniform,
-  // not an override, so one compiled kernel serves every model.
-  model: u32,
-  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 2) although they are constants: with
-  // constant trip counts lavapipe's LLVM unrolls the loops around every barrier, and a cold
-  // compile of this kernel took most of a minute.
-  halfWg: u32,
-  centroidIterations: u32,
-  moves: u32,
-  shapePasses: u32,
-  sortN: u32,
-  clipIterations: u32,
-}
+//! include "stars_common.wgsl"
 
 override R: i32;
 override RO: i32;
@@ -65,28 +37,6 @@ override WG: u32 = 64u;
 override SIDE: i32 = 2 * R + 1;
 override NPIX: u32 = u32(SIDE * SIDE);
 
-const INFO: u32 = 32u;
-const INFO_IX = 0u;
-const INFO_IY = 1u;
-const INFO_FLAGS = 2u;
-const INFO_COUNT = 3u;
-const INFO_SKY = 4u;
-const INFO_SIGMA = 5u;
-const INFO_CX = 6u;
-const INFO_CY = 7u;
-const INFO_CXX = 8u;
-const INFO_CYY = 9u;
-const INFO_CXY = 10u;
-const INFO_SUMFLUX = 11u;
-const INFO_SCALE = 12u;
-const INFO_STAGE = 13u;
-const INFO_MROUND = 14u;
-const INFO_MASYM = 15u;
-
-const LM: u32 = 64u;
-const LM_STATUS = 55u;
-const LM_PIXELS = 56u;
-const LM_NOISE = 59u;
 const FIT_PENDING = 100.0;
 const FIT_SKIP = 102.0;
 
@@ -130,16 +80,6 @@ var<workgroup> wgFlags: atomic<u32>;
 var<workgroup> wgPeak: atomic<u32>;
 var<workgroup> uScalar: u32;
 var<workgroup> mrg: array<f32, 64>;
-
-// WGSL lets implementations assume values are finite, so NaN and ±inf pixels are found by
-// their bits, never by comparisons.
-fn isFiniteBits(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
-
-fn nanValue() -> f32 {
-  return bitcast<f32>(params.nanBits);
-}
 
 // Image value and map values of pixel (x, y), which the caller has checked lies in the image;
 // the tile's halo guarantees it lies in the tile as well.
@@ -455,37 +395,6 @@ fn windowedShape(cx: f32, cy: f32, lid: u32) -> vec4<f32> {
   return res;
 }
 
-fn admissibleStart(p: array<f32, 8>) -> bool {
-  let lim = f32(R + 1);
-  if (!(abs(p[0]) < lim && abs(p[1]) < lim && p[2] > 0.0)) {
-    return false;
-  }
-  let wMax = 3.0 * f32(R);
-  switch (params.model) {
-    case 0u: {
-      return p[3] > 0.2 && p[4] > 0.2 && p[3] < wMax && p[4] < wMax && isFiniteBits(p[5]);
-    }
-    case 1u: {
-      let a = p[3];
-      let b = p[4];
-      let c = p[5];
-      let tr = a + c;
-      let det = a * c - b * b;
-      if (!(a > 0.0 && c > 0.0 && det > 0.0)) {
-        return false;
-      }
-      let disc = sqrt(max(0.25 * tr * tr - det, 0.0));
-      return 0.5 * tr + disc < 25.0 && 0.5 * tr - disc > 1.0 / (wMax * wMax) && isFiniteBits(p[6]);
-    }
-    case 2u: {
-      return p[3] > 0.2 && p[3] < 2.0 * wMax && isFiniteBits(p[4]);
-    }
-    default: {
-      return p[3] > 0.2 && p[3] < 2.0 * wMax && p[4] >= 1.5 && p[4] <= 20.0 && isFiniteBits(p[5]);
-    }
-  }
-}
-
 @compute @workgroup_size(WG)
 fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let star = wid.x + wid.y * params.gridX;
@@ -741,7 +650,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let np = select(select(select(6u, 5u, params.model == 2u), 7u, params.model == 1u), 6u, params.model == 0u);
   if (count <= np) {
     lm[lb + LM_STATUS] = 4.0;
-  } else if (!admissibleStart(p)) {
+  } else if (!admissible(p, params.model)) {
     lm[lb + LM_STATUS] = 5.0;
   } else {
     lm[lb + LM_STATUS] = FIT_PENDING;

@@ -14,7 +14,7 @@
 // NPIX = SIDE²), WG (invocations per workgroup, a power of two ≥ 64).
 //
 // Bindings (group 0):
-//   0 params  uniform Params (below), one per chunk of stars
+//   0 params  uniform FitParams (below), one per chunk of stars
 //   1 stamps  storage read, array<vec2<f32>>: NPIX (z, w) per star, as stars_extract writes them
 //   2 lm      storage read_write, array<f32>: LM = 64 words per star:
 //               [0, 8)   parameters p           [8, 16)  JᵀWr at p        [16, 24) tolerances
@@ -27,8 +27,12 @@
 //             this dispatch (the host clears it before each submission)
 //
 // Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
+//
+// The LM_* offsets, BETA_MIN/MAX, isFiniteBits, nanValue and admissible come from
+// stars_common.wgsl, spliced in at the include line (its Params is the extraction's uniform,
+// hence FitParams here).
 
-struct Params {
+struct FitParams {
   count: u32,
   gridX: u32,
   beta: f32,
@@ -50,18 +54,7 @@ override NH: u32 = NP * (NP + 1u) / 2u;
 override NSUM: u32 = NH + NP + 1u;
 override NRED: u32 = NSUM * WG;
 
-const LM: u32 = 64u;
-const LM_G = 8u;
-const LM_TOL = 16u;
-const LM_H = 24u;
-const LM_LAMBDA = 52u;
-const LM_CHI2 = 53u;
-const LM_ITER = 54u;
-const LM_STATUS = 55u;
-const LM_PIXELS = 56u;
-const LM_VARX = 57u;
-const LM_VARY = 58u;
-const LM_NOISE = 59u;
+//! include "stars_common.wgsl"
 
 const FIT_CONVERGED = 0u;
 const FIT_MAX_ITERATIONS = 1u;
@@ -71,13 +64,11 @@ const FIT_INVALID = 5u;
 const FIT_PENDING = 100u;
 const FIT_ACTIVE = 101u;
 const MAX_ITERATIONS = 100u;
-const BETA_MIN = 1.5;
-const BETA_MAX = 20.0;
 const SQRT1_2PI = 0.3989422804014327;
 const GL = 0.28867513459481287;
 const PI = 3.141592653589793;
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: FitParams;
 @group(0) @binding(1) var<storage, read> stamps: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read_write> lm: array<f32>;
 @group(0) @binding(3) var<storage, read_write> activeCount: atomic<u32>;
@@ -91,14 +82,6 @@ var<workgroup> gy: array<vec3<f32>, SIDE>;
 // The point the pixel pass evaluates, and the pass's control word.
 var<workgroup> trial: array<f32, 8>;
 var<workgroup> ctl: u32;
-
-fn isFiniteBits(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
-
-fn nanValue() -> f32 {
-  return bitcast<f32>(params.nanBits);
-}
 
 fn hIdx(k: u32, l: u32) -> u32 {
   return k * (k + 1u) / 2u + l;
@@ -287,37 +270,6 @@ fn evaluate(lid: u32) {
   }
 }
 
-fn admissible(p: array<f32, 8>) -> bool {
-  let lim = f32(R + 1);
-  if (!(abs(p[0]) < lim && abs(p[1]) < lim && p[2] > 0.0)) {
-    return false;
-  }
-  let wMax = 3.0 * f32(R);
-  switch (MODEL) {
-    case 0u: {
-      return p[3] > 0.2 && p[4] > 0.2 && p[3] < wMax && p[4] < wMax && isFiniteBits(p[5]);
-    }
-    case 1u: {
-      let a = p[3];
-      let b = p[4];
-      let c = p[5];
-      let tr = a + c;
-      let det = a * c - b * b;
-      if (!(a > 0.0 && c > 0.0 && det > 0.0)) {
-        return false;
-      }
-      let disc = sqrt(max(0.25 * tr * tr - det, 0.0));
-      return 0.5 * tr + disc < 25.0 && 0.5 * tr - disc > 1.0 / (wMax * wMax) && isFiniteBits(p[6]);
-    }
-    case 2u: {
-      return p[3] > 0.2 && p[3] < 2.0 * wMax && isFiniteBits(p[4]);
-    }
-    default: {
-      return p[3] > 0.2 && p[3] < 2.0 * wMax && p[4] >= BETA_MIN && p[4] <= BETA_MAX && isFiniteBits(p[5]);
-    }
-  }
-}
-
 // Cholesky of the packed lower triangle in place; false if not positive definite.
 fn cholesky(A: ptr<function, array<f32, 28>>) -> bool {
   for (var k = 0u; k < NP; k++) {
@@ -486,7 +438,7 @@ fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         for (var k = 0u; k < 8u; k++) {
           trial[k] = pt[k];
         }
-        ctl = select(1u, 2u, admissible(pt));
+        ctl = select(1u, 2u, admissible(pt, MODEL));
       }
     }
     // ctl: 0 no trial (Cholesky failed), 1 trial outside the bounds, 2 evaluate the trial,

@@ -9,7 +9,7 @@
 // CS = 4KR+1), TAPS (non-zero kernel taps), WG (invocations per workgroup).
 //
 // Bindings (group 0):
-//   0 params  uniform Params of stars_extract.wgsl (same struct, same buffer range)
+//   0 params  uniform Params (stars_common.wgsl), the buffer range stars_extract binds
 //   1 tile    storage read, array<f32>: the frame tile (layout in stars_extract.wgsl)
 //   2 info    storage read_write, array<f32>: per-star words (stars_extract.wgsl); reads the
 //             centre, sky and stage, writes INFO_PEAK…INFO_ROUND2
@@ -19,37 +19,11 @@
 //             then the KS² mask (0/1), the KS marginal of the kernel, and wSum, kSum, den
 //
 // Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
+//
+// Params, the INFO_* and LM_* offsets, isFiniteBits and nanValue come from stars_common.wgsl,
+// spliced in at the include line.
 
-struct Params {
-  width: u32,
-  height: u32,
-  rowStart: i32,
-  tileRows: u32,
-  planeStride: u32,
-  count: u32,
-  gridX: u32,
-  annulus: u32,
-  saturation: f32,
-  hasSaturation: u32,
-  rnFloor: f32,
-  poisson: f32,
-  sigmaW: f32,
-  sigma0: f32,
-  fitting: u32,
-  beta: f32,
-  // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
-  nanBits: u32,
-  model: u32,
-  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 2) although they are constants: with
-  // constant trip counts lavapipe's LLVM unrolls the loops around every barrier, and a cold
-  // compile of this kernel took most of a minute.
-  halfWg: u32,
-  centroidIterations: u32,
-  moves: u32,
-  shapePasses: u32,
-  sortN: u32,
-  clipIterations: u32,
-}
+//! include "stars_common.wgsl"
 
 override R: i32;
 override KR: i32;
@@ -59,25 +33,6 @@ override KS: i32 = 2 * KR + 1;
 override CS: i32 = 4 * KR + 1;
 override CUTN: u32 = u32(CS * CS);
 override KSN: u32 = u32(KS * KS);
-
-const INFO: u32 = 32u;
-const INFO_IX = 0u;
-const INFO_IY = 1u;
-const INFO_SKY = 4u;
-const INFO_SIGMA = 5u;
-const INFO_CX = 6u;
-const INFO_CY = 7u;
-const INFO_STAGE = 13u;
-const INFO_PEAK = 16u;
-const INFO_PEAKCORE = 17u;
-const INFO_LAPLACIAN = 18u;
-const INFO_SHARP = 19u;
-const INFO_ROUND1 = 20u;
-const INFO_ROUND2 = 21u;
-const INFO_PX = 22u;
-const INFO_PY = 23u;
-const LM: u32 = 64u;
-const LM_STATUS = 55u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> tile: array<f32>;
@@ -89,14 +44,6 @@ var<workgroup> cut: array<f32, CUTN>;
 var<workgroup> cutOk: array<u32, CUTN>;
 var<workgroup> conv: array<f32, KSN>;
 var<workgroup> centre: vec4<i32>;
-
-fn isFiniteBits(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
-
-fn nanValue() -> f32 {
-  return bitcast<f32>(params.nanBits);
-}
 
 // Amplitude of the kernel's marginal fitted (with a constant) to the data's, along x with
 // (step, across) = (1, CS), along y with (CS, 1); NaN when not positive.

@@ -1,0 +1,125 @@
+// Shared by the star kernels: spliced into stars_extract.wgsl, stars_metrics.wgsl and
+// stars_fit.wgsl by their `//! include "stars_common.wgsl"` line (scripts/embed-shaders.mjs);
+// never compiled alone. It declares no bindings. It refers to two names each including shader
+// declares: `params` (its uniform, with a nanBits field) and the override R (stamp radius).
+
+// The uniform of stars_extract and stars_metrics (binding 0 of both; the same buffer range).
+struct Params {
+  width: u32,
+  height: u32,
+  rowStart: i32,
+  tileRows: u32,
+  planeStride: u32,
+  count: u32,
+  gridX: u32,
+  annulus: u32,
+  saturation: f32,
+  hasSaturation: u32,
+  rnFloor: f32,
+  poisson: f32,
+  sigmaW: f32,
+  sigma0: f32,
+  fitting: u32,
+  beta: f32,
+  // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
+  nanBits: u32,
+  // PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β): a uniform,
+  // not an override, so one compiled kernel serves every model.
+  model: u32,
+  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 2) although they are constants: with
+  // constant trip counts lavapipe's LLVM unrolls the loops around every barrier, and a cold
+  // compile of the extraction kernel took most of a minute.
+  halfWg: u32,
+  centroidIterations: u32,
+  moves: u32,
+  shapePasses: u32,
+  sortN: u32,
+  clipIterations: u32,
+}
+
+// Per-star INFO words: stars_extract writes [0, 16), stars_metrics [16, 24).
+const INFO: u32 = 32u;
+const INFO_IX = 0u;
+const INFO_IY = 1u;
+const INFO_FLAGS = 2u;
+const INFO_COUNT = 3u;
+const INFO_SKY = 4u;
+const INFO_SIGMA = 5u;
+const INFO_CX = 6u;
+const INFO_CY = 7u;
+const INFO_CXX = 8u;
+const INFO_CYY = 9u;
+const INFO_CXY = 10u;
+const INFO_SUMFLUX = 11u;
+const INFO_SCALE = 12u;
+const INFO_STAGE = 13u;
+const INFO_MROUND = 14u;
+const INFO_MASYM = 15u;
+const INFO_PEAK = 16u;
+const INFO_PEAKCORE = 17u;
+const INFO_LAPLACIAN = 18u;
+const INFO_SHARP = 19u;
+const INFO_ROUND1 = 20u;
+const INFO_ROUND2 = 21u;
+const INFO_PX = 22u;
+const INFO_PY = 23u;
+
+// Per-star LM words (layout in the header of stars_fit.wgsl).
+const LM: u32 = 64u;
+const LM_G = 8u;
+const LM_TOL = 16u;
+const LM_H = 24u;
+const LM_LAMBDA = 52u;
+const LM_CHI2 = 53u;
+const LM_ITER = 54u;
+const LM_STATUS = 55u;
+const LM_PIXELS = 56u;
+const LM_VARX = 57u;
+const LM_VARY = 58u;
+const LM_NOISE = 59u;
+
+const BETA_MIN = 1.5;
+const BETA_MAX = 20.0;
+
+// WGSL lets implementations assume values are finite, so NaN and ±inf pixels are found by
+// their bits, never by comparisons.
+fn isFiniteBits(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn nanValue() -> f32 {
+  return bitcast<f32>(params.nanBits);
+}
+
+// Whether PSF parameters p of `model` (stamp-local, scaled) lie where the fit may go: the
+// extraction's start check and the fit's trial-step check, as in psfModel.ts.
+fn admissible(p: array<f32, 8>, model: u32) -> bool {
+  let lim = f32(R + 1);
+  if (!(abs(p[0]) < lim && abs(p[1]) < lim && p[2] > 0.0)) {
+    return false;
+  }
+  let wMax = 3.0 * f32(R);
+  switch (model) {
+    case 0u: {
+      return p[3] > 0.2 && p[4] > 0.2 && p[3] < wMax && p[4] < wMax && isFiniteBits(p[5]);
+    }
+    case 1u: {
+      let a = p[3];
+      let b = p[4];
+      let c = p[5];
+      let tr = a + c;
+      let det = a * c - b * b;
+      if (!(a > 0.0 && c > 0.0 && det > 0.0)) {
+        return false;
+      }
+      let disc = sqrt(max(0.25 * tr * tr - det, 0.0));
+      return 0.5 * tr + disc < 25.0 && 0.5 * tr - disc > 1.0 / (wMax * wMax) && isFiniteBits(p[6]);
+    }
+    case 2u: {
+      return p[3] > 0.2 && p[3] < 2.0 * wMax && isFiniteBits(p[4]);
+    }
+    default: {
+      return p[3] > 0.2 && p[3] < 2.0 * wMax && p[4] >= BETA_MIN && p[4] <= BETA_MAX && isFiniteBits(p[5]);
+    }
+  }
+}
