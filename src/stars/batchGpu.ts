@@ -17,7 +17,7 @@ import {
 } from '../gpu/starsBatch.js';
 import type { BackgroundMap } from './background.js';
 import type { Image } from './image.js';
-import { newStarMeasurement, principalAxes, StarWorkspace, type StarPosition } from './measure.js';
+import { fittedShape, momentShape, newStarMeasurement, StarWorkspace, type StarPosition } from './measure.js';
 import { FIT_REASONS, PSF_PARAMS } from './psfModel.js';
 import {
   FLAG_FIT_FAILED,
@@ -33,7 +33,6 @@ import {
   type StarMeasurement,
 } from './types.js';
 
-const FWHM_PER_SIGMA = 2.3548200450309493;
 
 /** The options as the measurement uses them (validated beforehand by FrameMeasurer). */
 export interface BatchSettings {
@@ -168,6 +167,7 @@ export async function measureStarsGpu(
   }
   const t0 = performance.now();
   const axes = new Float64Array(3);
+  const shape = new Float64Array(5);
   const info = out.info;
   const lm = out.lm;
   const R = ws.radius;
@@ -175,7 +175,7 @@ export async function measureStarsGpu(
   for (let k = 0; k < n; k++) {
     const g = gpuIndex[k] as number;
     if (g < 0) continue;
-    assemble(results[k] as StarMeasurement, info.subarray(g * STAR_INFO_WORDS, (g + 1) * STAR_INFO_WORDS), lm.subarray(g * STAR_LM_WORDS, (g + 1) * STAR_LM_WORDS), s, R, np, axes);
+    assemble(results[k] as StarMeasurement, info.subarray(g * STAR_INFO_WORDS, (g + 1) * STAR_INFO_WORDS), lm.subarray(g * STAR_LM_WORDS, (g + 1) * STAR_LM_WORDS), s, R, np, axes, shape);
   }
   const assembleMs = performance.now() - t0;
   return {
@@ -193,7 +193,7 @@ function bitsI32(v: Float32Array, k: number): number {
 }
 
 /** One record from the star's info and LM words: the tail of measureOne in measure.ts. */
-function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s: BatchSettings, R: number, np: number, axes: Float64Array): void {
+function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s: BatchSettings, R: number, np: number, axes: Float64Array, shape: Float64Array): void {
   const stage = bitsU32(info, INFO.stage);
   let flags = bitsU32(info, INFO.flags);
   const ix = bitsI32(info, INFO.ix);
@@ -214,9 +214,9 @@ function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s:
   let cx = info[INFO.cx] as number;
   let cy = info[INFO.cy] as number;
   let fitted = false;
-  let fwhm = NaN;
-  let ecc = NaN;
-  let theta = NaN;
+  shape[0] = NaN;
+  shape[1] = NaN;
+  shape[2] = NaN;
   let flux = info[INFO.sumFlux] as number;
   if (s.model >= 0) {
     const code = lm[LM.status] as number;
@@ -230,46 +230,16 @@ function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s:
       cx = p0;
       cy = p1;
       const S = info[INFO.scale] as number;
-      flux = (lm[2] as number) * S;
       const dof = Math.max((lm[LM.pixels] as number) - np, 1);
       res.chi2Reduced = (lm[LM.chi2] as number) / dof;
       // With a gain the weights are absolute inverse variances; without one only relative.
       const scale = s.gain > 0 ? 1 : Math.max(res.chi2Reduced, 0);
       res.xErr = Math.sqrt((lm[LM.varX] as number) * scale);
       res.yErr = Math.sqrt((lm[LM.varY] as number) * scale);
-      switch (s.model) {
-        case 0: {
-          const sx = lm[3] as number;
-          const sy = lm[4] as number;
-          fwhm = FWHM_PER_SIGMA * Math.sqrt(sx * sy);
-          const q = Math.min(sx, sy) / Math.max(sx, sy);
-          ecc = Math.sqrt(1 - q * q);
-          theta = sx >= sy ? 0 : Math.PI / 2;
-          break;
-        }
-        case 1: {
-          const a = lm[3] as number;
-          const b = lm[4] as number;
-          const c = lm[5] as number;
-          const det = a * c - b * b;
-          axes[0] = c / det;
-          axes[1] = a / det;
-          axes[2] = -b / det;
-          principalAxes(axes);
-          fwhm = FWHM_PER_SIGMA * Math.sqrt((axes[0] as number) * (axes[1] as number));
-          const q = (axes[1] as number) / (axes[0] as number);
-          ecc = Math.sqrt(Math.max(1 - q * q, 0));
-          theta = axes[2] as number;
-          break;
-        }
-        default: {
-          const alpha = lm[3] as number;
-          const beta = s.model === 3 ? (lm[4] as number) : s.beta;
-          res.beta = beta;
-          flux = (Math.PI * alpha * alpha * (lm[2] as number) * S) / (beta - 1);
-          fwhm = 2 * alpha * Math.sqrt(2 ** (1 / beta) - 1);
-        }
-      }
+      shape[4] = s.beta;
+      fittedShape(s.model, lm, shape, axes);
+      flux = (shape[3] as number) * S;
+      if (s.model >= 2) res.beta = shape[4] as number;
     } else {
       flags |= FLAG_FIT_FAILED;
       res.message = `${s.method} fit stopped: ${res.fitReason}; position and shape from windowed moments`;
@@ -281,23 +251,17 @@ function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s:
     axes[0] = cxx;
     axes[1] = info[INFO.cyy] as number;
     axes[2] = info[INFO.cxy] as number;
-    principalAxes(axes);
     // The Moffat model is circular: its shape comes from the moments even when the fit converged.
-    if (!Number.isFinite(ecc)) {
-      const q = (axes[1] as number) / (axes[0] as number);
-      ecc = Math.sqrt(Math.max(1 - q * q, 0));
-      theta = axes[2] as number;
-    }
-    if (!Number.isFinite(fwhm)) fwhm = FWHM_PER_SIGMA * Math.sqrt((axes[0] as number) * (axes[1] as number));
+    momentShape(axes, shape);
   }
   res.x = ix + cx;
   res.y = iy + cy;
   res.flux = flux;
-  res.fwhm = fwhm;
-  res.eccentricity = ecc;
-  res.theta = theta;
+  res.fwhm = shape[0] as number;
+  res.eccentricity = shape[1] as number;
+  res.theta = shape[2] as number;
   const sig = res.backgroundNoise;
-  const fwhmAp = Number.isFinite(fwhm) ? fwhm : s.fwhm;
+  const fwhmAp = Number.isFinite(res.fwhm) ? res.fwhm : s.fwhm;
   const npix = Math.PI * (1.5 * fwhmAp) ** 2;
   const varF = (s.gain > 0 ? Math.max(flux, 0) / s.gain : 0) + npix * sig * sig;
   res.snr = varF > 0 ? flux / Math.sqrt(varF) : NaN;

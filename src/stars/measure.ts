@@ -35,7 +35,8 @@ import {
   type StarMeasurement,
 } from './types.js';
 
-export const FWHM_TO_SIGMA = 1 / 2.3548200450309493;
+export const FWHM_PER_SIGMA = 2.3548200450309493;
+export const FWHM_TO_SIGMA = 1 / FWHM_PER_SIGMA;
 /**
  * NaN for the per-star code. V8 reads the global `NaN` as a heap constant, and a variable or a
  * conditional that merges it with a computed double became a boxed number (16 bytes of garbage
@@ -675,7 +676,68 @@ export function principalAxes(m: Float64Array): void {
   m[2] = th;
 }
 
+/**
+ * FWHM, eccentricity and θ of a converged fit with parameters p (psfFit's layouts, stamp units)
+ * into shape[0..2], and its flux in units of the stamp scale into shape[3]. The circular Moffat
+ * leaves eccentricity and θ NaN (the moments give them) and takes a fixed β from shape[4], where
+ * it leaves the β it used. Through arrays, as principalAxes.
+ */
+export function fittedShape(model: number, p: ArrayLike<number>, shape: Float64Array, axes: Float64Array): void {
+  switch (model) {
+    case PSF_GAUSSIAN: {
+      const sx = p[3] as number;
+      const sy = p[4] as number;
+      shape[0] = FWHM_PER_SIGMA * Math.sqrt(sx * sy);
+      const q = Math.min(sx, sy) / Math.max(sx, sy);
+      shape[1] = Math.sqrt(1 - q * q);
+      shape[2] = sx >= sy ? 0 : Math.PI / 2;
+      shape[3] = p[2] as number;
+      return;
+    }
+    case PSF_GAUSSIAN_ROTATED: {
+      const a = p[3] as number;
+      const b = p[4] as number;
+      const c = p[5] as number;
+      const det = a * c - b * b;
+      axes[0] = c / det;
+      axes[1] = a / det;
+      axes[2] = -b / det;
+      principalAxes(axes);
+      shape[0] = FWHM_PER_SIGMA * Math.sqrt((axes[0] as number) * (axes[1] as number));
+      const q = (axes[1] as number) / (axes[0] as number);
+      shape[1] = Math.sqrt(Math.max(1 - q * q, 0));
+      shape[2] = axes[2] as number;
+      shape[3] = p[2] as number;
+      return;
+    }
+    default: {
+      const alpha = p[3] as number;
+      const beta = model === PSF_MOFFAT_BETA ? (p[4] as number) : (shape[4] as number);
+      shape[4] = beta;
+      shape[0] = 2 * alpha * Math.sqrt(2 ** (1 / beta) - 1);
+      shape[1] = NAN;
+      shape[2] = NAN;
+      shape[3] = (Math.PI * alpha * alpha * (p[2] as number)) / (beta - 1);
+    }
+  }
+}
+
+/**
+ * The shape entries no fit gave (NaN in shape[0..2]) from the windowed moments, whose covariance
+ * [cxx, cyy, cxy] is in axes (principal axes on return).
+ */
+export function momentShape(axes: Float64Array, shape: Float64Array): void {
+  principalAxes(axes);
+  if (!Number.isFinite(shape[1] as number)) {
+    const q = (axes[1] as number) / (axes[0] as number);
+    shape[1] = Math.sqrt(Math.max(1 - q * q, 0));
+    shape[2] = axes[2] as number;
+  }
+  if (!Number.isFinite(shape[0] as number)) shape[0] = FWHM_PER_SIGMA * Math.sqrt((axes[0] as number) * (axes[1] as number));
+}
+
 const axes = new Float64Array(3);
+const shape = new Float64Array(5);
 
 const MODEL_OF: Record<Exclude<MeasureMethod, 'moments'>, PsfModel> = {
   gaussian: PSF_GAUSSIAN,
@@ -777,7 +839,7 @@ function initialParams(ws: StarWorkspace, o: Resolved): void {
     default: {
       // α from the moment FWHM and the starting β: FWHM = 2α·sqrt(2^(1/β) − 1).
       const b = model === PSF_MOFFAT ? beta : 2.5;
-      const fwhm = 2.3548200450309493 * Math.sqrt(Math.sqrt(cxx * cyy - cxy * cxy));
+      const fwhm = FWHM_PER_SIGMA * Math.sqrt(Math.sqrt(cxx * cyy - cxy * cxy));
       p[3] = fwhm / (2 * Math.sqrt(2 ** (1 / b) - 1));
       // The Moffat is fitted by its peak: flux = πα²A/(β − 1).
       p[2] = Math.max(((p[2] as number) * (b - 1)) / (Math.PI * (p[3] as number) ** 2), 1e-3);
@@ -887,9 +949,9 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   const sumFlux = ws.sumFlux;
 
   let fitted = false;
-  let fwhm = NAN;
-  let ecc = NAN;
-  let theta = NAN;
+  shape[0] = NAN;
+  shape[1] = NAN;
+  shape[2] = NAN;
   let flux = sumFlux;
   if (o.method !== 'moments') {
     const model = o.model;
@@ -907,46 +969,16 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
       fitted = true;
       ws.cx = p[0] as number;
       ws.cy = p[1] as number;
-      flux = (p[2] as number) * S;
       const dof = Math.max(out.pixels - np, 1);
       res.chi2Reduced = out.chi2 / dof;
       // With a gain the weights are absolute inverse variances; without one only relative.
       const scale = o.gain > 0 ? 1 : Math.max(res.chi2Reduced, 0);
       res.xErr = Math.sqrt(out.varX * scale);
       res.yErr = Math.sqrt(out.varY * scale);
-      switch (model) {
-        case PSF_GAUSSIAN: {
-          const sx = p[3] as number;
-          const sy = p[4] as number;
-          fwhm = 2.3548200450309493 * Math.sqrt(sx * sy);
-          const q = Math.min(sx, sy) / Math.max(sx, sy);
-          ecc = Math.sqrt(1 - q * q);
-          theta = sx >= sy ? 0 : Math.PI / 2;
-          break;
-        }
-        case PSF_GAUSSIAN_ROTATED: {
-          const a = p[3] as number;
-          const b = p[4] as number;
-          const c = p[5] as number;
-          const det = a * c - b * b;
-          axes[0] = c / det;
-          axes[1] = a / det;
-          axes[2] = -b / det;
-          principalAxes(axes);
-          fwhm = 2.3548200450309493 * Math.sqrt((axes[0] as number) * (axes[1] as number));
-          const q = (axes[1] as number) / (axes[0] as number);
-          ecc = Math.sqrt(Math.max(1 - q * q, 0));
-          theta = axes[2] as number;
-          break;
-        }
-        default: {
-          const alpha = p[3] as number;
-          const beta = model === PSF_MOFFAT_BETA ? (p[4] as number) : o.beta;
-          res.beta = beta;
-          flux = (Math.PI * alpha * alpha * (p[2] as number) * S) / (beta - 1);
-          fwhm = 2 * alpha * Math.sqrt(2 ** (1 / beta) - 1);
-        }
-      }
+      shape[4] = o.beta;
+      fittedShape(model, p, shape, axes);
+      flux = (shape[3] as number) * S;
+      if (model === PSF_MOFFAT || model === PSF_MOFFAT_BETA) res.beta = shape[4] as number;
     } else {
       ws.flags |= FLAG_FIT_FAILED;
       res.message = `${o.method} fit stopped: ${res.fitReason}; position and shape from windowed moments`;
@@ -957,21 +989,15 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
     axes[0] = ws.cxx;
     axes[1] = ws.cyy;
     axes[2] = ws.cxy;
-    principalAxes(axes);
     // The Moffat model is circular: its shape comes from the moments even when the fit converged.
-    if (!Number.isFinite(ecc)) {
-      const q = (axes[1] as number) / (axes[0] as number);
-      ecc = Math.sqrt(Math.max(1 - q * q, 0));
-      theta = axes[2] as number;
-    }
-    if (!Number.isFinite(fwhm)) fwhm = 2.3548200450309493 * Math.sqrt((axes[0] as number) * (axes[1] as number));
+    momentShape(axes, shape);
   }
   res.x = ws.ix + ws.cx;
   res.y = ws.iy + ws.cy;
   res.flux = flux;
-  res.fwhm = fwhm;
-  res.eccentricity = ecc;
-  res.theta = theta;
+  res.fwhm = shape[0] as number;
+  res.eccentricity = shape[1] as number;
+  res.theta = shape[2] as number;
   computeMetrics(ws, image, res, o);
   res.flags |= ws.flags;
   if (res.flags & FLAG_NO_SIGNAL) res.status = 'failed';
