@@ -73,8 +73,8 @@ var<workgroup> ex: array<f32, SIDE>;
 var<workgroup> ey: array<f32, SIDE>;
 var<workgroup> red: array<vec4<f32>, WG>;
 var<workgroup> redOut: vec4<f32>;
-var<workgroup> sortv: array<f32, SORT_N>;
-var<workgroup> sortd: array<f32, SORT_N>;
+// Two sort areas: the annulus values at 0, their absolute deviations at SORT_N.
+var<workgroup> sorts: array<f32, 2u * SORT_N>;
 var<workgroup> annCount: atomic<u32>;
 var<workgroup> wgFlags: atomic<u32>;
 var<workgroup> wgPeak: atomic<u32>;
@@ -103,41 +103,20 @@ fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
   return workgroupUniformLoad(&redOut);
 }
 
-// Ascending bitonic sort of arr[0..SORT_N).
-fn bitonicSortV(lid: u32) {
+// Ascending bitonic sort of sorts[off..off + SORT_N).
+fn bitonicSort(off: u32, lid: u32) {
   for (var k = 2u; k <= params.sortN; k = k << 1u) {
     for (var j = k >> 1u; j > 0u; j = j >> 1u) {
       workgroupBarrier();
       for (var i = lid; i < SORT_N; i += WG) {
         let l = i ^ j;
         if (l > i) {
-          let a = sortv[i];
-          let b = sortv[l];
+          let a = sorts[off + i];
+          let b = sorts[off + l];
           let up = (i & k) == 0u;
           if ((a > b) == up) {
-            sortv[i] = b;
-            sortv[l] = a;
-          }
-        }
-      }
-    }
-  }
-  workgroupBarrier();
-}
-
-fn bitonicSortD(lid: u32) {
-  for (var k = 2u; k <= params.sortN; k = k << 1u) {
-    for (var j = k >> 1u; j > 0u; j = j >> 1u) {
-      workgroupBarrier();
-      for (var i = lid; i < SORT_N; i += WG) {
-        let l = i ^ j;
-        if (l > i) {
-          let a = sortd[i];
-          let b = sortd[l];
-          let up = (i & k) == 0u;
-          if ((a > b) == up) {
-            sortd[i] = b;
-            sortd[l] = a;
+            sorts[off + i] = b;
+            sorts[off + l] = a;
           }
         }
       }
@@ -147,24 +126,17 @@ fn bitonicSortD(lid: u32) {
 }
 
 // The median, made workgroup-uniform: the clipping loop branches on it.
-fn uniformMedian(base: u32, n: u32, useD: bool, lid: u32) -> f32 {
+fn uniformMedian(base: u32, n: u32, lid: u32) -> f32 {
   if (lid == 0u) {
-    redOut = vec4<f32>(medianSorted(base, n, useD), 0.0, 0.0, 0.0);
+    redOut = vec4<f32>(medianSorted(base, n), 0.0, 0.0, 0.0);
   }
   return workgroupUniformLoad(&redOut).x;
 }
 
-fn medianSorted(base: u32, n: u32, useD: bool) -> f32 {
+fn medianSorted(base: u32, n: u32) -> f32 {
   let h = n >> 1u;
-  var a: f32;
-  var b: f32;
-  if (useD) {
-    a = sortd[base + h];
-    b = sortd[base + max(h, 1u) - 1u];
-  } else {
-    a = sortv[base + h];
-    b = sortv[base + max(h, 1u) - 1u];
-  }
+  let a = sorts[base + h];
+  let b = sorts[base + max(h, 1u) - 1u];
   if ((n & 1u) == 1u) {
     return a;
   }
@@ -194,7 +166,7 @@ fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
     let v = tile[pixelIndex(x, y)];
     if (isFiniteBits(v)) {
       let slot = atomicAdd(&annCount, 1u);
-      sortv[slot] = v;
+      sorts[slot] = v;
     }
   }
   workgroupBarrier();
@@ -206,31 +178,31 @@ fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
     return vec2<f32>(nanValue(), nanValue());
   }
   for (var i = n + lid; i < SORT_N; i += WG) {
-    sortv[i] = BIG;
+    sorts[i] = BIG;
   }
-  bitonicSortV(lid);
+  bitonicSort(0u, lid);
   var lo = 0u;
   var cnt = n;
   var m = 0.0;
   var s = 0.0;
   for (var it = 0u; it <= params.clipIterations; it++) {
-    m = uniformMedian(lo, cnt, false, lid);
+    m = uniformMedian(lo, cnt, lid);
     for (var i = lid; i < SORT_N; i += WG) {
       if (i < cnt) {
-        sortd[i] = abs(sortv[lo + i] - m);
+        sorts[SORT_N + i] = abs(sorts[lo + i] - m);
       } else {
-        sortd[i] = BIG;
+        sorts[SORT_N + i] = BIG;
       }
     }
-    bitonicSortD(lid);
-    s = MAD_TO_SIGMA * uniformMedian(0u, cnt, true, lid);
+    bitonicSort(SORT_N, lid);
+    s = MAD_TO_SIGMA * uniformMedian(SORT_N, cnt, lid);
     if (it == params.clipIterations || cnt < 3u || !(s > 0.0)) {
       break;
     }
     let lim = 3.0 * s;
     var rm = vec4<f32>(0.0);
     for (var i = lid; i < cnt; i += WG) {
-      let v = sortv[lo + i];
+      let v = sorts[lo + i];
       if (abs(v - m) > lim) {
         if (v < m) {
           rm.x += 1.0;
