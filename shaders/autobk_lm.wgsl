@@ -19,6 +19,8 @@
 //
 // Override constants:
 //   WG       invocations per workgroup, a power of two
+//   MAXCOEF  ≥ the largest nspl;  MAXROWS ≥ the largest 2·irbkg;  MAXNC ≥ max(nc, 1)
+//            (they size the per-trial scratch, which lives in workgroup memory)
 //
 // Bindings (group 0):
 //   0 params   uniform Params (below)
@@ -32,9 +34,6 @@
 //              A column j of group g is column col0 + j, r0 of a spectrum is its data column
 //   4 gram     storage read_write, array<f32>: AᵀA of group g at g·matStride, row-major nspl × nspl
 //   5 delta    storage read_write, array<f32>: δ of spectrum s at s·vecStride (nspl values)
-//   6 work     storage read_write, array<f32>: per-spectrum scratch, workStride floats at
-//              s·workStride: L (matStride), r (rowStride), g, h, x, t, gA (vecStride each),
-//              Jc (nc·vecStride), χ_q (nc)
 //   7 state    storage read_write, array<LmState>: λ, χ² (f32 estimate), iterations, status
 //   8 counter  storage read_write, array<atomic<u32>>: counter[0] = active spectra
 //   9 normal   storage read_write, array<f32>: JᵀJ (row-major nspl × nspl) of spectrum s at
@@ -50,7 +49,6 @@ struct Params {
   vecStride: u32,
   matStride: u32,
   rowStride: u32,
-  workStride: u32,
   nc: u32,
   spectra: u32,
   chiEnd: u32,
@@ -74,6 +72,9 @@ const MAX_ITER: u32 = 2u;
 const LAMBDA_MAX: f32 = 1e16;
 
 override WG: u32 = 64u;
+override MAXCOEF: u32 = 1u;
+override MAXROWS: u32 = 1u;
+override MAXNC: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> index: array<u32>;
@@ -81,7 +82,6 @@ override WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read> spec: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gram: array<f32>;
 @group(0) @binding(5) var<storage, read_write> delta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> work: array<f32>;
 @group(0) @binding(7) var<storage, read_write> state: array<LmState>;
 @group(0) @binding(8) var<storage, read_write> counter: array<atomic<u32>>;
 @group(0) @binding(9) var<storage, read_write> normal: array<f32>;
@@ -95,6 +95,18 @@ var<workgroup> wN: u32;
 var<workgroup> wRows: u32;
 var<workgroup> wOk: u32;
 var<workgroup> wAccept: u32;
+// One trial's scratch: JᵀJ and its Cholesky factor, the FFT residual rows, gradient, step,
+// δ, trial δ, Aᵀr, the clamp rows of J and χ at the clamp points.
+var<workgroup> wM: array<f32, MAXCOEF * MAXCOEF>;
+var<workgroup> wL: array<f32, MAXCOEF * MAXCOEF>;
+var<workgroup> wR: array<f32, MAXROWS>;
+var<workgroup> wG: array<f32, MAXCOEF>;
+var<workgroup> wH: array<f32, MAXCOEF>;
+var<workgroup> wX: array<f32, MAXCOEF>;
+var<workgroup> wT: array<f32, MAXCOEF>;
+var<workgroup> wGA: array<f32, MAXCOEF>;
+var<workgroup> wJC: array<f32, MAXNC * MAXCOEF>;
+var<workgroup> wCE: array<f32, MAXNC>;
 
 @compute @workgroup_size(WG)
 fn gram_matrix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -132,44 +144,47 @@ fn wgSum(v: f32, lid: u32) -> f32 {
   return total;
 }
 
-// r = r0 + A·x (x at work[x..]) into work[r..]; returns Σ r².
-fn fftResidual(x: u32, r: u32, n: u32, rows: u32, col0: u32, dataCol: u32, lid: u32) -> f32 {
+// r = r0 + A·x into wR (x: wX, or the trial wT when `trial`); returns Σ r².
+fn fftResidual(trial: bool, n: u32, rows: u32, col0: u32, dataCol: u32, lid: u32) -> f32 {
   let bs = params.binStride;
   var ss = 0.0;
   for (var i = lid; i < rows; i += WG) {
     var acc = spec[dataCol * bs + i];
     for (var j = 0u; j < n; j++) {
-      acc += spec[(col0 + j) * bs + i] * work[x + j];
+      acc += spec[(col0 + j) * bs + i] * select(wX[j], wT[j], trial);
     }
-    work[r + i] = acc;
+    wR[i] = acc;
     ss += acc * acc;
   }
-  let total = wgSum(ss, lid);
-  storageBarrier();
-  return total;
+  return wgSum(ss, lid);
 }
 
-// χ_q = χ0_q − G_q·x at the clamp points into work[ce..].
-fn clampChi(x: u32, ce: u32, s: u32, n: u32, clampG0: u32, lid: u32) {
+// χ_q = χ0_q − G_q·x at the clamp points into wCE.
+fn clampChi(trial: bool, s: u32, n: u32, clampG0: u32, lid: u32) {
   let nc = params.nc;
   for (var q = lid; q < nc; q += WG) {
     var acc = consts[params.chiEnd + s * nc + q];
     for (var j = 0u; j < n; j++) {
-      acc -= consts[clampG0 + q * n + j] * work[x + j];
+      acc -= consts[clampG0 + q * n + j] * select(wX[j], wT[j], trial);
     }
-    work[ce + q] = acc;
+    wCE[q] = acc;
   }
-  storageBarrier();
+  workgroupBarrier();
 }
 
 // Σ_q (w_q·sc·χ_q)², read by one invocation.
-fn clampSsq(ce: u32, clampW0: u32, sc: f32) -> f32 {
+fn clampSsq(clampW0: u32, sc: f32) -> f32 {
   var ss = 0.0;
   for (var q = 0u; q < params.nc; q++) {
-    let v = consts[clampW0 + q] * sc * work[ce + q];
+    let v = consts[clampW0 + q] * sc * wCE[q];
     ss += v * v;
   }
   return ss;
+}
+
+// Finite by bit pattern: a compiler may assume floats finite and fold `v == v` away.
+fn finiteF32(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
 
 @compute @workgroup_size(WG)
@@ -199,124 +214,115 @@ fn lm_iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let nc = params.nc;
   let bs = params.binStride;
   let V = params.vecStride;
-
   let oM = s * params.matStride;
-  let oL = s * params.workStride;
-  let oR = oL + params.matStride;
-  let oG = oR + params.rowStride;
-  let oH = oG + V;
-  let oX = oH + V;
-  let oT = oX + V;
-  let oGA = oT + V;
-  let oJC = oGA + V;
-  let oCE = oJC + nc * V;
 
   for (var j = lid; j < n; j += WG) {
-    work[oX + j] = delta[s * V + j];
+    wX[j] = delta[s * V + j];
   }
-  storageBarrier();
-  let ss = fftResidual(oX, oR, n, rows, col0, dataCol, lid);
+  workgroupBarrier();
+  let ss = fftResidual(false, n, rows, col0, dataCol, lid);
   for (var j = lid; j < n; j += WG) {
     var acc = 0.0;
     for (var i = 0u; i < rows; i++) {
-      acc += spec[(col0 + j) * bs + i] * work[oR + i];
+      acc += spec[(col0 + j) * bs + i] * wR[i];
     }
-    work[oGA + j] = acc;
+    wGA[j] = acc;
   }
-  clampChi(oX, oCE, s, n, clampG0, lid);
+  clampChi(false, s, n, clampG0, lid);
   let sc = 0.1 + 10.0 * ss / f32(rows);
   let ds = 20.0 / f32(rows);
   for (var e = lid; e < nc * n; e += WG) {
     let q = e / n;
     let j = e % n;
-    work[oJC + e] = consts[clampW0 + q] * (work[oCE + q] * ds * work[oGA + j] - sc * consts[clampG0 + e]);
+    wJC[e] = consts[clampW0 + q] * (wCE[q] * ds * wGA[j] - sc * consts[clampG0 + e]);
   }
-  storageBarrier();
+  workgroupBarrier();
   for (var j = lid; j < n; j += WG) {
-    var acc = work[oGA + j];
+    var acc = wGA[j];
     for (var q = 0u; q < nc; q++) {
-      acc += work[oJC + q * n + j] * consts[clampW0 + q] * sc * work[oCE + q];
+      acc += wJC[q * n + j] * consts[clampW0 + q] * sc * wCE[q];
     }
-    work[oG + j] = acc;
+    wG[j] = acc;
   }
   for (var e = lid; e < n * n; e += WG) {
     let j = e / n;
     let k = e % n;
     var acc = gram[g * params.matStride + e];
     for (var q = 0u; q < nc; q++) {
-      acc += work[oJC + q * n + j] * work[oJC + q * n + k];
+      acc += wJC[q * n + j] * wJC[q * n + k];
     }
+    wM[e] = acc;
+    // JᵀJ at the latest trial, for the final Gauss–Newton step of the caller.
     normal[oM + e] = acc;
   }
-  storageBarrier();
+  workgroupBarrier();
 
   // One invocation: chi², Cholesky of M + λ·diag(M), the step h and its predicted reduction.
   var chisq = 0.0;
   var pred = 0.0;
   if (lid == 0u) {
-    chisq = ss + clampSsq(oCE, clampW0, sc);
+    chisq = ss + clampSsq(clampW0, sc);
     let lambda = state[s].lambda;
     var ok = 1u;
     for (var j = 0u; j < n && ok == 1u; j++) {
       for (var k = 0u; k <= j; k++) {
-        var sum = normal[oM + j * n + k];
+        var sum = wM[j * n + k];
         if (k == j) {
-          sum += lambda * normal[oM + j * n + j];
+          sum += lambda * wM[j * n + j];
         }
         for (var p = 0u; p < k; p++) {
-          sum -= work[oL + j * n + p] * work[oL + k * n + p];
+          sum -= wL[j * n + p] * wL[k * n + p];
         }
         if (k == j) {
-          if (!(sum > 0.0)) {
+          if (!(sum > 0.0) || !finiteF32(sum)) {
             ok = 0u;
             break;
           }
-          work[oL + j * n + j] = sqrt(sum);
+          wL[j * n + j] = sqrt(sum);
         } else {
-          work[oL + j * n + k] = sum / work[oL + k * n + k];
+          wL[j * n + k] = sum / wL[k * n + k];
         }
       }
     }
     if (ok == 1u) {
       // L·y = −g (y into h), then Lᵀ·h = y.
       for (var j = 0u; j < n; j++) {
-        var sum = -work[oG + j];
+        var sum = -wG[j];
         for (var p = 0u; p < j; p++) {
-          sum -= work[oL + j * n + p] * work[oH + p];
+          sum -= wL[j * n + p] * wH[p];
         }
-        work[oH + j] = sum / work[oL + j * n + j];
+        wH[j] = sum / wL[j * n + j];
       }
       for (var jj = 0u; jj < n; jj++) {
         let j = n - 1u - jj;
-        var sum = work[oH + j];
+        var sum = wH[j];
         for (var p = j + 1u; p < n; p++) {
-          sum -= work[oL + p * n + j] * work[oH + p];
+          sum -= wL[p * n + j] * wH[p];
         }
-        work[oH + j] = sum / work[oL + j * n + j];
+        wH[j] = sum / wL[j * n + j];
       }
       for (var j = 0u; j < n; j++) {
         var mh = 0.0;
         for (var k = 0u; k < n; k++) {
-          mh += normal[oM + j * n + k] * work[oH + k];
+          mh += wM[j * n + k] * wH[k];
         }
-        let hj = work[oH + j];
-        pred += hj * mh + 2.0 * lambda * normal[oM + j * n + j] * hj * hj;
-        work[oT + j] = work[oX + j] + hj;
+        let hj = wH[j];
+        pred += hj * mh + 2.0 * lambda * wM[j * n + j] * hj * hj;
+        wT[j] = wX[j] + hj;
       }
-      if (!(pred == pred) || abs(pred) > 3.0e38) {
+      if (!finiteF32(pred) || !finiteF32(chisq)) {
         ok = 0u;
       }
     }
     wOk = ok;
   }
   let ok = workgroupUniformLoad(&wOk);
-  storageBarrier();
 
   var chisqTrial = 0.0;
   if (ok == 1u) {
-    let sst = fftResidual(oT, oR, n, rows, col0, dataCol, lid);
-    clampChi(oT, oCE, s, n, clampG0, lid);
-    chisqTrial = sst + clampSsq(oCE, clampW0, 0.1 + 10.0 * sst / f32(rows));
+    let sst = fftResidual(true, n, rows, col0, dataCol, lid);
+    clampChi(true, s, n, clampG0, lid);
+    chisqTrial = sst + clampSsq(clampW0, 0.1 + 10.0 * sst / f32(rows));
   }
 
   if (lid == 0u) {
@@ -327,7 +333,7 @@ fn lm_iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       st.lambda *= 10.0;
     } else {
       let actual = chisq - chisqTrial;
-      if (actual > 0.0) {
+      if (actual > 0.0 && finiteF32(chisqTrial)) {
         accept = 1u;
         st.chisq = chisqTrial;
         // Nielsen's update from the gain ratio actual / predicted.
@@ -352,7 +358,7 @@ fn lm_iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   }
   if (workgroupUniformLoad(&wAccept) == 1u) {
     for (var j = lid; j < n; j += WG) {
-      delta[s * V + j] = work[oT + j];
+      delta[s * V + j] = wT[j];
     }
   }
 }

@@ -27,12 +27,17 @@
 //     same algorithm emulated with Math.fround (~2⁻⁴⁶).
 //
 // Entry points (one workgroup of WG invocations per spectrum):
-//   series_setup   decode μ (raw float64 words) to df64, r0 and χ0_q = df64 mat-vecs; writes
-//                  the f32 r0 into the LM's FFT output column and χ0_q into its consts, both
-//                  in df64 into `data`
+//   series_setup   checks the μ row (every sample finite and below 2¹⁰⁰, by bit pattern), forms
+//                  the edge step (given, or pre_edge's as the fixed linear functional Σ w_j·μ'_j
+//                  of src/xafs/edgeStepMap.ts, in df64) and checks it; decodes μ (raw float64
+//                  words) to df64 and forms r0 and χ0_q (df64 mat-vecs), writing the f32 r0 into
+//                  the LM's FFT output column and χ0_q into its consts, both in df64 into
+//                  `data`; resets the spectrum's LM state (λ0, δ = 0). A spectrum that fails a
+//                  check gets status REDO and is left out of the LM (the host fits it in float64).
 //   series_finish  after the LM loop: one df64 Gauss–Newton step from δ (kept when it lowers
-//                  χ²), then χ² (df64 residuals), χ = (χ0 − B·δ)/edgeStep on the k grid,
-//                  d = μ − bkg on the fitted points, c' = c0' + δ and c0' into `out`
+//                  χ²), then χ² (df64 residuals), χ = (χ0 − B·δ)/edgeStep on the k grid, the
+//                  coefficients c = μ[iek0] + c0' + δ and c0 = μ[iek0] + c0', written as float64
+//                  bit patterns into planes the host copies straight into its result columns
 //
 // Override constants:
 //   WG       invocations per workgroup (power of two)
@@ -47,26 +52,29 @@
 //               A  at aOff: rows × nspl, column-major (j·rows + i), three planes (hi1, hi2, lo)
 //               G  at gOff: clamp basis rows, nc × nspl row-major, three planes (hi1, hi2, lo)
 //               Bk at bkOff: per k point first basis index (as f32) and its 4 values (5 floats)
-//               Be at beOff: the same for the nFit fitted energy points
 //               w  at wOff: the nc clamp weights
+//               E  at eOff: the edge-step weights of μ[eStart + j], three planes of eLen (hi1, hi2, lo)
 //   2 mu      storage read, array<u32>: spectrum s's float64 μ row (ne values, little-endian
 //             word pairs) at 2·ne·s
-//   3 inv     storage read, array<f32>: 1/edgeStep of spectrum s
-//   4 data    storage read_write, array<f32>: df64 [r0; χ0_q] of spectrum s at 2·rd·s
-//             (rd hi values, then rd lo values)
+//   3 steps   storage read, array<u32>: given edge steps as float64 words, spectrum s at 2s
+//             (stepMode = 0)
+//   4 data    storage read_write, array<f32>: per spectrum at dataStride·s: df64 [r0; χ0_q]
+//             (rd hi values, then rd lo values), then 1/edgeStep (f32)
 //   5 spec    storage read_write, array<f32>: the LM's FFT output; r0 (f32) into column s
 //             at s·binStride (autobk_lm.wgsl reads it as the data column)
 //   6 lmc     storage read_write, array<f32>: the LM's consts; χ0_q (f32) at chiEnd + s·nc
-//   7 delta   storage read, array<f32>: δ of spectrum s at s·vecStride (LM result)
+//   7 delta   storage read_write, array<f32>: δ of spectrum s at s·vecStride (LM state)
 //   8 normal  storage read, array<f32>: JᵀJ of spectrum s at s·matStride (row-major nspl²)
-//   9 state   storage read, array<vec4<u32>>: LM state (λ, χ², iterations, status)
-//  10 out     storage read_write, array<f32>, planes of capacity spectra:
-//               χ    [capacity][nk]    at 0
-//               d    [capacity][nFit]  at capacity·nk                (μ − bkg from iek0)
-//               c'   [capacity][nspl]  at capacity·(nk + nFit)       (coefficients − μ[iek0])
-//               c0'  [capacity][nspl]  at capacity·(nk + nFit + nspl)
-//               misc [capacity][4]     at capacity·(nk + nFit + 2·nspl): χ², iterations,
-//                                      LM status, 1 if the polish step was kept
+//   9 state   storage read_write, array<vec4<u32>>: LM state (λ, χ², iterations, status)
+//  10 out     storage read_write, array<u32>, planes of capacity spectra (word offsets in Params):
+//               chi    [capacity][nk]   float64      χ(k) / edge step
+//               coef   [capacity][nspl] float64      coefficients
+//               init   [capacity][nspl] float64      initial coefficients
+//               step   [capacity]       float64      edge step (|step|, pre_edge's floor 1e-12)
+//               chisq  [capacity]       float64      χ² after the polish step
+//               redchi [capacity]       float64      χ² / (rows + nc − nspl)
+//               iter   [capacity]       u32          LM trial steps
+//               status [capacity]       u32          0 converged, 1 max-iterations, 3 REDO
 //
 // Dispatch: workgroup grid (gridX, gridY), spectrum = id.x + id.y·gridX.
 
@@ -80,21 +88,33 @@ struct Params {
   nc: u32,
   nspl: u32,
   nk: u32,
-  nFit: u32,
   rd: u32,
   rf: u32,
   binStride: u32,
   chiEnd: u32,
   vecStride: u32,
   matStride: u32,
+  dataStride: u32,
   dOff: u32,
   fOff: u32,
   aOff: u32,
   gOff: u32,
   bkOff: u32,
-  beOff: u32,
   wOff: u32,
-  capacity: u32,
+  eOff: u32,
+  eStart: u32,
+  eLen: u32,
+  stepMode: u32,
+  oChi: u32,
+  oCoef: u32,
+  oInit: u32,
+  oStep: u32,
+  oChisq: u32,
+  oRedchi: u32,
+  oIter: u32,
+  oStatus: u32,
+  lambda0: f32,
+  dof: f32,
   one: f32,
   one2: f32,
 }
@@ -107,18 +127,29 @@ override MAXNC: u32;
 
 // Relative rounding noise of χ² summed in f32 from df64 residuals (a few hundred rows).
 const CHISQ_NOISE: f32 = 1e-6;
+// LM status words (autobk_lm.wgsl) and the result status codes.
+const LM_ACTIVE: u32 = 0u;
+const LM_CONVERGED: u32 = 1u;
+const LM_MAX_ITER: u32 = 2u;
+const STATUS_CONVERGED: u32 = 0u;
+const STATUS_MAX_ITERATIONS: u32 = 1u;
+const STATUS_REDO: u32 = 3u;
+// Larch's pre_edge floors the edge step here.
+const MIN_EDGE_STEP: f32 = 1e-12;
+// μ at or above 2^100 (≈ 1.3e30): its squares and products would leave f32's range.
+const MU_EXPONENT_LIMIT: u32 = 1123u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> mats: array<f32>;
 @group(0) @binding(2) var<storage, read> mu: array<u32>;
-@group(0) @binding(3) var<storage, read> inv: array<f32>;
+@group(0) @binding(3) var<storage, read> steps: array<u32>;
 @group(0) @binding(4) var<storage, read_write> data: array<f32>;
 @group(0) @binding(5) var<storage, read_write> spec: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lmc: array<f32>;
-@group(0) @binding(7) var<storage, read> delta: array<f32>;
+@group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(8) var<storage, read> normal: array<f32>;
-@group(0) @binding(9) var<storage, read> state: array<vec4<u32>>;
-@group(0) @binding(10) var<storage, read_write> out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> state: array<vec4<u32>>;
+@group(0) @binding(10) var<storage, read_write> out: array<u32>;
 
 // μ' per sample: Dekker halves of its hi part and its lo part (setup); the f32 value (finish).
 var<workgroup> x1: array<f32, MAXIN>;
@@ -137,17 +168,25 @@ var<workgroup> cv: array<f32, MAXCOEF>;
 var<workgroup> chol: array<f32, MAXCOEF * MAXCOEF>;
 var<workgroup> cq: array<f32, MAXNC>;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> redLo: array<f32, WG>;
 var<workgroup> wFlag: u32;
+var<workgroup> wBad: atomic<u32>;
 
 //! include "df64.wgsl"
 
-// μ[iek0 + i] − μ[iek0] of spectrum s in df64.
-fn muPrime(s: u32, i: u32) -> vec2<f32> {
-  let base = 2u * (params.ne * s + params.iek0);
-  let a = decodeF64(mu[base + 2u * i], mu[base + 2u * i + 1u]);
-  let b = decodeF64(mu[base], mu[base + 1u]);
+// μ[j] − μ[iek0] of spectrum s in df64 (j on the energy grid): the constant μ[iek0] lies in
+// the spline space and in the kernel of the edge-step functional, so nothing large cancels.
+fn muRel(s: u32, j: u32) -> vec2<f32> {
+  let row = 2u * params.ne * s;
+  let a = decodeF64(mu[row + 2u * j], mu[row + 2u * j + 1u]);
+  let b = decodeF64(mu[row + 2u * params.iek0], mu[row + 2u * params.iek0 + 1u]);
   let d = twoSum(a.x, -b.x);
   return fastTwoSum(d.x, d.y + (a.y - b.y));
+}
+
+// μ[iek0 + i] − μ[iek0] of spectrum s in df64.
+fn muPrime(s: u32, i: u32) -> vec2<f32> {
+  return muRel(s, params.iek0 + i);
 }
 
 // Σ over the workgroup in a fixed order (results independent of chunking).
@@ -165,8 +204,44 @@ fn wgSum(v: f32, lid: u32) -> f32 {
   return total;
 }
 
+// The df64 Σ over the workgroup, in a fixed order.
+fn wgSumDf64(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  red[lid] = v.x;
+  redLo[lid] = v.y;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w = w / 2u) {
+    if (lid < w) {
+      let t = twoSum(red[lid], red[lid + w]);
+      let u = fastTwoSum(t.x, t.y + (redLo[lid] + redLo[lid + w]));
+      red[lid] = u.x;
+      redLo[lid] = u.y;
+    }
+    workgroupBarrier();
+  }
+  let total = vec2<f32>(red[0], redLo[0]);
+  workgroupBarrier();
+  return total;
+}
+
 fn spectrumIndex(wid: vec3<u32>) -> u32 {
   return wid.x + wid.y * params.gridX;
+}
+
+// Biased float64 exponent of a high word.
+fn exponent64(hi: u32) -> u32 {
+  return (hi >> 20u) & 0x7ffu;
+}
+
+// |v| of a df64, floored at pre_edge's 1e-12; v.x = 0 flags a value unusable as a step.
+fn edgeStepOf(v: vec2<f32>) -> vec2<f32> {
+  var a = v;
+  if ((bitcast<u32>(v.x) & 0x80000000u) != 0u) {
+    a = -v;
+  }
+  if (a.x < MIN_EDGE_STEP) {
+    return vec2<f32>(MIN_EDGE_STEP, 0.0);
+  }
+  return a;
 }
 
 @compute @workgroup_size(WG)
@@ -175,6 +250,63 @@ fn series_setup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (s >= params.nSpectra) {
     return;
   }
+  if (lid == 0u) {
+    atomicStore(&wBad, 0u);
+  }
+  workgroupBarrier();
+  // Every sample finite and below 2^100, read from the exponent bits: the float64 cleaning of
+  // the CPU path (which drops non-finite rows and re-grids) is the host's, for such spectra.
+  let row = 2u * params.ne * s;
+  var bad = false;
+  for (var j = lid; j < params.ne; j += WG) {
+    bad = bad || exponent64(mu[row + 2u * j + 1u]) >= MU_EXPONENT_LIMIT;
+  }
+
+  var step: vec2<f32>;
+  var stepWords: vec2<u32>;
+  if (params.stepMode == 0u) {
+    // Given: finite, non-zero and within f32's comfortable range (else the host's float64 path
+    // gives autobk's own message or result); |step| keeps the given float64 exactly.
+    let hi = steps[2u * s + 1u];
+    let e = exponent64(hi);
+    bad = bad || e >= MU_EXPONENT_LIMIT || e <= 2046u - MU_EXPONENT_LIMIT;
+    step = edgeStepOf(decodeF64(steps[2u * s], hi));
+    stepWords = vec2<u32>(steps[2u * s], hi & 0x7fffffffu);
+  } else {
+    // pre_edge's step as Σ w_j·μ'_j over the samples its two fits read.
+    var acc = vec2<f32>(0.0, 0.0);
+    let eLen = params.eLen;
+    for (var j = lid; j < eLen; j += WG) {
+      let v = muRel(s, params.eStart + j);
+      let h = split(v.x);
+      let e = params.eOff + j;
+      acc = mac(acc, mats[e], mats[e + eLen], mats[e + 2u * eLen], h.x, h.y, v.y);
+    }
+    let sum = wgSumDf64(finishSum(acc), lid);
+    bad = bad || !isFiniteBits(sum.x) || !isFiniteBits(sum.y);
+    step = edgeStepOf(sum);
+    stepWords = encodeDf64(step);
+  }
+  if (bad) {
+    atomicOr(&wBad, 1u);
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    wFlag = atomicLoad(&wBad);
+    data[params.dataStride * s + 2u * params.rd] = 1.0 / step.x;
+    out[params.oStep + 2u * s] = stepWords.x;
+    out[params.oStep + 2u * s + 1u] = stepWords.y;
+    out[params.oStatus + s] = select(STATUS_CONVERGED, STATUS_REDO, wFlag != 0u);
+    // The LM's start: λ0, δ = 0; a spectrum left to the host never becomes active.
+    state[s] = vec4<u32>(bitcast<u32>(params.lambda0), 0u, 0u, select(LM_ACTIVE, LM_CONVERGED, wFlag != 0u));
+  }
+  for (var j = lid; j < params.nspl; j += WG) {
+    delta[s * params.vecStride + j] = 0.0;
+  }
+  if (workgroupUniformLoad(&wFlag) != 0u) {
+    return;
+  }
+
   let nIn = params.nIn;
   for (var i = lid; i < nIn; i += WG) {
     let v = muPrime(s, i);
@@ -187,6 +319,7 @@ fn series_setup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let rd = params.rd;
   let plane = rd * nIn;
   let o = params.dOff;
+  let d0 = params.dataStride * s;
   for (var r = lid; r < rd; r += WG) {
     var acc = vec2<f32>(0.0, 0.0);
     for (var i = 0u; i < nIn; i++) {
@@ -194,8 +327,8 @@ fn series_setup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       acc = mac(acc, mats[e], mats[e + plane], mats[e + 2u * plane], x1[i], x2[i], xlo[i]);
     }
     let v = finishSum(acc);
-    data[2u * rd * s + r] = v.x;
-    data[2u * rd * s + rd + r] = v.y;
+    data[d0 + r] = v.x;
+    data[d0 + rd + r] = v.y;
     if (r < params.rows) {
       spec[s * params.binStride + r] = v.x;
     } else {
@@ -212,7 +345,7 @@ fn evaluate(s: u32, lid: u32) -> vec2<f32> {
   let rd = params.rd;
   let aPlane = rows * n;
   for (var i = lid; i < rows; i += WG) {
-    var acc = vec2<f32>(data[2u * rd * s + i], data[2u * rd * s + rd + i]);
+    var acc = vec2<f32>(data[params.dataStride * s + i], data[params.dataStride * s + rd + i]);
     for (var j = 0u; j < n; j++) {
       let e = params.aOff + j * rows + i;
       acc = mac(acc, mats[e], mats[e + aPlane], mats[e + 2u * aPlane], d1[j], d2[j], 0.0);
@@ -226,7 +359,7 @@ fn evaluate(s: u32, lid: u32) -> vec2<f32> {
   let nc = params.nc;
   let gPlane = nc * n;
   for (var q = lid; q < nc; q += WG) {
-    var acc = vec2<f32>(data[2u * rd * s + rows + q], data[2u * rd * s + rd + rows + q]);
+    var acc = vec2<f32>(data[params.dataStride * s + rows + q], data[params.dataStride * s + rd + rows + q]);
     for (var j = 0u; j < n; j++) {
       let e = params.gOff + q * n + j;
       acc = mac(acc, -mats[e], -mats[e + gPlane], -mats[e + 2u * gPlane], d1[j], d2[j], 0.0);
@@ -261,6 +394,13 @@ fn setDelta(v: f32, j: u32) {
 fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = spectrumIndex(wid);
   if (s >= params.nSpectra) {
+    return;
+  }
+  if (lid == 0u) {
+    wFlag = out[params.oStatus + s];
+  }
+  // Spectra the setup left to the host have nothing to finish.
+  if (workgroupUniformLoad(&wFlag) == STATUS_REDO) {
     return;
   }
   let n = params.nspl;
@@ -344,7 +484,6 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
     wFlag = ok;
   }
-  var kept = 0u;
   var chisqFinal = chisq;
   if (workgroupUniformLoad(&wFlag) == 1u) {
     for (var j = lid; j < n; j += WG) {
@@ -356,7 +495,6 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     // Near the minimum the step lowers χ² by far less than the f32 rounding of the sums, so
     // the comparison only rejects a step that makes χ² clearly worse.
     if (chisqTrial <= chisq * (1.0 + CHISQ_NOISE)) {
-      kept = 1u;
       chisqFinal = chisqTrial;
     } else {
       for (var j = lid; j < n; j += WG) {
@@ -375,11 +513,10 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   workgroupBarrier();
   let rf = params.rf;
   let nk = params.nk;
-  let cap = params.capacity;
-  let oD = cap * nk;
-  let oC = oD + cap * params.nFit;
-  let oI = oC + cap * n;
-  let oM = oI + cap * n;
+  // c = μ[iek0] + c0' + δ in df64 (μ[iek0] can be large, c0' + δ is the fitted part), then as
+  // float64 bits: the host's coefficient planes receive them as they are.
+  let row = 2u * params.ne * s;
+  let mu0 = decodeF64(mu[row + 2u * params.iek0], mu[row + 2u * params.iek0 + 1u]);
   for (var r = nk + lid; r < rf; r += WG) {
     var acc = 0.0;
     for (var i = 0u; i < nIn; i++) {
@@ -387,11 +524,17 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
     let j = r - nk;
     cv[j] = acc + dv[j];
-    out[oI + s * n + j] = acc;
-    out[oC + s * n + j] = cv[j];
+    let c = twoSum(mu0.x, cv[j]);
+    let c0 = twoSum(mu0.x, acc);
+    let wc = encodeDf64(fastTwoSum(c.x, c.y + mu0.y));
+    let wi = encodeDf64(fastTwoSum(c0.x, c0.y + mu0.y));
+    out[params.oCoef + 2u * (s * n + j)] = wc.x;
+    out[params.oCoef + 2u * (s * n + j) + 1u] = wc.y;
+    out[params.oInit + 2u * (s * n + j)] = wi.x;
+    out[params.oInit + 2u * (s * n + j) + 1u] = wi.y;
   }
   workgroupBarrier();
-  let invEdge = inv[s];
+  let invEdge = data[params.dataStride * s + 2u * params.rd];
   for (var r = lid; r < nk; r += WG) {
     var acc = 0.0;
     for (var i = 0u; i < nIn; i++) {
@@ -400,19 +543,20 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let b = params.bkOff + 5u * r;
     let f = u32(mats[b]);
     let bd = mats[b + 1u] * dv[f] + mats[b + 2u] * dv[f + 1u] + mats[b + 3u] * dv[f + 2u] + mats[b + 4u] * dv[f + 3u];
-    out[s * nk + r] = (acc - bd) * invEdge;
-  }
-  for (var i = lid; i < params.nFit; i += WG) {
-    let b = params.beOff + 5u * i;
-    let f = u32(mats[b]);
-    let bc = mats[b + 1u] * cv[f] + mats[b + 2u] * cv[f + 1u] + mats[b + 3u] * cv[f + 2u] + mats[b + 4u] * cv[f + 3u];
-    out[oD + s * params.nFit + i] = xlo[i] - bc;
+    let w = encodeF32((acc - bd) * invEdge);
+    out[params.oChi + 2u * (s * nk + r)] = w.x;
+    out[params.oChi + 2u * (s * nk + r) + 1u] = w.y;
   }
   if (lid == 0u) {
     let st = state[s];
-    out[oM + 4u * s] = chisqFinal;
-    out[oM + 4u * s + 1u] = f32(st.z);
-    out[oM + 4u * s + 2u] = f32(st.w);
-    out[oM + 4u * s + 3u] = f32(kept);
+    let wq = encodeF32(chisqFinal);
+    // dof ≤ 0 (more knots than residuals) leaves redchi undefined, as the CPU path's NaN.
+    let wr = select(vec2<u32>(0u, 0x7ff80000u), encodeF32(chisqFinal / params.dof), params.dof > 0.0);
+    out[params.oChisq + 2u * s] = wq.x;
+    out[params.oChisq + 2u * s + 1u] = wq.y;
+    out[params.oRedchi + 2u * s] = wr.x;
+    out[params.oRedchi + 2u * s + 1u] = wr.y;
+    out[params.oIter + s] = st.z;
+    out[params.oStatus + s] = select(STATUS_CONVERGED, STATUS_MAX_ITERATIONS, st.w == LM_MAX_ITER);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { autobkBatch, readSpectrum, type AutobkBatchInput, type AutobkBatchOptions, type AutobkBatchResult } from '../xafs/index.js';
+import { autobkBatch, readSpectrum, type AutobkBatchInput, type AutobkBatchOptions, type AutobkBatchResults } from '../xafs/index.js';
 import { NUMERIC } from './autobk.js';
 
 const USAGE = `usage: batchfit autobk-batch <file…> [--mu EXPR] [--energy COL] [options]
@@ -119,40 +119,39 @@ export async function autobkBatchCommand(argv: string[]): Promise<number> {
     for (const line of unreadable) console.log(line);
     report(results, names, ms);
     if (out !== undefined) writeCsv(out, results, names);
-    return unreadable.length > 0 || results.some((r) => r.status === 'error') ? 1 : 0;
+    return unreadable.length > 0 || results.countStatus('error') > 0 ? 1 : 0;
   } catch (e) {
     console.error(`batchfit autobk-batch: ${(e as Error).message}`);
     return 1;
   }
 }
 
-function report(results: AutobkBatchResult[], names: string[], ms: number): void {
-  for (const r of results.slice(0, SHOWN)) {
+function report(results: AutobkBatchResults, names: string[], ms: number): void {
+  for (let i = 0; i < Math.min(SHOWN, results.count); i++) {
+    const r = results.at(i)!;
     const name = names[r.index]!;
     if (r.status === 'error') console.log(`${name}: error: ${r.error}`);
     else console.log(`${name}: ${r.status}, e0 ${r.e0} eV, edge step ${r.edgeStep.toPrecision(6)}, ${r.details.nspl} knots, chisqr ${r.details.chisqr.toPrecision(6)}`);
   }
-  if (results.length > SHOWN) console.log(`… ${results.length - SHOWN} more`);
-  const count = (s: string): number => results.filter((r) => r.status === s).length;
-  const dev = results.find((r) => r.status !== 'error')?.device ?? results[0]?.device ?? 'cpu';
+  if (results.count > SHOWN) console.log(`… ${results.count - SHOWN} more`);
   console.log(
-    `${results.length} spectra on the ${dev.toUpperCase()}: ${count('converged')} converged, ${count('max-iterations')} at the iteration limit, ${count('error')} errors; ` +
-      `${ms.toFixed(0)} ms (${Math.round(results.length / (ms / 1000))} spectra/s)`,
+    `${results.count} spectra on the ${results.device.toUpperCase()}: ${results.countStatus('converged')} converged, ${results.countStatus('max-iterations')} at the iteration limit, ${results.countStatus('error')} errors; ` +
+      `${ms.toFixed(0)} ms (${Math.round(results.count / (ms / 1000))} spectra/s)`,
   );
 }
 
-function writeCsv(prefix: string, results: AutobkBatchResult[], names: string[]): void {
+function writeCsv(prefix: string, results: AutobkBatchResults, names: string[]): void {
   const summary = ['name,status,e0,edge_step,nknots,chisqr,error'];
-  for (const r of results) {
+  const records = results.toRecords();
+  for (const r of records) {
     const name = JSON.stringify(names[r.index]);
     summary.push(r.status === 'error' ? `${name},error,,,,,${JSON.stringify(r.error)}` : `${name},${r.status},${r.e0},${r.edgeStep},${r.details.nspl},${r.details.chisqr},`);
   }
   writeFileSync(`${prefix}.summary.csv`, `${summary.join('\n')}\n`);
-  const fitted = results.filter((r) => r.status !== 'error');
+  const fitted = records.filter((r) => r.status !== 'error');
   const nk = fitted.reduce((m, r) => Math.max(m, r.k.length), 0);
-  const longest = fitted.find((r) => r.k.length === nk);
   const lines = [['k', ...fitted.map((r) => JSON.stringify(names[r.index]))].join(',')];
-  for (let i = 0; i < nk; i++) lines.push([longest!.k[i], ...fitted.map((r) => (i < r.chi.length ? r.chi[i] : ''))].join(','));
+  for (let i = 0; i < nk; i++) lines.push([results.k[i], ...fitted.map((r) => (i < r.chi.length ? r.chi[i] : ''))].join(','));
   writeFileSync(`${prefix}.chi.csv`, `${lines.join('\n')}\n`);
   console.log(`wrote ${prefix}.summary.csv and ${prefix}.chi.csv`);
 }

@@ -71,15 +71,18 @@ export interface AutobkLmSettings {
 /** Per-spectrum LM state words as read back: [λ (f32 bits), χ² (f32 bits), iterations, status]. */
 export const AUTOBK_LM_STATUS = { active: 0, converged: 1, maxIterations: 2 } as const;
 
-const LM_PARAMS_WORDS = 14;
+/** Word order of autobk_lm.wgsl's `Params` (f32 fields marked). */
+const LM_PARAMS = ['nSpectra', 'nGroups', 'binStride', 'vecStride', 'matStride', 'rowStride', 'nc', 'spectra', 'chiEnd', 'maxIter', 'gridX', 'groupGridX', 'ptol'] as const;
+const LM_PARAMS_F32 = new Set<string>(['ptol']);
+const LM_PARAMS_WORDS = LM_PARAMS.length;
 /** Words of a group record in `index` (autobk_basis.wgsl); spectrum records follow the groups. */
 export const GROUP_RECORD_WORDS = 8;
 const BASIS_PARAMS_WORDS = 6;
 const WG = 64;
 
-/** Floats of per-spectrum scratch in autobk_lm.wgsl's `work`. */
-function workStride(vec: number, rows: number, nc: number): number {
-  return vec * vec + rows + 5 * vec + nc * vec + nc;
+/** Bytes of lm_iterate's workgroup memory for a shape (its scratch arrays, the reduction, the flags). */
+export function lmWorkgroupBytes(vec: number, rows: number, nc: number): number {
+  return 4 * (2 * vec * vec + rows + 5 * vec + Math.max(1, nc) * vec + Math.max(1, nc) + WG + 8);
 }
 
 /** The basis-column kernel and the batched FFT that fill `spectrum` (absent for a series, whose caller writes it). */
@@ -109,7 +112,6 @@ export class AutobkLm {
   private readonly lmParams: GPUBuffer;
   private readonly index: GPUBuffer;
   private readonly gram: GPUBuffer;
-  private readonly work: GPUBuffer;
   private readonly counter: GPUBuffer;
   private readonly gramBind: GPUBindGroup;
   private readonly iterateBind: GPUBindGroup;
@@ -144,7 +146,6 @@ export class AutobkLm {
     this.consts = createStorageBuffer(ctx, 'autobk consts', shape.constFloats * 4);
     this.gram = createStorageBuffer(ctx, 'autobk gram', shape.maxGroups * vec * vec * 4);
     this.delta = createStorageBuffer(ctx, 'autobk delta', shape.maxSpectra * vec * 4);
-    this.work = createStorageBuffer(ctx, 'autobk work', shape.maxSpectra * workStride(vec, rows, shape.nc) * 4);
     this.state = createStorageBuffer(ctx, 'autobk state', shape.maxSpectra * 16);
     this.normal = createStorageBuffer(ctx, 'autobk normal matrices', shape.maxSpectra * vec * vec * 4);
     this.counter = createStorageBuffer(ctx, 'autobk active count', 4);
@@ -169,7 +170,7 @@ export class AutobkLm {
       layout: this.iteratePipeline.getBindGroupLayout(0),
       entries: [
         buf(0, this.lmParams), buf(1, this.index), buf(2, this.consts), buf(3, this.spectrum), buf(4, this.gram),
-        buf(5, this.delta), buf(6, this.work), buf(7, this.state), buf(9, this.normal),
+        buf(5, this.delta), buf(7, this.state), buf(9, this.normal),
       ],
     });
     this.countBind = d.createBindGroup({
@@ -193,7 +194,6 @@ export class AutobkLm {
     return 4 * Math.max(
       columns * shape.inputLength,
       columns * 2 * shape.nOut,
-      shape.maxSpectra * workStride(vec, 2 * shape.nOut, shape.nc),
       shape.maxSpectra * vec * vec,
       shape.maxGroups * vec * vec,
       shape.indexWords,
@@ -221,16 +221,24 @@ export class AutobkLm {
     if (largest > ctx.limits.maxStorageBufferBindingSize) {
       throw new RangeError(`autobk: a chunk needs a ${largest}-byte binding, more than maxStorageBufferBindingSize = ${ctx.limits.maxStorageBufferBindingSize}`);
     }
+    if (!AutobkLm.fitsWorkgroup(ctx, shape.maxCoefs, 2 * shape.nOut, shape.nc)) {
+      throw new RangeError(`autobk: nspl = ${shape.maxCoefs} needs ${lmWorkgroupBytes(shape.maxCoefs, 2 * shape.nOut, shape.nc)} bytes of workgroup memory, more than maxComputeWorkgroupStorageSize = ${ctx.limits.maxComputeWorkgroupStorageSize}`);
+    }
     const fft = withTransform
       ? await BatchedFft.create(ctx, { n: shape.nfft, nOut: shape.nOut, inputLength: shape.inputLength, capacity: columns })
       : null;
     const pipelines = await Promise.all([
       computePipeline(ctx, 'autobk_basis', 'basis_columns', { WG }),
       computePipeline(ctx, 'autobk_lm', 'gram_matrix', { WG }),
-      computePipeline(ctx, 'autobk_lm', 'lm_iterate', { WG }),
+      computePipeline(ctx, 'autobk_lm', 'lm_iterate', { WG, MAXCOEF: shape.maxCoefs, MAXROWS: 2 * shape.nOut, MAXNC: Math.max(1, shape.nc) }),
       computePipeline(ctx, 'autobk_lm', 'count_active', { WG }),
     ]);
     return new AutobkLm(ctx, shape, fft, pipelines);
+  }
+
+  /** Whether lm_iterate's scratch for nspl = vec fits this device's workgroup memory. */
+  static fitsWorkgroup(ctx: GpuContext, vec: number, rows: number, nc: number): boolean {
+    return lmWorkgroupBytes(vec, rows, nc) <= ctx.limits.maxComputeWorkgroupStorageSize;
   }
 
   /** Whether a chunk of this shape can be loaded into these buffers. */
@@ -312,14 +320,13 @@ export class AutobkLm {
   }
 
   /**
-   * Series only: the next chunk of `nSpectra` spectra, whose data columns and clamp χ0 the
-   * caller's kernel writes (before the first `iterate`); resets δ = 0, λ = lambda0.
+   * Series only: the next chunk of `nSpectra` spectra, whose data columns, clamp χ0 and LM
+   * start (λ0, δ = 0) the caller's setup kernel writes before the first trial.
    */
   startSeries(nSpectra: number, settings: AutobkLmSettings): void {
     if (this.seriesChiEnd === undefined) throw new Error('autobk: loadSeriesDesign must come first');
     if (nSpectra > this.shape.maxSpectra) throw new RangeError(`autobk: ${nSpectra} spectra exceed the capacity ${this.shape.maxSpectra}`);
     this.writeParams(nSpectra, 1, GROUP_RECORD_WORDS, this.seriesChiEnd, settings);
-    this.resetState(nSpectra, settings.lambda0);
     this.loaded = { nSpectra, nGroups: 1, nBasisColumns: 0 };
   }
 
@@ -327,22 +334,17 @@ export class AutobkLm {
     const shape = this.shape;
     const vec = shape.maxCoefs;
     const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
+    const values: Record<(typeof LM_PARAMS)[number], number> = {
+      nSpectra, nGroups, binStride: 2 * shape.nOut, vecStride: vec, matStride: vec * vec, rowStride: 2 * shape.nOut, nc: shape.nc,
+      spectra: spectraOffset, chiEnd: chiEndOffset, maxIter: settings.maxIterations,
+      gridX: dispatchGrid(nSpectra, maxDim).x, groupGridX: dispatchGrid(nGroups, maxDim).x, ptol: settings.ptol,
+    };
     const lu = new Uint32Array(this.lmParamData);
     const lf = new Float32Array(this.lmParamData);
-    lu[0] = nSpectra;
-    lu[1] = nGroups;
-    lu[2] = 2 * shape.nOut;
-    lu[3] = vec;
-    lu[4] = vec * vec;
-    lu[5] = 2 * shape.nOut;
-    lu[6] = workStride(vec, 2 * shape.nOut, shape.nc);
-    lu[7] = shape.nc;
-    lu[8] = spectraOffset;
-    lu[9] = chiEndOffset;
-    lu[10] = settings.maxIterations;
-    lu[11] = dispatchGrid(nSpectra, maxDim).x;
-    lu[12] = dispatchGrid(nGroups, maxDim).x;
-    lf[13] = settings.ptol;
+    LM_PARAMS.forEach((name, i) => {
+      if (LM_PARAMS_F32.has(name)) lf[i] = values[name];
+      else lu[i] = values[name];
+    });
     upload(this.ctx, this.lmParams, lu);
   }
 
@@ -365,26 +367,41 @@ export class AutobkLm {
     upload(this.ctx, this.delta, this.deltaZero.subarray(0, nSpectra * this.shape.maxCoefs));
   }
 
+  /** Records `trials` LM trials for every active spectrum of the loaded chunk, then the count of those still active. */
+  encodeTrials(pass: GPUComputePassEncoder, trials: number): void {
+    const loaded = this.requireLoaded();
+    const g = dispatchGrid(loaded.nSpectra, this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    pass.setPipeline(this.iteratePipeline);
+    pass.setBindGroup(0, this.iterateBind);
+    for (let t = 0; t < trials; t++) pass.dispatchWorkgroups(g.x, g.y);
+    pass.setPipeline(this.countPipeline);
+    pass.setBindGroup(0, this.countBind);
+    pass.dispatchWorkgroups(1);
+  }
+
+  /** Copies the active count (after encodeTrials' pass) for readActive. */
+  copyActiveCount(enc: GPUCommandEncoder): void {
+    this.statusReadback.copyFrom(enc, this.counter, 4);
+  }
+
+  /** The active count of the last submission that copied it (its only read-back). */
+  async readActive(): Promise<number> {
+    await this.statusReadback.read(this.activeCount);
+    return this.activeCount[0]!;
+  }
+
   /**
    * One submission of `trials` LM trials for every active spectrum of the loaded chunk; resolves
    * to the number of spectra still active (the only read-back).
    */
   async iterate(trials: number): Promise<number> {
-    const loaded = this.requireLoaded();
-    const g = dispatchGrid(loaded.nSpectra, this.ctx.limits.maxComputeWorkgroupsPerDimension);
     this.ctx.submit((enc) => {
       const pass = enc.beginComputePass();
-      pass.setPipeline(this.iteratePipeline);
-      pass.setBindGroup(0, this.iterateBind);
-      for (let t = 0; t < trials; t++) pass.dispatchWorkgroups(g.x, g.y);
-      pass.setPipeline(this.countPipeline);
-      pass.setBindGroup(0, this.countBind);
-      pass.dispatchWorkgroups(1);
+      this.encodeTrials(pass, trials);
       pass.end();
-      this.statusReadback.copyFrom(enc, this.counter, 4);
+      this.copyActiveCount(enc);
     });
-    await this.statusReadback.read(this.activeCount);
-    return this.activeCount[0]!;
+    return this.readActive();
   }
 
   /**
@@ -429,7 +446,7 @@ export class AutobkLm {
   }
 
   destroy(): void {
-    for (const b of [this.basisParams, this.lmParams, this.index, this.consts, this.gram, this.delta, this.work, this.normal, this.state, this.counter]) {
+    for (const b of [this.basisParams, this.lmParams, this.index, this.consts, this.gram, this.delta, this.normal, this.state, this.counter]) {
       b.destroy();
     }
     this.statusReadback.destroy();

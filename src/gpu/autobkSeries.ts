@@ -1,19 +1,27 @@
 /**
  * AUTOBK of a packed series on the GPU (shaders/autobk_series.wgsl with the LM of
- * shaders/autobk_lm.wgsl): the shared linear maps of the series' setup, A and the basis tables
- * are uploaded once; per chunk the raw float64 μ rows are uploaded as they are, one submission
- * forms every spectrum's r0 and clamp χ0 (df64 mat-vecs), the LM runs in lockstep as for any
- * batch, and one more submission polishes each solution with a df64 Gauss–Newton step and
- * assembles χ, μ − bkg, the coefficients and χ², read back in one copy.
+ * shaders/autobk_lm.wgsl): the shared linear maps of the series' setup, A, the basis table and
+ * the edge-step functional are uploaded once; per chunk of spectra:
  *
- * Every buffer, bind group and pipeline is created by `create` for a capacity of spectra and
- * reused by every chunk; nothing is created while iterating.
+ *   start(μ, steps, n, trials)  one submission: upload of the raw float64 μ rows, the setup
+ *                               (checks, edge step, r0, clamp χ0 in df64, LM reset) and the
+ *                               first `trials` LM trials with the active count copied out
+ *   readActive()                the one read-back of the LM loop: spectra still active
+ *   iterate(trials)             one submission of more trials and the count
+ *   finish()                    one submission: polish, χ, coefficients, χ² as float64 planes
+ *   readResults(columns, at)    those planes straight into the result columns
+ *
+ * Nothing waits for the GPU except readActive and readResults, so a caller can keep several
+ * instances (chunks) in flight. Every buffer, bind group and pipeline is created by `create`
+ * for a capacity of spectra and reused by every chunk; nothing is created while iterating.
  */
 import { AutobkLm, GROUP_RECORD_WORDS, type AutobkLmSettings } from './autobkLm.js';
+import type { AutobkColumns } from '../xafs/autobkBatchResults.js';
 import { createStorageBuffer, createUniformBuffer, paddedSize, ReadbackBuffer, upload } from './buffers.js';
 import { dispatchGrid } from './chunks.js';
 import type { GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
+import { splitF64 } from './df64SelfTest.js';
 
 /** A B-spline basis at points: four non-zeros per row from column first[i]. */
 export interface SeriesBasis {
@@ -51,55 +59,66 @@ export interface AutobkSeriesMaps {
   /** Basis on the k grid and on the fitted energy points. */
   basisK: SeriesBasis;
   basisE: SeriesBasis;
-}
-
-/** One chunk's results as read back (f32), views of one array. */
-export interface AutobkSeriesOutput {
-  /** χ on the k grid, already divided by the edge step: [nSpectra][nk]. */
-  chi: Float32Array;
-  /** μ − bkg on the fitted points energy[iek0 + i]: [nSpectra][nFit]. */
-  muMinusBkg: Float32Array;
-  /** Coefficients and initial coefficients minus μ[iek0]: [nSpectra][nspl] each. */
-  coefs: Float32Array;
-  initCoefs: Float32Array;
-  /** Per spectrum: χ², LM iterations, LM status (AUTOBK_LM_STATUS), 1 if the polish step was kept. */
-  misc: Float32Array;
+  /** pre_edge's edge step as Σ weights[j]·μ[edgeStart + j] (src/xafs/edgeStepMap.ts), or null when every step is given. */
+  edgeStart: number;
+  edgeWeights: Float64Array | null;
 }
 
 const WG = 64;
-const PARAMS_WORDS = 26;
 
-/** hi + lo = v to ~2⁻⁴⁸, hi split into halves of ≤ 12 bits (as the shader's `split`). */
-function splitF64(v: number, planes: Float32Array, at: number, planeSize: number): void {
-  const hi = Math.fround(v);
-  const c = Math.fround(4097 * hi);
-  const h1 = Math.fround(c - Math.fround(c - hi));
-  planes[at] = h1;
-  planes[at + planeSize] = Math.fround(hi - h1);
-  planes[at + 2 * planeSize] = Math.fround(v - hi);
-}
+/** Field order of autobk_series.wgsl's `Params` (the f32 fields at the end). */
+const PARAMS = [
+  'nSpectra', 'gridX', 'ne', 'iek0', 'nIn', 'rows', 'nc', 'nspl', 'nk', 'rd', 'rf', 'binStride', 'chiEnd', 'vecStride', 'matStride',
+  'dataStride', 'dOff', 'fOff', 'aOff', 'gOff', 'bkOff', 'wOff', 'eOff', 'eStart', 'eLen', 'stepMode',
+  'oChi', 'oCoef', 'oInit', 'oStep', 'oChisq', 'oRedchi', 'oIter', 'oStatus', 'lambda0', 'dof', 'one', 'one2',
+] as const;
+const PARAMS_F32 = new Set<string>(['lambda0', 'dof', 'one', 'one2']);
+type ParamName = (typeof PARAMS)[number];
+
+/** Status codes of the `status` plane: autobkBatchResults' codes, plus REDO (left to the host). */
+export const SERIES_STATUS_REDO = 3;
 
 /** Floats of each shared part of `mats` and their offsets. */
-function matsLayout(m: AutobkSeriesMaps): { dOff: number; fOff: number; aOff: number; gOff: number; bkOff: number; beOff: number; wOff: number; total: number } {
+function matsLayout(m: AutobkSeriesMaps): { dOff: number; fOff: number; aOff: number; gOff: number; bkOff: number; wOff: number; eOff: number; eLen: number; total: number } {
   const rd = m.rows + m.nc;
+  const eLen = m.edgeWeights?.length ?? 0;
   const dOff = 0;
   const fOff = dOff + 3 * rd * m.nIn;
   const aOff = fOff + (m.nk + m.nspl) * m.nIn;
   const gOff = aOff + 3 * m.rows * m.nspl;
   const bkOff = gOff + 3 * m.nc * m.nspl;
-  const beOff = bkOff + 5 * m.nk;
-  const wOff = beOff + 5 * m.nFit;
-  return { dOff, fOff, aOff, gOff, bkOff, beOff, wOff, total: wOff + Math.max(1, m.nc) };
+  const wOff = bkOff + 5 * m.nk;
+  const eOff = wOff + Math.max(1, m.nc);
+  return { dOff, fOff, aOff, gOff, bkOff, wOff, eOff, eLen, total: eOff + Math.max(1, 3 * eLen) };
 }
 
-function outFloats(m: AutobkSeriesMaps): number {
-  return m.nk + m.nFit + 2 * m.nspl + 4;
+/**
+ * Word offsets of the result planes in `out` for a capacity (autobk_series.wgsl, binding 10),
+ * in the order they are read back: each f64 plane is whole 8-byte values, so a read-back of n
+ * spectra views them as Float64Arrays.
+ */
+function outLayout(m: AutobkSeriesMaps, cap: number): { words: Record<'oChi' | 'oCoef' | 'oInit' | 'oStep' | 'oChisq' | 'oRedchi' | 'oIter' | 'oStatus', number>; widths: number[]; total: number } {
+  // Words per spectrum of each plane, in plane order.
+  const widths = [2 * m.nk, 2 * m.nspl, 2 * m.nspl, 2, 2, 2, 1, 1];
+  const names = ['oChi', 'oCoef', 'oInit', 'oStep', 'oChisq', 'oRedchi', 'oIter', 'oStatus'] as const;
+  const words = {} as Record<(typeof names)[number], number>;
+  let at = 0;
+  names.forEach((name, p) => {
+    words[name] = at;
+    at += cap * widths[p]!;
+  });
+  return { words, widths, total: at };
 }
 
 /** Bytes per spectrum of each per-spectrum binding (the largest bounds the chunk). */
 function bytesPerSpectrum(m: AutobkSeriesMaps): number[] {
   const vec = m.nspl;
-  return [8 * m.ne, 8 * (m.rows + m.nc), 4 * outFloats(m), 4 * (vec * vec + m.rows + 5 * vec + m.nc * vec + m.nc), 4 * m.rows];
+  return [8 * m.ne, 4 * (2 * (m.rows + m.nc) + 1), 4 * outLayout(m, 1).total, 4 * vec * vec, 4 * m.rows, 8];
+}
+
+/** Workgroup memory of series_setup/series_finish: every array autobk_series.wgsl declares. */
+export function seriesWorkgroupBytes(m: AutobkSeriesMaps): number {
+  return 4 * (3 * m.nIn + 3 * m.rows + 6 * m.nspl + m.nspl * m.nspl + Math.max(1, m.nc) + 2 * WG + 2);
 }
 
 export class AutobkSeriesGpu {
@@ -112,57 +131,63 @@ export class AutobkSeriesGpu {
   private readonly params: GPUBuffer;
   private readonly mats: GPUBuffer;
   private readonly mu: GPUBuffer;
-  private readonly inv: GPUBuffer;
+  private readonly steps: GPUBuffer;
   private readonly data: GPUBuffer;
   private readonly out: GPUBuffer;
   private readonly setupBind: GPUBindGroup;
   private readonly finishBind: GPUBindGroup;
   private readonly readback: ReadbackBuffer;
-  private readonly paramData = new ArrayBuffer(paddedSize(PARAMS_WORDS * 4));
+  private readonly layout: ReturnType<typeof outLayout>;
+  private readonly paramData = new ArrayBuffer(paddedSize(PARAMS.length * 4));
+  private readonly stepMode: 0 | 1;
+  private readonly settings: AutobkLmSettings;
   private nSpectra = 0;
 
-  private constructor(ctx: GpuContext, maps: AutobkSeriesMaps, capacity: number, lm: AutobkLm, pipelines: GPUComputePipeline[]) {
+  private constructor(ctx: GpuContext, maps: AutobkSeriesMaps, capacity: number, lm: AutobkLm, pipelines: GPUComputePipeline[], settings: AutobkLmSettings) {
     this.ctx = ctx;
     this.maps = maps;
     this.capacity = capacity;
     this.lm = lm;
+    this.settings = settings;
+    this.stepMode = maps.edgeWeights === null ? 0 : 1;
     [this.setupPipeline, this.finishPipeline] = pipelines as [GPUComputePipeline, GPUComputePipeline];
     const m = maps;
     const rd = m.rows + m.nc;
-    const layout = matsLayout(m);
-    this.params = createUniformBuffer(ctx, 'autobk series params', PARAMS_WORDS * 4);
-    this.mats = createStorageBuffer(ctx, 'autobk series maps', layout.total * 4);
+    const mats = matsLayout(m);
+    this.layout = outLayout(m, capacity);
+    this.params = createUniformBuffer(ctx, 'autobk series params', PARAMS.length * 4);
+    this.mats = createStorageBuffer(ctx, 'autobk series maps', mats.total * 4);
     this.mu = createStorageBuffer(ctx, 'autobk series mu', capacity * m.ne * 8);
-    this.inv = createStorageBuffer(ctx, 'autobk series 1/edge step', capacity * 4);
-    this.data = createStorageBuffer(ctx, 'autobk series r0', capacity * 2 * rd * 4);
-    this.out = createStorageBuffer(ctx, 'autobk series results', capacity * outFloats(m) * 4);
-    this.readback = new ReadbackBuffer(ctx, 'autobk series read-back', capacity * outFloats(m) * 4);
+    this.steps = createStorageBuffer(ctx, 'autobk series given edge steps', capacity * 8);
+    this.data = createStorageBuffer(ctx, 'autobk series r0', capacity * (2 * rd + 1) * 4);
+    this.out = createStorageBuffer(ctx, 'autobk series results', this.layout.total * 4);
+    this.readback = new ReadbackBuffer(ctx, 'autobk series read-back', this.layout.total * 4);
     const d = ctx.device;
     const buf = (binding: number, buffer: GPUBuffer): GPUBindGroupEntry => ({ binding, resource: { buffer } });
     this.setupBind = d.createBindGroup({
       label: 'autobk series setup',
       layout: this.setupPipeline.getBindGroupLayout(0),
-      entries: [buf(0, this.params), buf(1, this.mats), buf(2, this.mu), buf(4, this.data), buf(5, lm.spectrum), buf(6, lm.consts)],
+      entries: [
+        buf(0, this.params), buf(1, this.mats), buf(2, this.mu), buf(3, this.steps), buf(4, this.data), buf(5, lm.spectrum), buf(6, lm.consts),
+        buf(7, lm.delta), buf(9, lm.state), buf(10, this.out),
+      ],
     });
     this.finishBind = d.createBindGroup({
       label: 'autobk series finish',
       layout: this.finishPipeline.getBindGroupLayout(0),
-      entries: [
-        buf(0, this.params), buf(1, this.mats), buf(2, this.mu), buf(3, this.inv), buf(4, this.data), buf(7, lm.delta),
-        buf(8, lm.normal), buf(9, lm.state), buf(10, this.out),
-      ],
+      entries: [buf(0, this.params), buf(1, this.mats), buf(2, this.mu), buf(4, this.data), buf(7, lm.delta), buf(8, lm.normal), buf(9, lm.state), buf(10, this.out)],
     });
-    upload(ctx, this.mats, packMats(m, layout));
+    upload(ctx, this.mats, packMats(m, mats));
   }
 
   /**
    * The largest chunk (≤ maxChunk) whose per-spectrum buffers fit one storage binding, or 0
-   * when the series does not fit the device at all (its μ samples exceed workgroup memory).
+   * when the series does not fit the device at all (workgroup memory of its kernels).
    */
   static capacityFor(ctx: GpuContext, maps: AutobkSeriesMaps, maxChunk: number): number {
     const lim = ctx.limits;
-    // series_setup holds three floats per μ sample in workgroup memory.
-    if (12 * maps.nIn + 4 * WG > lim.maxComputeWorkgroupStorageSize) return 0;
+    if (seriesWorkgroupBytes(maps) > lim.maxComputeWorkgroupStorageSize) return 0;
+    if (!AutobkLm.fitsWorkgroup(ctx, maps.nspl, maps.rows, maps.nc)) return 0;
     let cap = maxChunk;
     for (const b of bytesPerSpectrum(maps)) cap = Math.min(cap, Math.floor((lim.maxStorageBufferBindingSize - 1024) / b));
     const perDim = lim.maxComputeWorkgroupsPerDimension;
@@ -191,7 +216,7 @@ export class AutobkSeriesGpu {
       lm.destroy();
       throw e;
     }
-    const series = new AutobkSeriesGpu(ctx, maps, capacity, lm, pipelines);
+    const series = new AutobkSeriesGpu(ctx, maps, capacity, lm, pipelines, settings);
 
     // The LM's group 0: A columns after the capacity's data columns, clamp rows and weights.
     const index = new Uint32Array(GROUP_RECORD_WORDS + 2 * capacity);
@@ -206,105 +231,143 @@ export class AutobkSeriesGpu {
   }
 
   /**
-   * Uploads a chunk — μ rows as float64 words ([nSpectra][ne] values) and 1/edgeStep per
-   * spectrum — and, in one submission (awaited), forms r0 and the clamp χ0 of every spectrum;
-   * resets the LM to δ = 0.
+   * Submits a chunk: its μ rows as float64 words ([nSpectra][ne] values) and, when the edge
+   * steps are given, theirs ([nSpectra] float64 words); the setup and the first `trials` LM
+   * trials run in the same submission. Nothing is awaited: readActive tells how many spectra
+   * the trials left active.
    */
-  async load(muWords: Uint32Array, invEdge: Float32Array, nSpectra: number, settings: AutobkLmSettings): Promise<void> {
+  start(muWords: Uint32Array, stepWords: Uint32Array | null, nSpectra: number, trials: number): void {
     const m = this.maps;
     if (!(Number.isInteger(nSpectra) && nSpectra >= 1 && nSpectra <= this.capacity)) {
       throw new RangeError(`autobk series: nSpectra = ${nSpectra} must be in 1..${this.capacity}`);
     }
     if (muWords.length < 2 * nSpectra * m.ne) throw new RangeError(`autobk series: ${muWords.length} μ words, need ${2 * nSpectra * m.ne}`);
+    if ((stepWords === null) !== (this.stepMode === 1)) throw new RangeError('autobk series: edge steps are given exactly when the series has no edge-step functional');
     const ctx = this.ctx;
     const g = dispatchGrid(nSpectra, ctx.limits.maxComputeWorkgroupsPerDimension);
     this.writeParams(nSpectra, g.x);
     upload(ctx, this.mu, muWords.subarray(0, 2 * nSpectra * m.ne));
-    upload(ctx, this.inv, invEdge.subarray(0, nSpectra));
-    this.lm.startSeries(nSpectra, settings);
+    if (stepWords !== null) upload(ctx, this.steps, stepWords.subarray(0, 2 * nSpectra));
+    this.lm.startSeries(nSpectra, this.settings);
+    this.nSpectra = nSpectra;
     ctx.submit((enc) => {
       const pass = enc.beginComputePass();
       pass.setPipeline(this.setupPipeline);
       pass.setBindGroup(0, this.setupBind);
       pass.dispatchWorkgroups(g.x, g.y);
+      this.lm.encodeTrials(pass, trials);
       pass.end();
+      this.lm.copyActiveCount(enc);
     });
-    this.nSpectra = nSpectra;
-    await ctx.device.queue.onSubmittedWorkDone();
-    await ctx.settle();
   }
 
-  /** One submission of LM trials (see AutobkLm.iterate); resolves to the spectra still active. */
-  iterate(trials: number): Promise<number> {
-    return this.lm.iterate(trials);
+  /** Submits `trials` more LM trials for the active spectra of the loaded chunk, and their count. */
+  iterate(trials: number): void {
+    this.ctx.submit((enc) => {
+      const pass = enc.beginComputePass();
+      this.lm.encodeTrials(pass, trials);
+      pass.end();
+      this.lm.copyActiveCount(enc);
+    });
   }
 
-  /** The polish step and the results of the loaded chunk, read back into `target` (≥ capacity·outFloats). */
-  async finish(target: Float32Array): Promise<AutobkSeriesOutput> {
-    const m = this.maps;
+  /** Spectra still active after the last submission (the LM loop's only read-back). */
+  readActive(): Promise<number> {
+    return this.lm.readActive();
+  }
+
+  /** Submits the polish step and the result planes of the loaded chunk, copied for readResults. */
+  finish(): void {
     const n = this.nSpectra;
     if (n === 0) throw new Error('autobk series: no chunk loaded');
-    const cap = this.capacity;
     const ctx = this.ctx;
     const g = dispatchGrid(n, ctx.limits.maxComputeWorkgroupsPerDimension);
-    // Plane p of the output starts at cap·(sum of earlier widths); only the chunk's n rows are copied.
-    const widths = [m.nk, m.nFit, m.nspl, m.nspl, 4];
-    const views: Float32Array[] = [];
+    const { widths, words } = this.layout;
+    const starts = Object.values(words);
     ctx.submit((enc) => {
       const pass = enc.beginComputePass();
       pass.setPipeline(this.finishPipeline);
       pass.setBindGroup(0, this.finishBind);
       pass.dispatchWorkgroups(g.x, g.y);
       pass.end();
-      let src = 0;
+      // Plane p's first n rows, packed one after another.
       let dst = 0;
-      for (const w of widths) {
-        this.readback.copyFrom(enc, this.out, n * w * 4, src * 4, dst * 4);
-        views.push(target.subarray(dst, dst + n * w));
-        src += cap * w;
+      widths.forEach((w, p) => {
+        this.readback.copyFrom(enc, this.out, n * w * 4, starts[p]! * 4, dst * 4);
         dst += n * w;
-      }
+      });
     });
-    await this.readback.read(target.subarray(0, n * outFloats(m)));
-    const [chi, muMinusBkg, coefs, initCoefs, misc] = views as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
-    return { chi, muMinusBkg, coefs, initCoefs, misc };
   }
 
-  /** r0 and the clamp χ0 of the loaded chunk in df64, [nSpectra][2·(rows + nc)] (hi values, then lo values). */
+  /**
+   * Waits for the finished chunk and copies its planes into `into` from row `at`: χ, the
+   * coefficients, edge step, χ², reduced χ², iterations and status codes (REDO for spectra left to
+   * the host). `into` has this series' widths (kWidth = nk, coefWidth = nspl).
+   */
+  async readResults(into: AutobkColumns, at: number): Promise<void> {
+    const m = this.maps;
+    const n = this.nSpectra;
+    if (into.kWidth !== m.nk || into.coefWidth !== m.nspl) throw new RangeError(`autobk series: columns of widths ${into.kWidth}/${into.coefWidth}, need ${m.nk}/${m.nspl}`);
+    const bytes = 4 * n * this.layout.widths.reduce((a, w) => a + w, 0);
+    await this.readback.consume(bytes, (mapped) => {
+      let o = 0;
+      const f64 = (count: number): Float64Array => {
+        const v = new Float64Array(mapped, o, count);
+        o += 8 * count;
+        return v;
+      };
+      into.chi.set(f64(n * m.nk), at * m.nk);
+      into.coefs.set(f64(n * m.nspl), at * m.nspl);
+      into.initCoefs.set(f64(n * m.nspl), at * m.nspl);
+      into.edgeStep.set(f64(n), at);
+      into.chisqr.set(f64(n), at);
+      into.redchi.set(f64(n), at);
+      into.iterations.set(new Int32Array(mapped, o, n), at);
+      into.status.set(new Uint32Array(mapped, o + 4 * n, n), at);
+    });
+  }
+
+  /**
+   * Test/diagnostic read-back (a staging buffer made for the call): r0 and the clamp χ0 of the
+   * started chunk in df64, [nSpectra][2·(rows + nc)] (hi values, then lo values).
+   */
   async readSetup(out: Float32Array): Promise<void> {
-    const bytes = this.nSpectra * 2 * (this.maps.rows + this.maps.nc) * 4;
-    const rb = new ReadbackBuffer(this.ctx, 'autobk series r0 read-back', bytes);
+    const rd = this.maps.rows + this.maps.nc;
+    const stride = 2 * rd + 1;
+    const rb = new ReadbackBuffer(this.ctx, 'autobk series r0 read-back', this.nSpectra * stride * 4);
     try {
-      this.ctx.submit((enc) => rb.copyFrom(enc, this.data, bytes));
-      await rb.read(out.subarray(0, bytes / 4));
+      this.ctx.submit((enc) => rb.copyFrom(enc, this.data, this.nSpectra * stride * 4));
+      const all = new Float32Array(this.nSpectra * stride);
+      await rb.read(all);
+      for (let s = 0; s < this.nSpectra; s++) out.set(all.subarray(s * stride, s * stride + 2 * rd), s * 2 * rd);
     } finally {
       rb.destroy();
     }
   }
 
-  /** Floats of one chunk's read-back for `n` spectra. */
-  static outputFloats(maps: AutobkSeriesMaps, n: number): number {
-    return n * outFloats(maps);
-  }
-
   private writeParams(nSpectra: number, gridX: number): void {
     const m = this.maps;
     const l = matsLayout(m);
+    const values: Record<ParamName, number> = {
+      nSpectra, gridX, ne: m.ne, iek0: m.iek0, nIn: m.nIn, rows: m.rows, nc: m.nc, nspl: m.nspl, nk: m.nk, rd: m.rows + m.nc,
+      rf: m.nk + m.nspl, binStride: m.rows, chiEnd: m.nc * m.nspl + m.nc, vecStride: m.nspl, matStride: m.nspl * m.nspl,
+      dataStride: 2 * (m.rows + m.nc) + 1, dOff: l.dOff, fOff: l.fOff, aOff: l.aOff, gOff: l.gOff, bkOff: l.bkOff, wOff: l.wOff,
+      eOff: l.eOff, eStart: m.edgeStart, eLen: l.eLen, stepMode: this.stepMode, ...this.layout.words,
+      lambda0: this.settings.lambda0, dof: m.rows + m.nc - m.nspl,
+      // 1.0 twice from a uniform: the compiler cannot fold the error-free transforms that multiply by them.
+      one: 1, one2: 1,
+    };
     const u = new Uint32Array(this.paramData);
     const f = new Float32Array(this.paramData);
-    u.set([
-      nSpectra, gridX, m.ne, m.iek0, m.nIn, m.rows, m.nc, m.nspl, m.nk, m.nFit, m.rows + m.nc, m.nk + m.nspl,
-      m.rows, m.nc * m.nspl + m.nc, m.nspl, m.nspl * m.nspl, l.dOff, l.fOff, l.aOff, l.gOff, l.bkOff, l.beOff, l.wOff,
-      this.capacity,
-    ]);
-    // 1.0 twice from a uniform: the compiler cannot fold the error-free transforms that multiply by them.
-    f[24] = 1;
-    f[25] = 1;
+    PARAMS.forEach((name, i) => {
+      if (PARAMS_F32.has(name)) f[i] = values[name];
+      else u[i] = values[name];
+    });
     upload(this.ctx, this.params, u);
   }
 
   destroy(): void {
-    for (const b of [this.params, this.mats, this.mu, this.inv, this.data, this.out]) b.destroy();
+    for (const b of [this.params, this.mats, this.mu, this.steps, this.data, this.out]) b.destroy();
     this.readback.destroy();
     this.lm.destroy();
   }
@@ -329,14 +392,11 @@ function packMats(m: AutobkSeriesMaps, l: ReturnType<typeof matsLayout>): Float3
   for (let e = 0; e < aPlane; e++) splitF64(m.A[e]!, mats, l.aOff + e, aPlane);
   const gPlane = m.nc * m.nspl;
   for (let e = 0; e < gPlane; e++) splitF64(m.clampBasis[e]!, mats, l.gOff + e, gPlane);
-  const basisTable = (b: SeriesBasis, count: number, o: number): void => {
-    for (let i = 0; i < count; i++) {
-      mats[o + 5 * i] = b.first[i]!;
-      for (let k = 0; k < 4; k++) mats[o + 5 * i + 1 + k] = b.vals[4 * i + k]!;
-    }
-  };
-  basisTable(m.basisK, m.nk, l.bkOff);
-  basisTable(m.basisE, m.nFit, l.beOff);
+  for (let i = 0; i < m.nk; i++) {
+    mats[l.bkOff + 5 * i] = m.basisK.first[i]!;
+    for (let k = 0; k < 4; k++) mats[l.bkOff + 5 * i + 1 + k] = m.basisK.vals[4 * i + k]!;
+  }
   for (let q = 0; q < m.nc; q++) mats[l.wOff + q] = m.clampW[q]!;
+  if (m.edgeWeights !== null) for (let j = 0; j < l.eLen; j++) splitF64(m.edgeWeights[j]!, mats, l.eOff + j, l.eLen);
   return mats;
 }

@@ -109,6 +109,27 @@ export class ReadbackBuffer {
     }
   }
 
+  /**
+   * Waits for the submitted work, maps the first `bytes` bytes and hands them to `use` (valid
+   * only during the call): the caller copies straight out of the mapping into its own arrays.
+   */
+  async consume(bytes: number, use: (mapped: ArrayBuffer) => void): Promise<void> {
+    await this.ctx.settle();
+    const b = this.buffer;
+    const size = Math.ceil(bytes / 4) * 4;
+    try {
+      await b.mapAsync(MAP_MODE_READ, 0, size);
+    } catch (e) {
+      this.ctx.assertUsable();
+      throw new GpuDeviceError(`read-back of ${b.label} failed: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      use(b.getMappedRange(0, size));
+    } finally {
+      b.unmap();
+    }
+  }
+
   destroy(): void {
     this.buffer.destroy();
   }

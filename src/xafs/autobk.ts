@@ -159,8 +159,8 @@ export interface AutobkResult {
 /** Larch's FT prefactor inside the AUTOBK residual always uses kstep = 0.05, whatever kstep is. */
 export const AUTOBK_RESIDUAL_FT_SCALE = 0.05 / Math.sqrt(Math.PI);
 const RESID_FT_SCALE = AUTOBK_RESIDUAL_FT_SCALE;
-const MIN_KNOTS = 5;
-const MAX_KNOTS = 128;
+export const MIN_KNOTS = 5;
+export const MAX_KNOTS = 128;
 const MIN_POINTS_ABOVE_E0 = 10;
 /** No right-hand side to fold along with a factorisation. */
 const NO_COLUMNS = new Float64Array(0);

@@ -1,17 +1,17 @@
 /**
  * The WebGPU back end of `autobkBatch`.
  *
- * A packed series on one clean energy grid with one e0 (planSeries) takes the series path
- * (autobkSeriesGpu.ts): its setup is a set of linear maps of μ built once, applied on the GPU,
- * and the polish, χ, bkg and χ² are formed there too, so the CPU only copies per spectrum.
+ * A packed or streamed series on one clean energy grid with one e0 (planSeries) takes the series
+ * path (autobkSeriesGpu.ts): its setup is a set of linear maps of μ built once, applied on the
+ * GPU with the edge step, the polish, χ and χ², and the host only moves bytes.
  *
- * Every other spectrum (an array of spectra, e0 per spectrum, non-finite μ) takes the
- * per-spectrum path: the float64 setup on the CPU (cleaning, pre_edge when e0 or the edge step
- * is missing, grids, knots, initial coefficients c0, the data part of χ), then per chunk of
- * spectra one GPU submission for the basis columns, the batched FFT of every Jacobian and data
- * column and AᵀA, and the Levenberg–Marquardt loop in lockstep over the chunk
- * (src/gpu/autobkLm.ts). One Gauss–Newton step in float64 on the CPU polishes the returned
- * coefficients, and the final χ, bkg and χ² are evaluated from them in float64.
+ * Every other spectrum (a list of spectra, e0 per spectrum) takes the per-spectrum path: the
+ * float64 setup on the CPU (cleaning, pre_edge when e0 or the edge step is missing, grids,
+ * knots, initial coefficients c0, the data part of χ), then per chunk of spectra one GPU
+ * submission for the basis columns, the batched FFT of every Jacobian and data column and AᵀA,
+ * and the Levenberg–Marquardt loop in lockstep over the chunk (src/gpu/autobkLm.ts). One
+ * Gauss–Newton step in float64 on the CPU polishes the returned coefficients, and χ, bkg and χ²
+ * are evaluated from them in float64 into the chunk's result columns.
  *
  * Precision: the GPU works in f32 on δ = c − c0, with the data column window·(χ_data − B·c0)
  * formed in f64, so the per-spectrum constant of μ (which lies in the spline space) cancels in
@@ -19,27 +19,29 @@
  * share their basis columns, A and AᵀA.
  */
 import { AUTOBK_LM_STATUS, AutobkLm, type AutobkLmChunk, type AutobkLmShape } from '../gpu/autobkLm.js';
+import { AutobkSeriesGpu } from '../gpu/autobkSeries.js';
 import type { GpuContext } from '../gpu/context.js';
 import { BatchedFft } from '../gpu/fft.js';
 import { evalBasis } from '../math/bspline.js';
-import { interpLinear } from '../math/interp.js';
 import { invertSpd } from '../math/linalg.js';
 import { AUTOBK_RESIDUAL_FT_SCALE, autobkChisqr, autobkGrids, type AutobkCleaning, type AutobkGrids } from './autobk.js';
-import type {
-  PackedSeries,
-  AutobkBatchInput,
-  AutobkBatchOptions,
-  AutobkBatchResult,
-  AutobkBatchRun,
-  AutobkBatchSuccess,
-  BatchSpectrum,
-  BatchTimings,
-  ChirSettings,
-} from './autobkBatchTypes.js';
-import { chirXftfOptions } from './autobkBatchTypes.js';
+import { planeShape, seriesBlocks, valueAt, type Batch } from './autobkBatchInput.js';
+import {
+  allocateColumns,
+  ResultSink,
+  sliceColumns,
+  STATUS_CONVERGED,
+  STATUS_ERROR,
+  STATUS_MAX_ITERATIONS,
+  type AutobkBatchResults,
+  type AutobkColumns,
+  type AutobkPlaneShape,
+  type OwnRow,
+} from './autobkBatchResults.js';
+import { chirBins, chirXftfOptions, type AutobkBatchOptions, type AutobkBatchRun, type BatchSpectrum, type BatchTimings, type ChirSettings } from './autobkBatchTypes.js';
 import { ftwindow } from './ftwindow.js';
-import { planSeries, type SeriesPlan } from './autobkSeries.js';
-import { fitSeriesOnGpu, gpuSuccess, seriesCapacity } from './autobkSeriesGpu.js';
+import { planSeries, seriesE0 } from './autobkSeries.js';
+import { chirOnGpu, fitSeriesOnGpu } from './autobkSeriesGpu.js';
 
 /** Spectra per chunk unless `maxChunk` says otherwise: bounds the CPU setups held at once. */
 const DEFAULT_CHUNK = 4096;
@@ -48,8 +50,15 @@ const DEFAULT_CHUNK = 4096;
  * fewer): a series holds no CPU setups, and larger chunks mean fewer LM round trips.
  */
 const DEFAULT_SERIES_CHUNK = 16384;
-/** LM trials per submission: fewer round trips, at most one wasted trial per converged spectrum. */
+/** LM trials per submission on the per-spectrum path. */
 const TRIALS_PER_SUBMISSION = 2;
+/**
+ * Series path: trials in a chunk's first submission (most noisy quick scans converge within a
+ * few), doubled by each later one, so maxfev = 200 takes at most 6 count read-backs.
+ */
+const SERIES_FIRST_TRIALS = 8;
+/** Series chunks in flight (buffer sets): one waiting on its count while the next runs. */
+const SERIES_SLOTS = 2;
 const DEFAULT_MAX_ITERATIONS = 200;
 /**
  * Stop when the next step would lower χ² by at most this fraction: far below the CPU's
@@ -60,29 +69,6 @@ const LAMBDA0 = 1e-3;
 const GROUP_WORDS = 8;
 
 type Grids = AutobkGrids & AutobkCleaning;
-
-/** The batch as indexable spectra, whichever container it came in. */
-function spectrumAt(input: AutobkBatchInput): { count: number; at: (i: number) => BatchSpectrum } {
-  if (Array.isArray(input)) {
-    const arr = input as readonly BatchSpectrum[];
-    return { count: arr.length, at: (i) => arr[i]! };
-  }
-  const p = input as Exclude<AutobkBatchInput, readonly BatchSpectrum[]>;
-  const ne = p.energy.length;
-  const count = ne === 0 ? 0 : Math.floor(p.mu.length / ne);
-  const pick = (v: number | Float64Array | undefined, i: number): number | undefined => (typeof v === 'number' ? v : v?.[i]);
-  return {
-    count,
-    at: (i) => {
-      const s: BatchSpectrum = { energy: p.energy, mu: p.mu.subarray(i * ne, (i + 1) * ne) };
-      const e0 = pick(p.e0, i);
-      const edgeStep = pick(p.edgeStep, i);
-      if (e0 !== undefined) s.e0 = e0;
-      if (edgeStep !== undefined) s.edgeStep = edgeStep;
-      return s;
-    },
-  };
-}
 
 /** Same k grid, window and knots, hence the same basis columns and A. */
 function sameDesign(a: Grids, b: Grids): boolean {
@@ -250,200 +236,278 @@ function polish(e: ChunkEntry, normal: Float32Array): number {
   return chisqrTrial;
 }
 
-/** Larch's outputs for one spectrum from its final coefficients, in float64. */
-function successResult(e: ChunkEntry, chisqr: number, hitMaxIterations: boolean): AutobkBatchSuccess {
+/** Larch's outputs for one spectrum from its final coefficients, in float64, into row i of `out`. */
+function writeFit(out: AutobkColumns, i: number, e: ChunkEntry, chisqr: number, hitMaxIterations: boolean, ownEnergy: boolean): void {
   const g = e.grids;
-  const { kout, basisK, basisE, iek0, kraw, edgeStep, chiData, mu } = g;
+  const { kout, basisK, basisE, iek0, kraw, edgeStep, chiData, mu, nspl } = g;
   const coefs = e.coefs;
   const nk = kout.length;
-  const chi = new Float64Array(nk);
+  const chi = out.chi.subarray(i * out.kWidth, i * out.kWidth + nk);
   evalBasis(basisK, coefs, chi);
-  for (let i = 0; i < nk; i++) chi[i] = (chiData[i]! - chi[i]!) / edgeStep;
-  const bkg = Float64Array.from(mu);
+  for (let j = 0; j < nk; j++) chi[j] = (chiData[j]! - chi[j]!) / edgeStep;
+  const row = out.rowOffsets[i]!;
+  const bkg = out.bkg!.subarray(row, row + mu.length);
+  bkg.set(mu);
   evalBasis(basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
-  return gpuSuccess(g, {
-    index: e.index,
-    e0: g.e0,
-    edgeStep,
-    bkg,
-    chi,
-    coefs,
-    initCoefs: g.initCoefs,
-    chisqr,
-    iterations: e.iterations,
-    hitMaxIterations,
-  });
+  if (ownEnergy) out.energy!.set(g.energy, row);
+  out.coefs.set(coefs, i * out.coefWidth);
+  out.initCoefs.set(g.initCoefs, i * out.coefWidth);
+  out.knots.set(g.knots.subarray(0, nspl + 4), i * (out.coefWidth + 4));
+  const dof = 2 * g.irbkg + 2 * g.nclamp - nspl;
+  out.status[i] = hitMaxIterations ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
+  out.e0[i] = g.e0;
+  out.edgeStep[i] = edgeStep;
+  out.nspl[i] = nspl;
+  out.irbkg[i] = g.irbkg;
+  out.kmin[i] = g.kmin;
+  out.kmax[i] = g.kmax;
+  out.rbkg[i] = g.rbkg;
+  out.chisqr[i] = chisqr;
+  out.redchi[i] = dof > 0 ? chisqr / dof : NaN;
+  out.iterations[i] = e.iterations;
+  out.nk[i] = nk;
+  out.ne[i] = mu.length;
+  out.ownEnergy[i] = ownEnergy ? 1 : 0;
 }
 
-/** R bins of χ(R) up to rmax (xftf's irmax; the same for every spectrum of a batch). */
-function chirBins(options: AutobkBatchOptions, chir: true | ChirSettings): number {
-  const xo = chirXftfOptions(options, chir, 0);
-  const nfft = xo.nfft!;
-  const rstep = Math.PI / (xo.kstep! * nfft);
-  return Math.trunc(Math.min(nfft / 2, 1.01 + xo.rmaxOut! / rstep));
-}
-
-/**
- * χ(R) of fitted spectra (xftf with chirXftfOptions) through one batched f32 FFT: the weighted,
- * windowed χ(k) is formed in f64 on the CPU as xftf forms it, transformed on the GPU, scaled
- * by kstep/√π.
- */
-async function chirOnGpu(fft: BatchedFft, fits: AutobkBatchSuccess[], options: AutobkBatchOptions, chir: true | ChirSettings): Promise<void> {
-  const L = fft.inputLength;
-  const input = new Float32Array(fits.length * L);
-  for (const [s, f] of fits.entries()) {
-    const xo = chirXftfOptions(options, chir, f.details.kmax);
-    const kstep = xo.kstep!;
-    const kmaxData = f.k[f.k.length - 1]!;
-    const npts = Math.min(L, Math.trunc(1.01 + kmaxData / kstep));
-    const nGrid = Math.trunc(1.01 + Math.max(kmaxData, xo.kmax! + xo.dk2!) / kstep);
-    const kg = new Float64Array(nGrid);
-    for (let i = 0; i < nGrid; i++) kg[i] = kstep * i;
-    const chiG = interpLinear(kg.subarray(0, npts), f.k, f.chi);
-    const win = ftwindow(kg, { xmin: xo.kmin!, xmax: xo.kmax!, dx: xo.dk!, dx2: xo.dk2!, window: xo.window! });
-    for (let i = 0; i < npts; i++) input[s * L + i] = chiG[i]! * kg[i]! ** xo.kweight! * win[i]!;
-  }
-  const { spectrum } = await fft.forward(input, fits.length);
-  const nr = fft.nOut;
-  for (const [s, f] of fits.entries()) {
-    const xo = chirXftfOptions(options, chir, f.details.kmax);
-    const scale = xo.kstep! / Math.sqrt(Math.PI);
-    const rstep = Math.PI / (xo.kstep! * xo.nfft!);
-    const r = new Float64Array(nr);
-    const re = new Float64Array(nr);
-    const im = new Float64Array(nr);
-    const mag = new Float64Array(nr);
-    for (let m = 0; m < nr; m++) {
-      r[m] = rstep * m;
-      re[m] = scale * spectrum[2 * (s * nr + m)]!;
-      im[m] = scale * spectrum[2 * (s * nr + m) + 1]!;
-      mag[m] = Math.hypot(re[m]!, im[m]!);
+/** The windows of xftf for χ(R) (k-weight times window on the k grid) of a fitted kmax, cached by kmax. */
+function chirWeights(options: AutobkBatchOptions, chir: true | ChirSettings, nk: number): (kmax: number) => Float64Array {
+  const cache = new Map<number, Float64Array>();
+  return (kmax) => {
+    let w = cache.get(kmax);
+    if (w === undefined) {
+      const xo = chirXftfOptions(options, chir, kmax);
+      const kstep = xo.kstep!;
+      const k = new Float64Array(nk);
+      for (let i = 0; i < nk; i++) k[i] = kstep * i;
+      const win = ftwindow(k, { xmin: xo.kmin!, xmax: xo.kmax!, dx: xo.dk!, dx2: xo.dk2!, window: xo.window! });
+      w = new Float64Array(nk);
+      for (let i = 0; i < nk; i++) w[i] = k[i]! ** xo.kweight! * win[i]!;
+      cache.set(kmax, w);
     }
-    f.chir = { r, re, im, mag };
+    return w;
+  };
+}
+
+/** Spectra of a batch as indexable items: a list, or rows of a series block from batch index `start`. */
+interface SpectrumSource {
+  start: number;
+  count: number;
+  at(i: number): BatchSpectrum;
+  /** Whether every spectrum has its own grid (a list): then bkg rows come with energy rows. */
+  list: boolean;
+}
+
+function sourcesOf(batch: Batch, blockRows: number): AsyncIterable<SpectrumSource> {
+  if (batch.kind === 'list') {
+    const spectra = batch.spectra;
+    return (async function* () {
+      yield { start: 0, count: spectra.length, at: (i: number) => spectra[i]!, list: true };
+    })();
   }
+  const series = batch.series;
+  const ne = series.energy.length;
+  return (async function* () {
+    for await (const block of seriesBlocks(batch, blockRows)) {
+      const mu = block.mu;
+      yield {
+        start: block.start,
+        count: mu.length / ne,
+        list: false,
+        at: (i: number): BatchSpectrum => {
+          const e0 = valueAt(series.e0, block.start + i);
+          const edgeStep = valueAt(series.edgeStep, block.start + i);
+          return {
+            energy: series.energy, mu: mu.subarray(i * ne, (i + 1) * ne),
+            ...(e0 === undefined ? {} : { e0 }), ...(edgeStep === undefined ? {} : { edgeStep }),
+          };
+        },
+      };
+    }
+  })();
 }
 
 /**
- * The series part of a batch (see planSeries), or null when there is none or it does not fit
- * this device; exported so that tests can check which path a batch takes.
- */
-export function seriesPlanFor(ctx: GpuContext, input: AutobkBatchInput, options: AutobkBatchOptions, maxChunk: number = DEFAULT_SERIES_CHUNK): SeriesPlan | null {
-  if (Array.isArray(input)) return null;
-  const plan = planSeries(input as PackedSeries, options);
-  if (plan === null || seriesCapacity(ctx, plan, Math.max(1, Math.floor(maxChunk))) === 0) return null;
-  return plan;
-}
-
-/**
- * Fits every spectrum of a validated batch on the GPU; per-spectrum problems become error
- * results, never exceptions. Rejects only on abort or device loss.
+ * Fits every spectrum of a validated batch on the GPU into columnar results; per-spectrum
+ * problems become error rows, never exceptions. Rejects only on abort or device loss.
  */
 export async function autobkBatchGpu(
   ctx: GpuContext,
-  input: AutobkBatchInput,
+  batch: Batch,
   options: AutobkBatchOptions,
-  run: Pick<AutobkBatchRun, 'onProgress' | 'signal' | 'chir' | 'maxChunk' | 'onTimings'>,
-): Promise<AutobkBatchResult[]> {
-  const tStart = performance.now();
+  run: Pick<AutobkBatchRun, 'onProgress' | 'signal' | 'chir' | 'maxChunk' | 'onTimings' | 'onChunk' | 'retain'>,
+  t0: number,
+): Promise<AutobkBatchResults> {
   const timings: BatchTimings = { setupMs: 0, transformMs: 0, lmMs: 0, readbackMs: 0, totalMs: 0, submissions: 0 };
-  const { count, at } = spectrumAt(input);
-  const results: AutobkBatchResult[] = new Array(count);
-  const chunkLimit = Math.max(1, Math.floor(run.maxChunk ?? DEFAULT_CHUNK));
   const maxIterations = options.lm?.maxfev ?? DEFAULT_MAX_ITERATIONS;
   if (!(Number.isInteger(maxIterations) && maxIterations >= 1)) {
     throw new RangeError(`autobkBatch: lm.maxfev = ${maxIterations} must be a positive integer`);
   }
+  if (run.maxChunk !== undefined && !(Number.isInteger(run.maxChunk) && run.maxChunk >= 1)) {
+    throw new RangeError(`autobkBatch: maxChunk = ${run.maxChunk} must be a positive integer`);
+  }
   const settings = { maxIterations, ptol: PREDICTED_REDUCTION_TOL, lambda0: LAMBDA0 };
-  const maxSubmissions = Math.ceil(maxIterations / TRIALS_PER_SUBMISSION);
-  const bindingLimit = ctx.limits.maxStorageBufferBindingSize;
-  const signal = run.signal;
-  let lm: AutobkLm | undefined;
-  let chirFft: BatchedFft | undefined;
   const chir = run.chir === undefined || run.chir === false ? null : run.chir;
-  let done = 0;
-  const progress = (): void => {
-    if (done < count) run.onProgress?.({ done, total: count, fraction: done / count });
+  const retain = run.retain ?? run.onChunk === undefined;
+  const total = batch.n;
+  const progress = (done: number): void => {
+    if (total === null || done < total) run.onProgress?.({ done, total: total ?? done, fraction: total === null ? NaN : done / total });
   };
-  const chirOf = async (fits: AutobkBatchSuccess[], nfft: number): Promise<void> => {
-    if (chir === null || fits.length === 0) return;
+  const kstep = options.kstep ?? 0.05;
+  let chirFft: BatchedFft | undefined;
+  // χ(R) through the batched FFT, its buffers grown to the largest chunk seen.
+  const chirOf = async (columns: AutobkColumns, at: number, n: number, nfft: number, fitted: (row: number) => boolean): Promise<void> => {
+    if (chir === null) return;
+    run.signal?.throwIfAborted();
     const t5 = performance.now();
-    signal?.throwIfAborted();
-    if (chirFft === undefined || chirFft.capacity < fits.length) {
+    if (chirFft === undefined || chirFft.capacity < n) {
       chirFft?.destroy();
       chirFft = undefined;
-      chirFft = await BatchedFft.create(ctx, { n: nfft, nOut: chirBins(options, chir), capacity: Math.max(fits.length, chunkLimit) });
+      chirFft = await BatchedFft.create(ctx, { n: nfft, nOut: chirBins(options, chir), capacity: n });
     }
-    await chirOnGpu(chirFft, fits, options, chir);
+    const weightsOf = chirWeights(options, chir, columns.kWidth);
+    await chirOnGpu(chirFft, columns, at, n, kstep, (row) => (fitted(row) ? weightsOf(columns.kmax[row]!) : null));
     timings.submissions++;
     timings.transformMs += performance.now() - t5;
   };
+  const rGrid = (nfft: number): Float64Array | null => {
+    if (chir === null) return null;
+    const xo = chirXftfOptions(options, chir, 0);
+    const r = new Float64Array(chirBins(options, chir));
+    for (let i = 0; i < r.length; i++) r[i] = (Math.PI / (xo.kstep! * nfft)) * i;
+    return r;
+  };
 
   try {
-    signal?.throwIfAborted();
-    const t0 = performance.now();
-    const series = seriesPlanFor(ctx, input, options, run.maxChunk ?? DEFAULT_SERIES_CHUNK);
-    timings.setupMs += performance.now() - t0;
-    // Spectra fitted one by one, in input order: all, or those the series leaves.
-    const rest = series?.rest ?? null;
-    const singleCount = rest === null ? count : rest.length;
-    const spectrumOf = (p: number): number => (rest === null ? p : rest[p]!);
-    if (series !== null) {
-      await fitSeriesOnGpu(ctx, input as PackedSeries, series, results, {
-        settings, maxSubmissions, trialsPerSubmission: TRIALS_PER_SUBMISSION, maxChunk: run.maxChunk ?? DEFAULT_SERIES_CHUNK,
-        ...(signal === undefined ? {} : { signal }), timings,
-        onChunk: async (fits) => {
-          await chirOf(fits, series.design.grids.nfft);
-          done += fits.length;
-          progress();
-        },
-      });
+    run.signal?.throwIfAborted();
+    if (batch.kind !== 'list') {
+      const e0 = seriesE0(batch.series.e0);
+      const tPlan = performance.now();
+      const design = e0 === null ? null : planSeries(batch.series.energy, e0, options, batch.series.edgeStep !== undefined);
+      timings.setupMs += performance.now() - tPlan;
+      const maxChunk = run.maxChunk ?? DEFAULT_SERIES_CHUNK;
+      if (design !== null && AutobkSeriesGpu.capacityFor(ctx, design, maxChunk) > 0) {
+        const shape: AutobkPlaneShape = { kWidth: design.nk, coefWidth: design.nspl, nr: chir === null ? 0 : chirBins(options, chir), rows: design.ne };
+        const packed = batch.kind === 'packed';
+        // A packed series keeps its μ, from which bkg is formed on demand; a stream's blocks go, so bkg is formed as they pass.
+        const sink = new ResultSink(total, shape, retain, { device: 'gpu', kstep, energy: batch.series.energy, r: rGrid(design.grids.nfft) }, run.onChunk, { bkg: !packed, ownEnergy: false });
+        await fitSeriesOnGpu(ctx, batch, design, e0!, options, chir, shape, sink, {
+          settings, firstTrials: SERIES_FIRST_TRIALS, maxChunk, slots: SERIES_SLOTS, timings, t0,
+          chir: chir === null ? null : (columns, at, n) => chirOf(columns, at, n, design.grids.nfft, (row) => columns.status[row] !== STATUS_ERROR),
+          onProgress: progress,
+          ...(run.signal === undefined ? {} : { signal: run.signal }),
+        });
+        const ne = design.ne;
+        const result = sink.finish(packed && retain ? { mu: batch.series.mu, muRow: (i) => i * ne, iek0: design.iek0, nFit: design.nFit, basisE: design.basisE } : null);
+        return finish(result);
+      }
     }
 
-    let next = 0;
-    while (next < singleCount) {
-      signal?.throwIfAborted();
-      // CPU setups until the chunk is full or the next spectrum would overflow a binding.
-      const t0 = performance.now();
-      let plan: ChunkPlan | undefined;
-      while (next < singleCount && (plan === undefined || plan.entries.length < chunkLimit)) {
-        const i = spectrumOf(next);
-        const sp = at(i);
-        let grids: Grids;
-        try {
-          grids = autobkGrids(sp.energy, sp.mu, {
-            ...options,
-            ...(sp.e0 === undefined ? {} : { e0: sp.e0 }),
-            ...(sp.edgeStep === undefined ? {} : { edgeStep: sp.edgeStep }),
-          });
-        } catch (err) {
-          if (!(err instanceof RangeError)) throw err;
-          results[i] = { status: 'error', index: i, device: 'gpu', error: err.message };
-          next++;
-          done++;
-          continue;
-        }
-        plan ??= { entries: [], groups: [], shape: emptyShape(grids.nfft, 2 * grids.nclamp) };
-        const last = plan.groups[plan.groups.length - 1];
-        const shared = last !== undefined && sameDesign(last, grids);
-        const shape = grownShape(plan.shape, grids, !shared);
-        if (plan.entries.length > 0 && AutobkLm.largestBinding(shape) > bindingLimit) break;
-        if (!shared) plan.groups.push(grids);
-        plan.entries.push({
-          index: i, grids, group: plan.groups.length - 1, coefs: Float64Array.from(grids.initCoefs),
-          chi0: new Float64Array(grids.kout.length), iterations: 0,
-        });
-        plan.shape = shape;
-        next++;
+    const shape = planeShape(batch, options, chir);
+    const sink = new ResultSink(total, shape, retain, { device: 'gpu', kstep, energy: batch.kind === 'list' ? null : batch.series.energy, r: rGrid(options.nfft ?? 2048) }, run.onChunk, { ownEnergy: batch.kind === 'list' });
+    const chunkLimit = run.maxChunk ?? DEFAULT_CHUNK;
+    let lm: AutobkLm | undefined;
+    try {
+      for await (const source of sourcesOf(batch, chunkLimit)) {
+        lm = await fitSpectraOnGpu(ctx, source, options, settings, chunkLimit, shape, sink, lm, timings, run.signal, async (columns, n, nfft) => {
+          await chirOf(columns, 0, n, nfft, (row) => columns.status[row] !== STATUS_ERROR);
+        }, progress);
       }
-      timings.setupMs += performance.now() - t0;
-      if (plan === undefined) continue;
+    } finally {
+      lm?.destroy();
+    }
+    return finish(sink.finish());
+  } finally {
+    chirFft?.destroy();
+  }
 
+  function finish(result: AutobkBatchResults): AutobkBatchResults {
+    run.onProgress?.({ done: result.count, total: result.count, fraction: 1 });
+    timings.totalMs = performance.now() - t0;
+    run.onTimings?.(timings);
+    return result;
+  }
+}
+
+/**
+ * The per-spectrum path over one source: chunks of CPU setups, one GPU load and LM loop per
+ * chunk, the float64 polish and outputs into the chunk's columns, delivered to the sink in
+ * order. Returns the AutobkLm (grown as needed) for the next source.
+ */
+async function fitSpectraOnGpu(
+  ctx: GpuContext,
+  source: SpectrumSource,
+  options: AutobkBatchOptions,
+  settings: { maxIterations: number; ptol: number; lambda0: number },
+  chunkLimit: number,
+  shape: AutobkPlaneShape,
+  sink: ResultSink,
+  lmIn: AutobkLm | undefined,
+  timings: BatchTimings,
+  signal: AbortSignal | undefined,
+  chirOf: (columns: AutobkColumns, n: number, nfft: number) => Promise<void>,
+  progress: (done: number) => void,
+): Promise<AutobkLm | undefined> {
+  let lm = lmIn;
+  const maxSubmissions = Math.ceil(settings.maxIterations / TRIALS_PER_SUBMISSION);
+  const bindingLimit = ctx.limits.maxStorageBufferBindingSize;
+  const target = sink.target;
+  let next = 0;
+  while (next < source.count) {
+    signal?.throwIfAborted();
+    // CPU setups until the chunk is full or the next spectrum would overflow a binding.
+    const t0 = performance.now();
+    const first = next;
+    const errors: [number, string][] = [];
+    let plan: ChunkPlan | undefined;
+    const local: number[] = [];
+    while (next < source.count && (plan === undefined || plan.entries.length < chunkLimit)) {
+      const sp = source.at(next);
+      let grids: Grids;
+      try {
+        grids = autobkGrids(sp.energy, sp.mu, {
+          ...options,
+          ...(sp.e0 === undefined ? {} : { e0: sp.e0 }),
+          ...(sp.edgeStep === undefined ? {} : { edgeStep: sp.edgeStep }),
+        });
+        if (!AutobkLm.fitsWorkgroup(ctx, grids.nspl, 2 * grids.irbkg, 2 * grids.nclamp)) {
+          throw new RangeError(`autobk: nknots = ${grids.nspl} is more than this GPU's workgroup memory holds; use device: 'cpu'`);
+        }
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        errors.push([next - first, err.message]);
+        next++;
+        continue;
+      }
+      plan ??= { entries: [], groups: [], shape: emptyShape(grids.nfft, 2 * grids.nclamp) };
+      const last = plan.groups[plan.groups.length - 1];
+      const shared = last !== undefined && sameDesign(last, grids);
+      const grown = grownShape(plan.shape, grids, !shared);
+      if (plan.entries.length > 0 && AutobkLm.largestBinding(grown) > bindingLimit) break;
+      if (!shared) plan.groups.push(grids);
+      plan.entries.push({
+        index: next, grids, group: plan.groups.length - 1, coefs: Float64Array.from(grids.initCoefs),
+        chi0: new Float64Array(grids.kout.length), iterations: 0,
+      });
+      local.push(next - first);
+      plan.shape = grown;
+      next++;
+    }
+    timings.setupMs += performance.now() - t0;
+    const n = next - first;
+    const columns = target !== null ? sliceColumns(target, source.start + first, n) : allocateColumns(shape, source.start + first, n, { ownEnergy: source.list });
+    const warningLists: string[][] = [];
+    const warningKeys = new Map<string, number>();
+    const ids = new Uint16Array(n);
+    const ownEnergies: OwnRow[] = [];
+
+    if (plan !== undefined) {
       const t1 = performance.now();
       if (lm === undefined || !lm.fits(plan.shape)) {
-        const shape = lm === undefined ? plan.shape : maxShape(lm.shape, plan.shape);
+        const grownShape = lm === undefined ? plan.shape : maxShape(lm.shape, plan.shape);
         lm?.destroy();
         lm = undefined;
-        lm = await AutobkLm.create(ctx, shape);
+        lm = await AutobkLm.create(ctx, grownShape);
       }
       const chunk = packChunk(plan, lm.shape);
       signal?.throwIfAborted();
@@ -452,9 +516,10 @@ export async function autobkBatchGpu(
       timings.transformMs += performance.now() - t1;
 
       const vec = lm.shape.maxCoefs;
-      const delta = new Float32Array(plan.entries.length * vec);
-      const state = new Uint32Array(4 * plan.entries.length);
-      const normal = new Float32Array(plan.entries.length * vec * vec);
+      const m = plan.entries.length;
+      const delta = new Float32Array(m * vec);
+      const state = new Uint32Array(4 * m);
+      const normal = new Float32Array(m * vec * vec);
       const t2 = performance.now();
       for (let k = 0; k < maxSubmissions; k++) {
         signal?.throwIfAborted();
@@ -466,21 +531,31 @@ export async function autobkBatchGpu(
       await lm.readSolution(delta, state, normal);
       addDelta(plan.entries, delta, vec);
       for (const [s, e] of plan.entries.entries()) {
+        const i = local[s]!;
         e.iterations = state[4 * s + 2]!;
         const chisqr = polish(e, normal.subarray(s * vec * vec, (s + 1) * vec * vec));
-        results[e.index] = successResult(e, chisqr, state[4 * s + 3] === AUTOBK_LM_STATUS.maxIterations);
+        const g = e.grids;
+        const cleaned = g.droppedNonFinite > 0 || g.sorted || g.separatedDuplicates > 0;
+        writeFit(columns, i, e, chisqr, state[4 * s + 3] === AUTOBK_LM_STATUS.maxIterations, source.list);
+        if (!source.list && cleaned) {
+          columns.ownEnergy[i] = 1;
+          ownEnergies.push([i, g.energy, null]);
+        }
+        if (g.warnings.length > 0) {
+          const key = g.warnings.join('\n');
+          let id = warningKeys.get(key);
+          if (id === undefined) {
+            id = warningLists.push(g.warnings.slice());
+            warningKeys.set(key, id);
+          }
+          ids[i] = id;
+        }
       }
       timings.readbackMs += performance.now() - t3;
-      await chirOf(plan.entries.map((e) => results[e.index] as AutobkBatchSuccess), plan.shape.nfft);
-      done += plan.entries.length;
-      progress();
+      await chirOf(columns, n, plan.shape.nfft);
     }
-  } finally {
-    lm?.destroy();
-    chirFft?.destroy();
+    await sink.add({ columns, errors, warnings: warningLists.length > 0 ? { lists: warningLists, ids } : null, ownEnergies, bkgOnDemand: null });
+    progress(sink.done);
   }
-  run.onProgress?.({ done: count, total: count, fraction: 1 });
-  timings.totalMs = performance.now() - tStart;
-  run.onTimings?.(timings);
-  return results;
+  return lm;
 }

@@ -6,6 +6,7 @@
 import type { GpuContext, GpuContextOptions } from '../gpu/context.js';
 import type { AutobkOptions } from './autobk.js';
 import type { XftfOptions } from './xft.js';
+import type { AutobkBatchResults } from './autobkBatchResults.js';
 
 /** One spectrum of a batch whose spectra may have different energy grids. */
 export interface BatchSpectrum {
@@ -26,13 +27,26 @@ export interface PackedSeries {
   edgeStep?: number | Float64Array;
 }
 
-export type AutobkBatchInput = readonly BatchSpectrum[] | PackedSeries;
+/**
+ * A series on one energy grid that arrives as blocks of rows (a reader of an HDF5 map, a live
+ * quick-scan stream): each block holds whole rows of energy.length values. `count`, when known,
+ * lets per-spectrum e0/edgeStep arrays be given and the batch planes be allocated up front.
+ */
+export interface SeriesStream {
+  energy: ArrayLike<number>;
+  mu: AsyncIterable<Float64Array | Float32Array>;
+  count?: number;
+  e0?: number | Float64Array;
+  edgeStep?: number | Float64Array;
+}
+
+export type AutobkBatchInput = readonly BatchSpectrum[] | PackedSeries | SeriesStream;
 
 export interface BatchProgress {
-  /** Spectra finished (any status) and total. */
+  /** Spectra finished (any status) and total (for a stream of unknown length: done so far). */
   done: number;
   total: number;
-  /** done / total, reaching exactly 1 once, at the end. */
+  /** done / total, reaching exactly 1 once, at the end (NaN while a stream's length is unknown). */
   fraction: number;
 }
 
@@ -47,8 +61,17 @@ export interface BatchTimings {
   /** Read-back and assembling the result records. */
   readbackMs: number;
   totalMs: number;
-  /** GPU submissions of the LM loop (0 on the CPU). */
+  /** GPU submissions (0 on the CPU). */
   submissions: number;
+  /** GPU series path: chunks, and the host's waits for the GPU (read-backs) per chunk. */
+  chunks?: number;
+  roundTripsPerChunk?: number[];
+  /** GPU series path: the largest number of chunks submitted and not yet consumed at once. */
+  maxChunksInFlight?: number;
+  /** Per chunk: [start, submitted, first read-back, finished, consumed] in ms from the call's start. */
+  timeline?: number[][];
+  /** GPU time of the series kernels (timestamp queries), where the adapter has them. */
+  gpuMs?: number;
 }
 
 /** Overrides of the χ(R) transform of `run.chir`; see chirXftfOptions for the defaults. */
@@ -87,6 +110,17 @@ export interface AutobkBatchRun {
   onTimings?: (timings: BatchTimings) => void;
   /** GPU only: largest number of spectra per dispatch chunk (default: what the device limits allow). */
   maxChunk?: number;
+  /**
+   * Called with each finished chunk, in input order, before the next is handed over (awaited if
+   * it returns a promise): its planes, to write to disk or reduce, every spectrum exactly once.
+   */
+  onChunk?: (chunk: AutobkBatchResults) => void | Promise<void>;
+  /**
+   * Whether the returned result keeps every spectrum's vectors (χ, bkg, coefficients, χ(R)).
+   * Default: true without onChunk, false with it — then the result holds the per-spectrum
+   * scalars and errors only, and a run of any length holds one chunk's vectors at a time.
+   */
+  retain?: boolean;
 }
 
 export interface AutobkBatchDetails {
@@ -104,7 +138,8 @@ export interface AutobkBatchDetails {
   /** LM iterations (accepted and rejected trial steps) and residual evaluations. */
   iterations: number;
   nfev: number;
-  warnings: string[];
+  /** What the setup clipped (shared by every record with the same list: read-only). */
+  warnings: readonly string[];
 }
 
 export interface AutobkBatchSuccess {
@@ -156,4 +191,12 @@ export function chirXftfOptions(options: AutobkBatchOptions, chir: true | ChirSe
     nfft: options.nfft ?? 2048,
     kstep: options.kstep ?? 0.05,
   };
+}
+
+/** R points of χ(R) up to rmax (xftf's irmax; the same for every spectrum of a batch). */
+export function chirBins(options: AutobkBatchOptions, chir: true | ChirSettings): number {
+  const xo = chirXftfOptions(options, chir, 0);
+  const nfft = xo.nfft!;
+  const rstep = Math.PI / (xo.kstep! * nfft);
+  return Math.trunc(Math.min(nfft / 2, 1.01 + xo.rmaxOut! / rstep));
 }

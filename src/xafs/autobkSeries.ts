@@ -14,8 +14,8 @@ import { SplineInterpolator } from '../math/bspline.js';
 import { truncatedRealDft, twiddleTable } from '../math/truncatedDft.js';
 import type { AutobkSeriesMaps } from '../gpu/autobkSeries.js';
 import { AUTOBK_RESIDUAL_FT_SCALE, autobkGrids, fourierDesign, type AutobkCleaning, type AutobkGrids } from './autobk.js';
-import type { AutobkBatchOptions, PackedSeries } from './autobkBatchTypes.js';
-import { preEdge } from './preEdge.js';
+import type { AutobkBatchOptions } from './autobkBatchTypes.js';
+import { edgeStepMap, type EdgeStepMap } from './edgeStepMap.js';
 
 /** The shared maps of a series (all float64, row-major unless stated) and the grids they belong to. */
 export interface AutobkSeriesDesign extends AutobkSeriesMaps {
@@ -27,7 +27,7 @@ export interface AutobkSeriesDesign extends AutobkSeriesMaps {
  * The linear maps of μ[iek0 .. iek0 + nIn) for the grids of a series: χ0 on kout, c0, r0, the
  * clamp rows of χ0, and A.
  */
-export function autobkSeriesDesign(grids: AutobkGrids & AutobkCleaning): AutobkSeriesDesign {
+export function autobkSeriesDesign(grids: AutobkGrids & AutobkCleaning, edge: EdgeStepMap | null = null): AutobkSeriesDesign {
   const { kraw, kout, splK, knotSamples, nspl, irbkg, nfft, ftwin, basisK, nclamp } = grids;
   const nFit = kraw.length;
   const nk = kout.length;
@@ -99,87 +99,44 @@ export function autobkSeriesDesign(grids: AutobkGrids & AutobkCleaning): AutobkS
   return {
     grids, nIn, ne: grids.energy.length, iek0: grids.iek0, rows, nc, nspl, nk, nFit,
     chiMap, coefMap, residualMap, A, clampIdx, clampW, clampBasis, basisK, basisE: grids.basisE,
+    edgeStart: edge?.start ?? 0, edgeWeights: edge?.weights ?? null,
   };
 }
 
-/** How a batch splits into spectra fitted as one series and spectra fitted one by one. */
-export interface SeriesPlan {
-  design: AutobkSeriesDesign;
-  e0: number;
-  /** Input indices of the series spectra (ascending) and their edge steps (|edgeStep|). */
-  indices: Int32Array;
-  edgeSteps: Float64Array;
-  /** Indices left to the per-spectrum path (non-finite μ, a bad edge step). */
-  rest: number[];
-}
-
-/** μ beyond this cannot be held in f32 on the GPU; such a spectrum takes the per-spectrum path. */
-const MU_LIMIT = 1e30;
-
-function finiteRow(mu: Float64Array | Float32Array, start: number, ne: number): boolean {
-  for (let i = start; i < start + ne; i++) if (!(Math.abs(mu[i]!) < MU_LIMIT)) return false;
-  return true;
+/**
+ * The one e0 of a series: a number, or a per-spectrum array whose values are all equal; null
+ * otherwise (then each spectrum has its own setup).
+ */
+export function seriesE0(e0: number | Float64Array | undefined): number | null {
+  if (typeof e0 === 'number') return e0;
+  if (e0 === undefined || e0.length === 0) return null;
+  const v = e0[0]!;
+  for (let i = 1; i < e0.length; i++) if (e0[i] !== v) return null;
+  return v;
 }
 
 /**
- * The series part of a batch, or null when the batch is not a packed series with one e0 and a
- * clean energy grid (sorted, finite, no duplicates), has chiStd, or its shared setup fails
- * (then the per-spectrum path reports each spectrum's error). Spectra with non-finite μ or a
- * bad edge step stay with the per-spectrum path.
+ * The shared maps of a series on `energy` with one e0, or null when it cannot take the series
+ * path: a grid that cleaning would change (unsorted, non-finite, duplicate energies), chiStd,
+ * a setup autobk refuses (then each spectrum gets autobk's own error), or, when the edge steps
+ * are not given, pre_edge options under which the step is no fixed functional of μ.
+ * The maps depend on the grid, e0 and options only: they are built from μ = 0.
  */
-export function planSeries(input: PackedSeries, options: AutobkBatchOptions): SeriesPlan | null {
-  const ne = input.energy.length;
-  if (ne === 0 || options.chiStd !== undefined) return null;
-  const count = Math.floor(input.mu.length / ne);
-  const e0In = input.e0;
-  let e0: number;
-  if (typeof e0In === 'number') {
-    e0 = e0In;
-  } else if (e0In !== undefined && e0In.length >= count && count > 0) {
-    e0 = e0In[0]!;
-    for (let i = 1; i < count; i++) if (e0In[i] !== e0) return null;
-  } else {
-    return null;
-  }
-  const mu = input.mu;
-  const indices: number[] = [];
-  const rest: number[] = [];
-  for (let s = 0; s < count; s++) (finiteRow(mu, s * ne, ne) ? indices : rest).push(s);
-  if (indices.length === 0) return null;
-  const first = indices[0]!;
-  const row = (s: number): Float64Array | Float32Array => mu.subarray(s * ne, (s + 1) * ne);
-  const stepOf = (s: number): number | undefined => (typeof input.edgeStep === 'number' ? input.edgeStep : input.edgeStep?.[s]);
-
+export function planSeries(energy: Float64Array, e0: number, options: AutobkBatchOptions, stepsGiven: boolean): AutobkSeriesDesign | null {
+  if (options.chiStd !== undefined) return null;
   let grids: AutobkGrids & AutobkCleaning;
   try {
     // The edge step only scales χ; the grids do not depend on it.
-    grids = autobkGrids(input.energy, row(first), { ...options, e0, edgeStep: 1 });
+    grids = autobkGrids(energy, new Float64Array(energy.length), { ...options, e0, edgeStep: 1 });
   } catch (err) {
     if (err instanceof RangeError) return null;
     throw err;
   }
   if (grids.droppedNonFinite !== 0 || grids.sorted || grids.separatedDuplicates !== 0) return null;
-
-  const kept: number[] = [];
-  const steps: number[] = [];
-  for (const s of indices) {
-    let step = stepOf(s);
-    if (step === undefined) {
-      try {
-        step = preEdge(grids.energy, row(s), { e0, ...options.preEdgeOptions }).edgeStep;
-      } catch (err) {
-        if (!(err instanceof RangeError)) throw err;
-        step = NaN;
-      }
-    }
-    if (Number.isFinite(step) && step !== 0) {
-      kept.push(s);
-      steps.push(Math.abs(step));
-    } else {
-      rest.push(s);
-    }
+  let edge: EdgeStepMap | null = null;
+  if (!stepsGiven) {
+    edge = edgeStepMap(grids.energy, e0, options.preEdgeOptions);
+    if (edge === null) return null;
   }
-  if (kept.length === 0) return null;
-  rest.sort((a, b) => a - b);
-  return { design: autobkSeriesDesign(grids), e0, indices: Int32Array.from(kept), edgeSteps: Float64Array.from(steps), rest };
+  return autobkSeriesDesign(grids, edge);
 }

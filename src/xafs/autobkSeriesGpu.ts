@@ -1,186 +1,308 @@
 /**
- * The series path of the GPU back end: the spectra of a packed series with one e0 (planSeries)
- * are fitted with the shared maps of autobkSeries.ts on src/gpu/autobkSeries.ts. The CPU's work
- * per spectrum is copying: μ rows go up as raw float64 words (no copy when the chunk's rows are
- * contiguous), and the read-back planes become views into a few packed Float64Arrays per chunk
- * (bkg = μ − (μ − bkg) on the fitted points, the coefficients plus μ[iek0]).
+ * The series path of the GPU back end: every spectrum of a packed or streamed series with one e0
+ * is fitted with the shared maps of autobkSeries.ts on src/gpu/autobkSeries.ts, and the host
+ * touches a spectrum only as bytes: μ rows go up as raw float64 words (views of the caller's
+ * array when it is a Float64Array), the result planes come back as float64 bit patterns copied
+ * straight into the result columns, and what every spectrum shares (e0, knots, grid sizes) is
+ * filled per chunk, not per spectrum.
+ *
+ * The LM loop stays in TypeScript: per chunk one submission runs the setup and the first trials,
+ * each read-back of the active count decides whether to submit more (twice as many trials each
+ * time, so a chunk needs at most log₂(maxfev) read-backs), then one submission finishes and one
+ * read-back fetches the planes. Several chunks are in flight on separate buffer sets ("slots"):
+ * while one slot waits for its count, the other's submission is queued and a finished chunk is
+ * being consumed, so the GPU does not wait for the host.
+ *
+ * Spectra the kernels leave to the host (a non-finite or huge μ, an unusable edge step) are
+ * fitted by the float64 CPU code of autobkWorker.ts in this thread: rare, and exactly what the
+ * CPU path gives (its cleaning, pre_edge and error messages).
  */
-import { AUTOBK_LM_STATUS, type AutobkLmSettings } from '../gpu/autobkLm.js';
-import { AutobkSeriesGpu, type AutobkSeriesOutput } from '../gpu/autobkSeries.js';
+import { AutobkSeriesGpu, SERIES_STATUS_REDO } from '../gpu/autobkSeries.js';
+import type { AutobkLmSettings } from '../gpu/autobkLm.js';
 import type { GpuContext } from '../gpu/context.js';
-import type { AutobkBatchResult, AutobkBatchSuccess, BatchTimings, PackedSeries } from './autobkBatchTypes.js';
-import type { AutobkCleaning, AutobkGrids } from './autobk.js';
-import type { SeriesPlan } from './autobkSeries.js';
+import type { BatchedFft } from '../gpu/fft.js';
+import { seriesBlocks, type Batch } from './autobkBatchInput.js';
+import {
+  allocateColumns,
+  replicateRow,
+  sliceColumns,
+  STATUS_ERROR,
+  type AutobkColumns,
+  type AutobkPlaneShape,
+  type FinishedChunk,
+  type OwnRow,
+  type ResultSink,
+} from './autobkBatchResults.js';
+import type { AutobkBatchOptions, BatchTimings, ChirSettings } from './autobkBatchTypes.js';
+import type { AutobkSeriesDesign } from './autobkSeries.js';
+import { E0_GIVEN, STEP_GIVEN, autobkChunkHandler, type AutobkWorkerInit } from './autobkWorker.js';
 
 export interface SeriesRun {
   settings: AutobkLmSettings;
-  maxSubmissions: number;
-  trialsPerSubmission: number;
+  /** LM trials of a chunk's first submission (later submissions double it). */
+  firstTrials: number;
   /** Most spectra per chunk (the device limits may allow fewer). */
   maxChunk: number;
+  /** Chunks in flight at once (buffer sets). */
+  slots: number;
   signal?: AbortSignal;
   timings: BatchTimings;
-  /** Called after each chunk with its results (already stored in `results`). */
-  onChunk: (fits: AutobkBatchSuccess[]) => Promise<void> | void;
+  /** χ(R) of the GPU-fitted spectra of a chunk (rows [at, at + n) of columns), when asked for. */
+  chir: ((columns: AutobkColumns, at: number, n: number) => Promise<void>) | null;
+  onProgress: (done: number) => void;
+  t0: number;
 }
 
-/** Chunk size limit; 0 when the series does not fit this device (the caller fits it spectrum by spectrum). */
-export function seriesCapacity(ctx: GpuContext, plan: SeriesPlan, maxChunk: number): number {
-  return AutobkSeriesGpu.capacityFor(ctx, plan.design, Math.min(maxChunk, plan.indices.length));
-}
-
-/** Fits the series spectra of `plan` into results[index]; rejects only on abort or device loss. */
-export async function fitSeriesOnGpu(
-  ctx: GpuContext,
-  input: PackedSeries,
-  plan: SeriesPlan,
-  results: AutobkBatchResult[],
-  run: SeriesRun,
-): Promise<void> {
-  const { design, indices, edgeSteps } = plan;
-  const { ne } = design;
-  const capacity = seriesCapacity(ctx, plan, run.maxChunk);
-  if (capacity === 0) throw new RangeError('autobk series: does not fit this device');
-  const timings = run.timings;
-  const t0 = performance.now();
-  const gpu = await AutobkSeriesGpu.create(ctx, design, capacity, run.settings);
-  timings.transformMs += performance.now() - t0;
-  const mu = input.mu;
-  const direct = mu instanceof Float64Array;
-  const staging = new Float64Array(capacity * ne);
-  const stagingWords = new Uint32Array(staging.buffer);
-  const invEdge = new Float32Array(capacity);
-  const target = new Float32Array(AutobkSeriesGpu.outputFloats(design, capacity));
-  try {
-    for (let c0 = 0; c0 < indices.length; c0 += capacity) {
-      run.signal?.throwIfAborted();
-      const n = Math.min(capacity, indices.length - c0);
-      const first = indices[c0]!;
-      const contiguous = indices[c0 + n - 1]! - first === n - 1;
-      const t1 = performance.now();
-      let words: Uint32Array;
-      if (direct && contiguous) {
-        words = new Uint32Array(mu.buffer, mu.byteOffset + first * ne * 8, 2 * n * ne);
-      } else {
-        for (let s = 0; s < n; s++) staging.set(mu.subarray(indices[c0 + s]! * ne, (indices[c0 + s]! + 1) * ne), s * ne);
-        words = stagingWords;
-      }
-      for (let s = 0; s < n; s++) invEdge[s] = 1 / edgeSteps[c0 + s]!;
-      timings.setupMs += performance.now() - t1;
-
-      const t2 = performance.now();
-      await gpu.load(words, invEdge, n, run.settings);
-      timings.submissions++;
-      const t3 = performance.now();
-      timings.transformMs += t3 - t2;
-      for (let k = 0; k < run.maxSubmissions; k++) {
-        run.signal?.throwIfAborted();
-        timings.submissions++;
-        if ((await gpu.iterate(run.trialsPerSubmission)) === 0) break;
-      }
-      const t4 = performance.now();
-      timings.lmMs += t4 - t3;
-      run.signal?.throwIfAborted();
-      const out = await gpu.finish(target);
-      timings.submissions++;
-
-      const fits = seriesResults(input, plan, c0, n, out);
-      for (const fit of fits) results[fit.index] = fit;
-      timings.readbackMs += performance.now() - t4;
-      await run.onChunk(fits);
-    }
-  } finally {
-    gpu.destroy();
-  }
+/** A chunk of series rows: μ as float64 words (a view when the input is float64) and the rows themselves. */
+interface SeriesChunk {
+  index: number;
+  start: number;
+  n: number;
+  mu: Float64Array | Float32Array;
+  words: Uint32Array;
 }
 
 /**
- * The results of series spectra indices[c0 .. c0 + n) from one chunk's read-back: packed
- * float64 arrays per chunk, each spectrum's arrays views into them. The only per-spectrum
- * arithmetic on the CPU: bkg = μ − (μ − bkg) on the fitted points and the coefficients plus μ[iek0].
+ * The series in chunks of `capacity` rows: views of a packed float64 μ; a float32 μ or a
+ * stream's blocks gathered into float64 chunks (one `set` per block piece).
  */
-export function seriesResults(input: PackedSeries, plan: SeriesPlan, c0: number, n: number, out: AutobkSeriesOutput): AutobkBatchSuccess[] {
-  const { design, indices, edgeSteps, e0 } = plan;
-  const g = design.grids;
-  const { ne, nk, nFit, nspl, iek0 } = design;
-  const mu = input.mu;
-  const first = indices[c0]!;
-  const contiguous = indices[c0 + n - 1]! - first === n - 1;
-  const chiAll = new Float64Array(n * nk);
-  chiAll.set(out.chi.subarray(0, n * nk));
-  const bkgAll = new Float64Array(n * ne);
-  if (contiguous) bkgAll.set(mu.subarray(first * ne, (first + n) * ne));
-  else for (let s = 0; s < n; s++) bkgAll.set(mu.subarray(indices[c0 + s]! * ne, (indices[c0 + s]! + 1) * ne), s * ne);
-  const coefAll = new Float64Array(2 * n * nspl);
-  const fits: AutobkBatchSuccess[] = new Array(n);
-  const d = out.muMinusBkg;
-  for (let s = 0; s < n; s++) {
-    const bkg = bkgAll.subarray(s * ne, (s + 1) * ne);
-    const muRef = bkg[iek0]!;
-    for (let i = 0; i < nFit; i++) bkg[iek0 + i]! -= d[s * nFit + i]!;
-    const coefs = coefAll.subarray(2 * s * nspl, (2 * s + 1) * nspl);
-    const initCoefs = coefAll.subarray((2 * s + 1) * nspl, (2 * s + 2) * nspl);
-    for (let j = 0; j < nspl; j++) {
-      coefs[j] = muRef + out.coefs[s * nspl + j]!;
-      initCoefs[j] = muRef + out.initCoefs[s * nspl + j]!;
+async function* seriesChunks(batch: Extract<Batch, { kind: 'packed' | 'stream' }>, capacity: number): AsyncGenerator<SeriesChunk> {
+  const ne = batch.series.energy.length;
+  let index = 0;
+  let gather: Float64Array | null = null;
+  let filled = 0;
+  let gatherStart = 0;
+  const emit = (start: number, rows: Float64Array, n: number): SeriesChunk => ({
+    index: index++, start, n, mu: rows, words: new Uint32Array(rows.buffer, rows.byteOffset, 2 * n * ne),
+  });
+  for await (const block of seriesBlocks(batch, capacity)) {
+    const rows = block.mu.length / ne;
+    if (gather === null && rows === capacity && block.mu instanceof Float64Array) {
+      yield emit(block.start, block.mu, rows);
+      continue;
     }
-    fits[s] = gpuSuccess(g, {
-      index: indices[c0 + s]!,
-      e0,
-      edgeStep: edgeSteps[c0 + s]!,
-      bkg,
-      chi: chiAll.subarray(s * nk, (s + 1) * nk),
-      coefs,
-      initCoefs,
-      chisqr: out.misc[4 * s]!,
-      iterations: out.misc[4 * s + 1]!,
-      hitMaxIterations: out.misc[4 * s + 2] === AUTOBK_LM_STATUS.maxIterations,
-    });
+    let taken = 0;
+    while (taken < rows) {
+      if (gather === null) {
+        gather = new Float64Array(capacity * ne);
+        filled = 0;
+        gatherStart = block.start + taken;
+      }
+      const m = Math.min(capacity - filled, rows - taken);
+      gather.set(block.mu.subarray(taken * ne, (taken + m) * ne), filled * ne);
+      filled += m;
+      taken += m;
+      if (filled === capacity) {
+        yield emit(gatherStart, gather, filled);
+        gather = null;
+      }
+    }
   }
-  return fits;
+  if (gather !== null && filled > 0) yield emit(gatherStart, gather, filled);
 }
 
-/** What one GPU fit produced beside its grids. */
-export interface GpuFitOutcome {
-  index: number;
-  e0: number;
-  edgeStep: number;
-  bkg: Float64Array;
-  chi: Float64Array;
-  coefs: Float64Array;
-  initCoefs: Float64Array;
-  chisqr: number;
-  iterations: number;
-  hitMaxIterations: boolean;
-}
+/**
+ * Fits every spectrum of a packed or streamed series into `sink`, in input order; false (and
+ * nothing done) when the series does not fit this device. Rejects only on abort or device loss.
+ */
+export async function fitSeriesOnGpu(
+  ctx: GpuContext,
+  batch: Extract<Batch, { kind: 'packed' | 'stream' }>,
+  design: AutobkSeriesDesign,
+  e0: number,
+  options: AutobkBatchOptions,
+  chir: true | ChirSettings | null,
+  shape: AutobkPlaneShape,
+  sink: ResultSink,
+  run: SeriesRun,
+): Promise<boolean> {
+  const capacity = AutobkSeriesGpu.capacityFor(ctx, design, run.maxChunk);
+  if (capacity === 0) return false;
+  const timings = run.timings;
+  const tCreate = performance.now();
+  const slots: AutobkSeriesGpu[] = [];
+  try {
+    for (let i = 0; i < run.slots; i++) slots.push(await AutobkSeriesGpu.create(ctx, design, capacity, run.settings));
+  } catch (e) {
+    for (const s of slots) s.destroy();
+    throw e;
+  }
+  timings.transformMs += performance.now() - tCreate;
 
-/** The result record of a GPU fit (series or per-spectrum grids alike): Larch's outputs and details. */
-export function gpuSuccess(g: AutobkGrids & AutobkCleaning, f: GpuFitOutcome): AutobkBatchSuccess {
-  const dof = 2 * g.irbkg + 2 * g.nclamp - g.nspl;
-  return {
-    status: f.hitMaxIterations ? 'max-iterations' : 'converged',
-    index: f.index,
-    device: 'gpu',
-    energy: g.energy,
-    e0: f.e0,
-    edgeStep: f.edgeStep,
-    bkg: f.bkg,
-    k: g.kout,
-    chi: f.chi,
-    details: {
-      nspl: g.nspl,
-      irbkg: g.irbkg,
-      kmin: g.kmin,
-      kmax: g.kmax,
-      rbkg: g.rbkg,
-      knots: g.knots,
-      initCoefs: f.initCoefs,
-      coefs: f.coefs,
-      chisqr: f.chisqr,
-      redchi: dof > 0 ? f.chisqr / dof : NaN,
-      iterations: f.iterations,
-      nfev: f.iterations + 1,
-      warnings: g.warnings,
-    },
+  const { ne, nk, nspl } = design;
+  const g = design.grids;
+  const series = batch.series;
+  // Given edge steps as float64 words: the caller's per-spectrum array, or one value for all.
+  const stepsGiven = design.edgeWeights === null;
+  const constantSteps = stepsGiven && typeof series.edgeStep === 'number' ? new Float64Array(capacity).fill(series.edgeStep) : null;
+  const stepWordsOf = (c: SeriesChunk): Uint32Array | null => {
+    if (!stepsGiven) return null;
+    const steps = constantSteps ?? (series.edgeStep as Float64Array).subarray(c.start, c.start + c.n);
+    return new Uint32Array(steps.buffer, steps.byteOffset, 2 * c.n);
   };
+  const maxIter = run.settings.maxIterations;
+  const target = sink.target;
+  const warnings = g.warnings.length > 0 ? [g.warnings.slice()] : [];
+  // The float64 CPU fit of spectra the kernels leave to the host, writing into a chunk's columns.
+  const hostInit: AutobkWorkerInit = { options, chir, energy: series.energy as Float64Array, shape, target: null };
+  let hostFit: ReturnType<typeof autobkChunkHandler> | null = null;
+
+  const roundTrips: number[] = [];
+  const timeline: number[][] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const since = (): number => +(performance.now() - run.t0).toFixed(2);
+
+  const runChunk = async (slot: AutobkSeriesGpu, c: SeriesChunk): Promise<FinishedChunk> => {
+    const line = [c.start, since()];
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    run.signal?.throwIfAborted();
+    const t1 = performance.now();
+    slot.start(c.words, stepWordsOf(c), c.n, run.firstTrials);
+    timings.submissions++;
+    let trials = run.firstTrials;
+    let total = trials;
+    let trips = 0;
+    for (;;) {
+      const active = await slot.readActive();
+      trips++;
+      if (trips === 1) line.push(since());
+      if (active === 0 || total >= maxIter) break;
+      run.signal?.throwIfAborted();
+      trials = Math.min(2 * trials, maxIter - total);
+      total += trials;
+      slot.iterate(trials);
+      timings.submissions++;
+    }
+    const t2 = performance.now();
+    timings.lmMs += t2 - t1;
+    run.signal?.throwIfAborted();
+    slot.finish();
+    timings.submissions++;
+    const columns = target !== null ? sliceColumns(target, c.start, c.n) : allocateColumns(shape, c.start, c.n, { bkg: false, ownEnergy: false });
+    await slot.readResults(columns, 0);
+    trips++;
+    line.push(since());
+    const t3 = performance.now();
+    // What every spectrum of the series shares, per chunk.
+    columns.e0.fill(e0);
+    columns.kmin.fill(g.kmin);
+    columns.kmax.fill(g.kmax);
+    columns.rbkg.fill(g.rbkg);
+    columns.nspl.fill(nspl);
+    columns.irbkg.fill(g.irbkg);
+    columns.nk.fill(nk);
+    columns.ne.fill(ne);
+    columns.knots.set(g.knots, 0);
+    replicateRow(columns.knots, nspl + 4, 0, c.n);
+    const ids = new Uint16Array(c.n);
+    if (warnings.length > 0) ids.fill(1);
+    const errors: [number, string][] = [];
+    const ownEnergies: OwnRow[] = [];
+    const lists = warnings.slice();
+    // Spectra left to the host: a scan of the status column (rare hits).
+    let gpuFitted = c.n;
+    for (let s = 0; s < c.n; s++) {
+      if (columns.status[s] !== SERIES_STATUS_REDO) continue;
+      gpuFitted--;
+      columns.status[s] = STATUS_ERROR;
+      hostInit.target = columns;
+      hostFit ??= autobkChunkHandler(hostInit);
+      const given = new Uint8Array(1);
+      const e0v = new Float64Array([e0]);
+      const step = new Float64Array(1);
+      given[0] = E0_GIVEN;
+      if (stepsGiven) {
+        given[0] |= STEP_GIVEN;
+        step[0] = typeof series.edgeStep === 'number' ? series.edgeStep : series.edgeStep![c.start + s]!;
+      }
+      const reply = (await hostFit({ start: c.start + s, count: 1, energy: null, lengths: null, mu: c.mu.subarray(s * ne, (s + 1) * ne), given, e0: e0v, edgeStep: step })).value;
+      for (const [, message] of reply.errors) errors.push([s, message]);
+      if (reply.warningIds[0]! > 0) ids[s] = lists.push(reply.warningLists[reply.warningIds[0]! - 1]!);
+      else ids[s] = 0;
+      for (const [, energy, bkg] of reply.ownEnergies) ownEnergies.push([s, energy, bkg]);
+      sink.r = reply.r;
+    }
+    if (run.chir !== null && gpuFitted > 0) await run.chir(columns, 0, c.n);
+    timings.readbackMs += performance.now() - t3;
+    roundTrips[c.index] = trips;
+    timeline[c.index] = line;
+    return {
+      columns,
+      errors,
+      warnings: lists.length > 0 ? { lists, ids } : null,
+      ownEnergies,
+      bkgOnDemand: { mu: c.mu, muRow: (i) => i * ne, iek0: design.iek0, nFit: design.nFit, basisE: design.basisE },
+    };
+  };
+
+  const chunks = seriesChunks(batch, capacity);
+  const pending = new Map<number, FinishedChunk>();
+  let nextDelivery = 0;
+  let delivery = Promise.resolve();
+  const deliver = (index: number, f: FinishedChunk): void => {
+    pending.set(index, f);
+    while (pending.has(nextDelivery)) {
+      const ready = pending.get(nextDelivery)!;
+      pending.delete(nextDelivery++);
+      delivery = delivery.then(async () => {
+        await sink.add(ready);
+        inFlight--;
+        timeline[nextDeliveredIndex++]?.push(since());
+        run.onProgress(sink.done);
+      });
+    }
+  };
+  let nextDeliveredIndex = 0;
+  const worker = async (slot: AutobkSeriesGpu): Promise<void> => {
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done === true) return;
+      deliver(next.value.index, await runChunk(slot, next.value));
+    }
+  };
+  try {
+    await Promise.all(slots.map(worker));
+    await delivery;
+  } finally {
+    for (const s of slots) s.destroy();
+  }
+  timings.chunks = roundTrips.length;
+  timings.roundTripsPerChunk = roundTrips;
+  timings.maxChunksInFlight = maxInFlight;
+  timings.timeline = timeline;
+  return true;
+}
+
+/**
+ * χ(R) of fitted rows (xftf with chirXftfOptions) through one batched f32 FFT: the weighted,
+ * windowed χ(k) is formed in f64 on the CPU as xftf forms it (the k grid is xftf's own, so no
+ * interpolation), transformed on the GPU, scaled by kstep/√π.
+ */
+export async function chirOnGpu(fft: BatchedFft, columns: AutobkColumns, at: number, n: number, kstep: number, weights: (row: number) => Float64Array | null): Promise<void> {
+  const L = fft.inputLength;
+  const input = new Float32Array(n * L);
+  const kw = columns.kWidth;
+  for (let s = 0; s < n; s++) {
+    const w = weights(at + s);
+    if (w === null) continue;
+    const chi = columns.chi.subarray((at + s) * kw, (at + s) * kw + columns.nk[at + s]!);
+    const npts = Math.min(L, chi.length, w.length);
+    for (let i = 0; i < npts; i++) input[s * L + i] = chi[i]! * w[i]!;
+  }
+  const { spectrum } = await fft.forward(input, n);
+  const nr = Math.min(fft.nOut, columns.nr);
+  const scale = kstep / Math.sqrt(Math.PI);
+  for (let s = 0; s < n; s++) {
+    if (weights(at + s) === null) continue;
+    const o = (at + s) * columns.nr;
+    for (let m = 0; m < nr; m++) {
+      const re = scale * spectrum[2 * (s * fft.nOut + m)]!;
+      const im = scale * spectrum[2 * (s * fft.nOut + m) + 1]!;
+      columns.chirRe[o + m] = re;
+      columns.chirIm[o + m] = im;
+      columns.chirMag[o + m] = Math.hypot(re, im);
+    }
+  }
 }

@@ -3,9 +3,11 @@
  * `autobk` (the pieces of autobkGrids — settings, edge, plan, the spectrum's own part — the
  * Fourier design, the reduced problem and the solver settings of autobkSolve), so every result
  * equals autobk's.
- * A chunk's arrays come back packed in one Float64Array (moved, not copied, across threads);
- * autobkBatch cuts the per-spectrum views out of it. Runs in a worker thread (serveWorker at
- * the bottom) or, for workers: 0, in the calling thread through the same handler.
+ * Each spectrum's results are written straight into the batch's planes (AutobkColumns): the
+ * batch planes themselves where threads share memory (a SharedArrayBuffer) or the handler runs in
+ * the calling thread, otherwise planes of the chunk that move back to the caller without a copy.
+ * Runs in a worker thread (serveWorker at the bottom) or, for workers: 0, in the calling thread
+ * through the same handler.
  */
 import { serveWorker, type WorkerReply } from '../cpu/workerPool.js';
 import { LevenbergMarquardt, type LmOptions } from '../math/levenbergMarquardt.js';
@@ -26,6 +28,15 @@ import {
   type AutobkSetup,
 } from './autobk.js';
 import { chirXftfOptions, type AutobkBatchOptions, type ChirSettings } from './autobkBatchTypes.js';
+import {
+  allocateColumns,
+  type OwnRow,
+  STATUS_CONVERGED,
+  STATUS_ERROR,
+  STATUS_MAX_ITERATIONS,
+  type AutobkColumns,
+  type AutobkPlaneShape,
+} from './autobkBatchResults.js';
 import { xftf } from './xft.js';
 import { TINY_ENERGY, cleanSpectrum } from './xafsUtils.js';
 
@@ -34,6 +45,10 @@ export interface AutobkWorkerInit {
   chir: ChirSettings | true | null;
   /** The shared energy grid of a packed series; null for a list of spectra. */
   energy: Float64Array | null;
+  /** Plane widths of the batch. */
+  shape: AutobkPlaneShape;
+  /** The batch planes to write in place (shared memory, or the calling thread); null: each job returns its own. */
+  target: AutobkColumns | null;
 }
 
 /** Bits of AutobkJob.given. */
@@ -55,71 +70,24 @@ export interface AutobkJob {
   edgeStep: Float64Array;
 }
 
-/** Per-spectrum numbers of an AutobkChunk.meta row. */
-export const META = {
-  status: 0,
-  e0: 1,
-  edgeStep: 2,
-  nspl: 3,
-  irbkg: 4,
-  kmin: 5,
-  kmax: 6,
-  rbkg: 7,
-  chisqr: 8,
-  redchi: 9,
-  nfev: 10,
-  /** Points of the cleaned energy grid, and whether it is packed (else the series grid). */
-  ne: 11,
-  ownEnergy: 12,
-  nk: 13,
-  /** Points of χ(R) (0 without). */
-  nr: 14,
-  /** Where the spectrum's arrays start in AutobkChunk.data. */
-  offset: 15,
-} as const;
-export const META_STRIDE = 16;
-
-export const STATUS_ERROR = 0;
-export const STATUS_CONVERGED = 1;
-export const STATUS_MAX_ITERATIONS = 2;
-
 /**
- * One chunk's results. Per successful spectrum, data holds from meta.offset on:
- * [energy (ne, only if ownEnergy)] bkg (ne), χ (nk), knots (nspl + 4), initial coefficients
- * (nspl), coefficients (nspl), [χ(R) re, im, mag (nr each)].
+ * One chunk's results: its planes (null when they were written into the batch's shared planes),
+ * the error messages and the distinct warning lists with each spectrum's index into them.
  */
 export interface AutobkChunk {
   start: number;
   count: number;
-  meta: Float64Array;
-  data: Float64Array;
-  /** Per spectrum: the error message (status error) or the setup's warnings. */
-  text: (string | string[])[];
+  columns: AutobkColumns | null;
+  /** [local index, message] of the spectra that failed. */
+  errors: [number, string][];
+  /** Series spectra whose cleaning changed the series grid: [local index, cleaned grid, bkg (null: in the planes)]. */
+  ownEnergies: OwnRow[];
+  warningLists: string[][];
+  warningIds: Uint16Array;
   /** The R grid of χ(R), the same for every spectrum of the batch; null without χ(R). */
   r: Float64Array | null;
   /** Summed over the chunk's spectra (ms): grids, Fourier design and χ(R), LM, result assembly. */
   timings: Float64Array;
-}
-
-/** A Float64Array that grows by doubling; views taken from it are valid until the next take. */
-class PackedOutput {
-  buf: Float64Array<ArrayBuffer>;
-  used = 0;
-
-  constructor(capacity: number) {
-    this.buf = new Float64Array(Math.max(64, capacity));
-  }
-
-  take(n: number): Float64Array {
-    if (this.used + n > this.buf.length) {
-      const grown = new Float64Array(Math.max(2 * this.buf.length, this.used + n));
-      grown.set(this.buf.subarray(0, this.used));
-      this.buf = grown;
-    }
-    const view = this.buf.subarray(this.used, this.used + n);
-    this.used += n;
-    return view;
-  }
 }
 
 /** Everything of a fit fixed by its plan, with the arrays a spectrum's own part is written into. */
@@ -179,8 +147,6 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
   // The Fourier block of a new plan (only its QR factor is kept), a DFT input, and a float64 μ row.
   let design = new Float64Array(0);
   let muRow = new Float64Array(0);
-  // Output doubles per spectrum seen so far, to size the next chunk's buffer in one allocation.
-  let perSpectrum = 0;
 
   const planFit = (plan: AutobkPlan): PlanFit => {
     const { nspl, irbkg } = plan;
@@ -203,9 +169,15 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
 
   return (job) => {
     const { start, count, lengths, given } = job;
-    const meta = new Float64Array(count * META_STRIDE);
-    const out = new PackedOutput(Math.ceil(count * perSpectrum * 1.05));
-    const text: (string | string[])[] = new Array(count);
+    // Rows go to the batch planes when the caller shares them, else to this chunk's own.
+    const own = init.target === null ? allocateColumns(init.shape, start, count, { ownEnergy: lengths !== null }) : null;
+    const out = own ?? init.target!;
+    const at0 = start - out.start;
+    const errors: [number, string][] = [];
+    const ownEnergies: OwnRow[] = [];
+    const warningLists: string[][] = [];
+    const warningKeys = new Map<string, number>();
+    const warningIds = new Uint16Array(count);
     const timings = new Float64Array(4);
     let r: Float64Array | null = null;
     let atE = 0;
@@ -217,8 +189,8 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
       const muIn = job.mu.subarray(atMu, atMu + lenMu);
       atE += lenE;
       atMu += lenMu;
-      const row = s * META_STRIDE;
       const t0 = performance.now();
+      const i = at0 + s;
       try {
         // A row on a grid that cleaning keeps, with finite values, is its own cleaned input.
         const onGrid = grid !== null && allFinite(muIn);
@@ -279,64 +251,78 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         const { nspl, iek0, kraw, kout } = plan;
         const ne = energy.length;
         const nk = kout.length;
+        // The widths are bounds derived from the grid and options before any fit (planeShape).
+        if (nk > out.kWidth || nspl > out.coefWidth) throw new Error(`autobkBatch: plane widths ${out.kWidth}/${out.coefWidth} below nk = ${nk}/nspl = ${nspl}`);
+        const row = out.rowOffsets[i]!;
         // The input grid, unchanged by cleaning, is the series grid the caller already holds.
         const ownEnergy = lengths !== null || cleaning.droppedNonFinite > 0 || cleaning.sorted || cleaning.separatedDuplicates > 0;
-        const offset = out.used;
-        if (ownEnergy) out.take(ne).set(energy);
         // As autobkResult: bkg = μ below e0 and the spline above; χ = (chiData − B·c)/edgeStep.
-        const bkg = out.take(ne);
-        bkg.set(mu);
-        evalBasis(plan.basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
-        const chi = out.take(nk);
+        // Planes without bkg form it on demand from the series grid, which a cleaned row no
+        // longer has: such a row's bkg travels apart with its grid, as does a series' cleaned grid.
+        const bkg = out.bkg !== null ? out.bkg.subarray(row, row + ne) : ownEnergy ? new Float64Array(ne) : null;
+        if (bkg !== null) {
+          bkg.set(mu);
+          evalBasis(plan.basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
+        }
+        if (ownEnergy && out.energy !== null) out.energy.set(energy, row);
+        else if (ownEnergy) ownEnergies.push([s, energy.slice(), out.bkg === null ? bkg : null]);
+        const chi = out.chi.subarray(i * out.kWidth, i * out.kWidth + nk);
         evalBasis(plan.basisK, coefs, chi);
-        for (let i = 0; i < nk; i++) chi[i] = (setup.chiData[i]! - chi[i]!) / edgeStep;
-        out.take(nspl + 4).set(plan.knots);
-        out.take(nspl).set(setup.initCoefs);
-        out.take(nspl).set(coefs);
+        for (let j = 0; j < nk; j++) chi[j] = (setup.chiData[j]! - chi[j]!) / edgeStep;
+        out.knots.set(plan.knots, i * (out.coefWidth + 4));
+        out.initCoefs.set(setup.initCoefs, i * out.coefWidth);
+        out.coefs.set(coefs, i * out.coefWidth);
         const t3 = performance.now();
-        let nr = 0;
         if (chir !== null) {
-          // chi still holds χ even if the buffer grew since (growing copies, and views keep the old one).
           const ft = xftf(kout, chi, chirXftfOptions(options, chir, plan.kmax));
-          nr = ft.r.length;
-          r ??= ft.r;
-          out.take(nr).set(ft.chirRe);
-          out.take(nr).set(ft.chirIm);
-          out.take(nr).set(ft.chirMag);
+          const nr = Math.min(out.nr, ft.r.length);
+          r ??= ft.r.slice(0, nr);
+          out.chirRe.set(ft.chirRe.subarray(0, nr), i * out.nr);
+          out.chirIm.set(ft.chirIm.subarray(0, nr), i * out.nr);
+          out.chirMag.set(ft.chirMag.subarray(0, nr), i * out.nr);
         }
         const t4 = performance.now();
 
         const dof = 2 * plan.irbkg + 2 * plan.nclamp - nspl;
-        meta[row + META.status] = lm.info === 5 ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
-        meta[row + META.e0] = e0;
-        meta[row + META.edgeStep] = edgeStep;
-        meta[row + META.nspl] = nspl;
-        meta[row + META.irbkg] = plan.irbkg;
-        meta[row + META.kmin] = plan.kmin;
-        meta[row + META.kmax] = plan.kmax;
-        meta[row + META.rbkg] = plan.rbkg;
-        meta[row + META.chisqr] = lm.chisqr;
-        meta[row + META.redchi] = dof > 0 ? lm.chisqr / dof : NaN;
-        meta[row + META.nfev] = lm.nfev;
-        meta[row + META.ne] = ne;
-        meta[row + META.ownEnergy] = ownEnergy ? 1 : 0;
-        meta[row + META.nk] = nk;
-        meta[row + META.nr] = nr;
-        meta[row + META.offset] = offset;
-        text[s] = plan.warnings.slice();
+        out.status[i] = lm.info === 5 ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
+        out.e0[i] = e0;
+        out.edgeStep[i] = edgeStep;
+        out.nspl[i] = nspl;
+        out.irbkg[i] = plan.irbkg;
+        out.kmin[i] = plan.kmin;
+        out.kmax[i] = plan.kmax;
+        out.rbkg[i] = plan.rbkg;
+        out.chisqr[i] = lm.chisqr;
+        out.redchi[i] = dof > 0 ? lm.chisqr / dof : NaN;
+        // Every residual evaluation after the first is one trial step, accepted or not.
+        out.iterations[i] = lm.nfev - 1;
+        out.ne[i] = ne;
+        out.nk[i] = nk;
+        out.ownEnergy[i] = ownEnergy ? 1 : 0;
+        if (plan.warnings.length > 0) {
+          const key = plan.warnings.join('\n');
+          let id = warningKeys.get(key);
+          if (id === undefined) {
+            id = warningLists.push(plan.warnings.slice());
+            warningKeys.set(key, id);
+          }
+          warningIds[s] = id;
+        }
         timings[0]! += t1 - t0 - tDesign;
         timings[1]! += tDesign + (t1b - t1) + (t4 - t3);
         timings[2]! += t2 - t1b;
         timings[3]! += t3 - t2;
       } catch (e) {
-        meta[row + META.status] = STATUS_ERROR;
-        text[s] = e instanceof Error ? e.message : String(e);
+        out.status[i] = STATUS_ERROR;
+        errors.push([s, e instanceof Error ? e.message : String(e)]);
         timings[0]! += performance.now() - t0;
       }
     }
-    if (count > 0) perSpectrum = Math.max(perSpectrum, out.used / count);
-    const data = out.buf.subarray(0, out.used);
-    return { value: { start, count, meta, data, text, r, timings }, transfer: [data.buffer, meta.buffer, timings.buffer] };
+    const transfer: ArrayBuffer[] = [timings.buffer, warningIds.buffer];
+    if (own !== null) {
+      for (const v of Object.values(own)) if (ArrayBuffer.isView(v)) transfer.push(v.buffer as ArrayBuffer);
+    }
+    return { value: { start, count, columns: own, errors, ownEnergies, warningLists, warningIds, r, timings }, transfer };
   };
 }
 

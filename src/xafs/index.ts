@@ -28,7 +28,8 @@ export { xftf, xftr, xftfFast, xftrFast, type XftfOptions, type XftfResult, type
 export { ftwindow, besselI0, type FtWindowOptions, type WindowName } from './ftwindow.js';
 export { ETOK, KTOE, TINY_ENERGY, cleanSpectrum, removeDups, energyToK, type CleanSpectrum } from './xafsUtils.js';
 export { autobkBatch } from './autobkBatch.js';
-export { autobkBatchGpu } from './autobkBatchGpu.js';
+export { AutobkBatchResults, AUTOBK_STATUS, type AutobkColumns, type AutobkStatusName } from './autobkBatchResults.js';
+export { edgeStepMap, type EdgeStepMap } from './edgeStepMap.js';
 export {
   chirXftfOptions,
   type AutobkBatchInput,
@@ -40,6 +41,7 @@ export {
   type AutobkBatchDetails,
   type BatchSpectrum,
   type PackedSeries,
+  type SeriesStream,
   type BatchProgress,
   type BatchTimings,
   type ChirSettings,

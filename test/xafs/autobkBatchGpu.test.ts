@@ -4,16 +4,28 @@
  */
 import { describe, expect, it } from 'vitest';
 import { autobk, autobkChisqr, AutobkProblem, autobkSetup, type AutobkOptions } from '../../src/xafs/autobk.js';
-import { autobkBatchGpu, seriesPlanFor } from '../../src/xafs/autobkBatchGpu.js';
+import { autobkBatch } from '../../src/xafs/autobkBatch.js';
 import { preEdge } from '../../src/xafs/preEdge.js';
 import { xftf } from '../../src/xafs/xft.js';
 import { chirXftfOptions } from '../../src/xafs/autobkBatchTypes.js';
-import type { AutobkBatchResult, AutobkBatchSuccess, BatchProgress, PackedSeries } from '../../src/xafs/autobkBatchTypes.js';
+import type { AutobkBatchResult, AutobkBatchSuccess, BatchProgress, BatchTimings, PackedSeries } from '../../src/xafs/autobkBatchTypes.js';
+import { planSeries, seriesE0 } from '../../src/xafs/autobkSeries.js';
 import { autobkOptionsOf, loadReference, loadSpectrum, maxAbs, maxAbsDiff, referenceNames } from './fixtures.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { gpuLabel, testGpu } from '../util/gpu.js';
 
 const ctx = await testGpu();
+
+/** Whether a packed series has the shared setup of the series path (one e0, a clean grid, a fixed edge-step functional). */
+function takesSeriesPath(series: PackedSeries, options: AutobkOptions): boolean {
+  const e0 = seriesE0(series.e0);
+  return e0 !== null && planSeries(Float64Array.from(series.energy), e0, options, series.edgeStep !== undefined) !== null;
+}
+
+/** autobkBatch on the test GPU, as records (views into the columns). */
+async function gpuRecords(input: Parameters<typeof autobkBatch>[0], options: Parameters<typeof autobkBatch>[1], run: Parameters<typeof autobkBatch>[2] = {}): Promise<AutobkBatchResult[]> {
+  return (await autobkBatch(input, options, { ...run, device: 'gpu', gpu: ctx! })).toRecords();
+}
 
 const CHI_TOL = 1e-4;
 const CHISQR_TOL = 1e-5;
@@ -54,7 +66,7 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
 
   it('a batch of every fixture (different grids, pre_edge on the CPU) matches the CPU autobk', async () => {
     const spectra = baseNames.map((n) => loadSpectrum(loadReference(n)));
-    const results = await autobkBatchGpu(ctx!, spectra, {}, {});
+    const results = await gpuRecords(spectra, {}, {});
     expect(results).toHaveLength(spectra.length);
     for (const [i, s] of spectra.entries()) {
       expect(results[i]!.index).toBe(i);
@@ -68,7 +80,7 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     const ref = loadReference(name);
     const s = loadSpectrum(ref);
     const { e0, edgeStep, ...options } = autobkOptionsOf(ref);
-    const [r] = await autobkBatchGpu(ctx!, [{ ...s, e0: e0!, edgeStep: edgeStep! }], options, {});
+    const [r] = await gpuRecords([{ ...s, e0: e0!, edgeStep: edgeStep! }], options, {});
     expectMatchesCpu(r, s.energy, s.mu, autobkOptionsOf(ref), name);
   });
 
@@ -77,24 +89,25 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     const pre = preEdge(energy, mu);
     const series = ruSeries(500, pre.e0, pre.edgeStep);
     // All 500 take the series path (shared linear setup maps, polish and assembly on the GPU).
-    const plan = seriesPlanFor(ctx!, series, {});
-    expect(plan?.indices.length).toBe(500);
-    expect(plan?.rest).toEqual([]);
-    let timings: { submissions: number } | undefined;
-    const results = await autobkBatchGpu(ctx!, series, {}, { onTimings: (t) => (timings = t) });
+    expect(takesSeriesPath(series, {})).toBe(true);
+    let timings: BatchTimings | undefined;
+    const results = await gpuRecords(series, {}, { onTimings: (t) => (timings = t) });
     const ne = energy.length;
     for (let s = 0; s < 500; s++) {
       expectMatchesCpu(results[s], energy, series.mu.subarray(s * ne, (s + 1) * ne), { e0: pre.e0, edgeStep: pre.edgeStep }, `spectrum ${s}`);
     }
     expect(timings!.submissions).toBeGreaterThan(2);
+    // One chunk: a first submission, count read-backs, the finish.
+    expect(timings!.chunks).toBe(1);
+    expect(timings!.roundTripsPerChunk![0]).toBeLessThanOrEqual(8);
   });
 
   it('a series with one e0 as an array and no edge steps (pre_edge per spectrum for the step only) matches the CPU autobk', async () => {
     const { energy, mu } = loadSpectrum(loadReference('ru_qas'));
     const e0 = preEdge(energy, mu).e0;
     const series = { ...ruSeries(12), e0: new Float64Array(12).fill(e0) };
-    expect(seriesPlanFor(ctx!, series, {})?.indices.length).toBe(12);
-    const results = await autobkBatchGpu(ctx!, series, {}, {});
+    expect(takesSeriesPath(series, {})).toBe(true);
+    const results = await gpuRecords(series, {}, {});
     const ne = energy.length;
     for (let s = 0; s < 12; s++) expectMatchesCpu(results[s], energy, series.mu.subarray(s * ne, (s + 1) * ne), { e0 }, `spectrum ${s}`);
   });
@@ -110,8 +123,8 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
       for (let i = 0; i < ne; i++) packed[s * ne + i] = mu[i]! * (1 + 1e-3 * rnd());
     }
     const series = { energy, mu: packed, e0: e0!, edgeStep: edgeStep! };
-    expect(seriesPlanFor(ctx!, series, options)?.indices.length).toBe(6);
-    const results = await autobkBatchGpu(ctx!, series, options, {});
+    expect(takesSeriesPath(series, options)).toBe(true);
+    const results = await gpuRecords(series, options, {});
     for (let s = 0; s < 6; s++) {
       expectMatchesCpu(results[s], energy, Float64Array.from(packed.subarray(s * ne, (s + 1) * ne)), autobkOptionsOf(ref), `spectrum ${s}`);
     }
@@ -119,8 +132,8 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
 
   it('a packed series without e0 (pre_edge per spectrum) matches the CPU autobk', async () => {
     const series = ruSeries(20);
-    expect(seriesPlanFor(ctx!, series, {})).toBeNull();
-    const results = await autobkBatchGpu(ctx!, series, {}, {});
+    expect(takesSeriesPath(series, {})).toBe(false);
+    const results = await gpuRecords(series, {}, {});
     const ne = series.energy.length;
     for (let s = 0; s < 20; s++) expectMatchesCpu(results[s], series.energy, series.mu.subarray(s * ne, (s + 1) * ne), {}, `spectrum ${s}`);
   });
@@ -128,7 +141,7 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
   it('χ(R) through the batched FFT equals xftf of the returned χ', async () => {
     const spectra = baseNames.slice(0, 4).map((n) => loadSpectrum(loadReference(n)));
     const chir = { rmax: 8, kweight: 2 };
-    const results = await autobkBatchGpu(ctx!, spectra, {}, { chir });
+    const results = await gpuRecords(spectra, {}, { chir });
     for (const r of results) {
       const f = success(r);
       const cpu = xftf(f.k, f.chi, chirXftfOptions({}, chir, f.details.kmax));
@@ -151,7 +164,7 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
       { energy: good.energy, mu: good.mu, e0: 1e6 },
       good,
     ];
-    const results = await autobkBatchGpu(ctx!, batch, {}, {});
+    const results = await gpuRecords(batch, {}, {});
     expect(results.map((r) => r.status)).toEqual(['error', 'converged', 'error', 'error', 'converged']);
     const msg = (i: number): string => (results[i]!.status === 'error' ? (results[i] as { error: string }).error : '');
     expect(msg(0)).toMatch(/no row has a finite energy and mu/);
@@ -169,9 +182,9 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     const ne = series.energy.length;
     series.mu[5 * ne + 100] = NaN;
     series.mu.fill(NaN, 9 * ne, 10 * ne);
-    const one = await autobkBatchGpu(ctx!, series, {}, {});
+    const one = await gpuRecords(series, {}, {});
     const seen: BatchProgress[] = [];
-    const chunked = await autobkBatchGpu(ctx!, series, {}, { maxChunk: 4, onProgress: (p) => seen.push(p) });
+    const chunked = await gpuRecords(series, {}, { maxChunk: 4, onProgress: (p) => seen.push(p) });
     expect(chunked.map((r) => r.status)).toEqual(one.map((r) => r.status));
     expect(one[9]!.status).toBe('error');
     for (const [i, r] of one.entries()) {
@@ -192,10 +205,10 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     const series = ruSeries(12, 22117, 1);
     const before = new AbortController();
     before.abort();
-    await expect(autobkBatchGpu(ctx!, series, {}, { signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(gpuRecords(series, {}, { signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
     const during = new AbortController();
     let calls = 0;
-    const run = autobkBatchGpu(ctx!, series, {}, {
+    const run = gpuRecords(series, {}, {
       maxChunk: 4,
       signal: during.signal,
       onProgress: () => {
@@ -205,7 +218,7 @@ describe.skipIf(!ctx)(`autobkBatchGpu ${gpuLabel(ctx)}`, () => {
     });
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(calls).toBe(1);
-    const again = await autobkBatchGpu(ctx!, series, {}, { maxChunk: 4 });
+    const again = await gpuRecords(series, {}, { maxChunk: 4 });
     expect(again.every((r) => r.status === 'converged')).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { autobkGrids, autobkSetup, type AutobkOptions } from '../../src/xafs/autobk.js';
-import { autobkSeriesDesign, planSeries } from '../../src/xafs/autobkSeries.js';
+import { autobkSeriesDesign, planSeries, seriesE0 } from '../../src/xafs/autobkSeries.js';
 import { preEdge } from '../../src/xafs/preEdge.js';
 import { autobkOptionsOf, loadReference, loadSpectrum, maxAbs, maxAbsDiff } from './fixtures.js';
 import { gaussian, mulberry32 } from '../util/random.js';
@@ -73,42 +73,30 @@ describe('autobkSeriesDesign: the setup of a series as linear maps of μ', () =>
   });
 });
 
-describe('planSeries: which spectra of a batch take the series path', () => {
-  const { energy, mu } = loadSpectrum(loadReference('ru_qas'));
-  const ne = energy.length;
-  const pack = (count: number): Float64Array => {
-    const out = new Float64Array(count * ne);
-    for (let s = 0; s < count; s++) out.set(noisy(mu, 50 + s, 2e-3), s * ne);
-    return out;
-  };
+describe('planSeries: whether a series has one shared setup', () => {
+  const { energy } = loadSpectrum(loadReference('ru_qas'));
 
-  it('a series with one e0 and edge steps: every finite spectrum; non-finite μ is left to the per-spectrum path', () => {
-    const packed = pack(6);
-    packed[2 * ne + 10] = NaN;
-    packed[4 * ne + 300] = Infinity;
-    const plan = planSeries({ energy, mu: packed, e0: 22117, edgeStep: Float64Array.from([1, 2, 3, 4, 5, -6]) }, {});
-    expect(plan).not.toBeNull();
-    expect(Array.from(plan!.indices)).toEqual([0, 1, 3, 5]);
-    expect(Array.from(plan!.edgeSteps)).toEqual([1, 2, 4, 6]);
-    expect(plan!.rest).toEqual([2, 4]);
-    expect(plan!.e0).toBe(22117);
+  it('one e0 on a clean grid: the maps, with the edge-step functional unless the steps are given', () => {
+    const withSteps = planSeries(energy, 22117, {}, true);
+    expect(withSteps).not.toBeNull();
+    expect(withSteps!.edgeWeights).toBeNull();
+    const computed = planSeries(energy, 22117, {}, false);
+    expect(computed!.edgeWeights).not.toBeNull();
+    expect(computed!.edgeStart + computed!.edgeWeights!.length).toBeLessThanOrEqual(energy.length);
   });
 
-  it('edge steps missing: each one from pre_edge, as autobk finds it', () => {
-    const packed = pack(3);
-    const plan = planSeries({ energy, mu: packed, e0: 22117 }, {});
-    for (let s = 0; s < 3; s++) {
-      const grids = autobkGrids(energy, packed.subarray(s * ne, (s + 1) * ne), { e0: 22117 });
-      expect(plan!.edgeSteps[s]).toBe(grids.edgeStep);
-    }
+  it('seriesE0: one number, or an array of one value', () => {
+    expect(seriesE0(22117)).toBe(22117);
+    expect(seriesE0(Float64Array.from([22117, 22117, 22117]))).toBe(22117);
+    expect(seriesE0(Float64Array.from([22117, 22117, 22118]))).toBeNull();
+    expect(seriesE0(undefined)).toBeNull();
   });
 
-  it('e0 per spectrum (unequal), no e0, chiStd or a bad shared setup: no series', () => {
-    const packed = pack(3);
-    expect(planSeries({ energy, mu: packed, e0: Float64Array.from([22117, 22117, 22118]) }, {})).toBeNull();
-    expect(planSeries({ energy, mu: packed, e0: Float64Array.from([22117, 22117, 22117]) }, {})?.indices.length).toBe(3);
-    expect(planSeries({ energy, mu: packed }, {})).toBeNull();
-    expect(planSeries({ energy, mu: packed, e0: 22117, edgeStep: 1 }, { chiStd: new Float64Array(10) })).toBeNull();
-    expect(planSeries({ energy, mu: packed, e0: 1e6, edgeStep: 1 }, {})).toBeNull();
+  it('chiStd, a setup autobk refuses or a grid cleaning would change: no series', () => {
+    expect(planSeries(energy, 22117, { chiStd: new Float64Array(10) }, true)).toBeNull();
+    expect(planSeries(energy, 1e6, {}, true)).toBeNull();
+    const unsorted = Float64Array.from(energy);
+    [unsorted[10], unsorted[11]] = [unsorted[11]!, unsorted[10]!];
+    expect(planSeries(unsorted, 22117, {}, true)).toBeNull();
   });
 });
