@@ -1,44 +1,71 @@
 /**
- * autobkBatch throughput: packed series of 1 000, 10 000 and 100 000 spectra made from the Ru
- * quick-scan fixture with Gaussian noise (σ = 1e-3 of the edge step, one seed per spectrum),
- * with e0 and edge step given and with pre_edge inside; on the CPU in the calling thread, on the
- * CPU over all cores (worker threads) and on the GPU. End-to-end spectra/s (median of a few runs,
- * one run at 100 000) and the time split reported by onTimings (CPU: summed over threads).
- * A software adapter (lavapipe) is labelled as such; its sizes stop where a run would take
- * minutes. Also the largest |χ_GPU − χ_CPU| / max|χ| over the first size, and, first of all,
- * one cold call (fresh worker threads, nothing optimised by the JIT yet) of 10 000 spectra with
- * pre_edge on all cores: the tinybench rows after it find the worker pool warm.
+ * autobkBatch throughput and host cost: packed series of Ru quick scans (Gaussian noise σ = 1e-3
+ * of the edge step, one seed per spectrum) of 10⁴, 10⁵ and 10⁶ spectra, with e0 and the edge step
+ * given and with e0 only (the edge step from pre_edge: on the GPU, a linear functional of μ),
+ * on the GPU and on all CPU cores, plus pre_edge inside on the CPU. Per row:
+ *   - end-to-end time and spectra/s (tinybench; one run from 10⁵ on);
+ *   - host CPU time per spectrum: a V8 sampling profile of the calling thread around the call
+ *     alone (bench/hostProfile.ts), split into batchfit's own frames (builtins they call
+ *     included), calls into Dawn, GC; waits for the GPU are not counted;
+ *   - GPU series path: chunks, read-backs per chunk (round trips), the most chunks in flight at
+ *     once and the per-chunk timeline [start row, submitted, first count read, results read,
+ *     consumed] in ms; GPU time from timestamp queries where the adapter has them.
+ * The 10⁶ row streams: the series arrives as an async iterable of row blocks made on the fly and
+ * each finished chunk goes to onChunk, in a child process whose peak RSS is the row's memory.
+ * Also the per-spectrum GPU path (every fixture as a list) against device: 'cpu', in one run.
+ * A software adapter (lavapipe) is labelled as such: its rows prove the host side, not GPU speed.
+ *
+ * `npm run bench -- autobk-batch` runs it; BATCHFIT_BENCH_SIZES=10000,100000 limits the sizes.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { GpuContext, GpuUnavailableError } from '../src/gpu/context.js';
-import { autobkBatch, preEdge, readSpectrum, type AutobkBatchResult, type AutobkBatchRun, type BatchTimings, type PackedSeries } from '../src/xafs/index.js';
+import { autobkBatch, preEdge, readSpectrum, type AutobkBatchRun, type BatchTimings, type PackedSeries } from '../src/xafs/index.js';
 import { gaussian, mulberry32 } from '../test/util/random.js';
+import { CASES } from './autobk.bench.js';
+import { perItem, profileHost } from './hostProfile.js';
 import { machineInfo, projectRoot, slug, summarize, writeResult } from './util.js';
 
-const SIZES = [1_000, 10_000, 100_000];
-/** A software adapter gets the next size only if it is predicted to finish within this. */
-const SOFTWARE_GPU_BUDGET_MS = 120_000;
+const SIZES = (process.env.BATCHFIT_BENCH_SIZES ?? '10000,100000,1000000').split(',').map(Number);
+/** Sizes above this stream (async row blocks, onChunk) in a child process that reports its peak RSS. */
+const STREAM_FROM = 1_000_000;
+const MODES = ['e0 and edge step given', 'e0 only', 'pre_edge inside'] as const;
+type Mode = (typeof MODES)[number];
 
-interface Row {
+export interface Row {
   device: string;
-  mode: 'e0 and edge step given' | 'pre_edge inside';
+  mode: Mode;
   spectra: number;
   runs: number;
   medianMs: number;
   spectraPerSecond: number;
+  /** Host CPU per spectrum (µs): batchfit's frames, calls into Dawn, GC (the whole thread's, ms). */
+  hostOwnUsPerSpectrum?: number;
+  hostWebgpuUsPerSpectrum?: number;
+  hostGcMs?: number;
+  hostTopOwn?: string[];
+  peakRssMiB?: number;
   timings: BatchTimings | null;
   errors: number;
 }
 
-function ruSeries(energy: Float64Array, mu: Float64Array, edgeStep: number, nSpectra: number): Float64Array {
-  const ne = energy.length;
-  const out = new Float64Array(nSpectra * ne);
+export function ruFixture(): { energy: Float64Array; mu: Float64Array; e0: number; edgeStep: number } {
+  const text = readFileSync(join(projectRoot, 'test', 'fixtures', 'xafs', 'Ru_QAS.dat'), 'utf8');
+  const ru = readSpectrum(text, { mu: 'log(c2/c3)', fileName: 'Ru_QAS.dat' });
+  const pre = preEdge(ru.energy, ru.mu);
+  return { energy: ru.energy, mu: ru.mu, e0: pre.e0, edgeStep: pre.edgeStep };
+}
+
+/** Noisy rows first … first + n of the series (seed = row + 1), into `out`. */
+export function ruRows(mu: Float64Array, edgeStep: number, first: number, n: number, out = new Float64Array(n * mu.length)): Float64Array {
+  const ne = mu.length;
   const sigma = 1e-3 * edgeStep;
-  for (let s = 0; s < nSpectra; s++) {
-    const g = gaussian(mulberry32(1 + s));
+  for (let s = 0; s < n; s++) {
+    const g = gaussian(mulberry32(first + s + 1));
     for (let i = 0; i < ne; i++) out[s * ne + i] = mu[i]! + sigma * g();
   }
   return out;
@@ -49,21 +76,27 @@ function isSoftware(ctx: GpuContext): boolean {
   return a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
 }
 
+/** The streamed run of a child process (bench/autobk-stream.ts), parsed from its last line. */
+function streamedRow(device: 'gpu' | 'cpu', mode: Mode, n: number, label: string): Row | string {
+  const script = join(projectRoot, 'build', 'bench', 'autobk-stream.js');
+  try {
+    const out = execFileSync(process.execPath, [script, device, mode, String(n)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    const row = JSON.parse(out.trim().split('\n').pop()!) as Row;
+    return { ...row, device: label };
+  } catch (e) {
+    return `${label}, ${mode}, ${n} spectra: failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
 export default async function run(): Promise<void> {
-  const text = readFileSync(join(projectRoot, 'test', 'fixtures', 'xafs', 'Ru_QAS.dat'), 'utf8');
-  const ru = readSpectrum(text, { mu: 'log(c2/c3)', fileName: 'Ru_QAS.dat' });
-  const pre = preEdge(ru.energy, ru.mu);
-  const maxSize = SIZES[SIZES.length - 1]!;
-  const allMu = ruSeries(ru.energy, ru.mu, pre.edgeStep, maxSize);
+  const ru = ruFixture();
+  const ne = ru.energy.length;
+  const inMemory = SIZES.filter((n) => n < STREAM_FROM);
+  const maxSize = Math.max(0, ...inMemory);
+  const allMu = ruRows(ru.mu, ru.edgeStep, 0, maxSize);
   const cores = availableParallelism();
-  // Other jobs on the machine show in every row: the 1/5/15-minute load averages at the start and the end.
   const loadBefore = loadavg().map((v) => +v.toFixed(2));
-  const coldN = 10_000;
-  const tCold = performance.now();
-  let coldTimings: BatchTimings | null = null;
-  await autobkBatch({ energy: ru.energy, mu: allMu.subarray(0, coldN * ru.energy.length) }, {}, { device: 'cpu', workers: cores, onTimings: (t) => (coldTimings = t) });
-  const coldFirstCall = { spectra: coldN, mode: 'pre_edge inside', workers: cores, ms: +(performance.now() - tCold).toFixed(1), timings: coldTimings };
-  console.log(`load average ${loadBefore.join(' ')}; cold first call:`, JSON.stringify(coldFirstCall));
+  console.log(`load average ${loadBefore.join(' ')}`);
 
   let ctx: GpuContext | undefined;
   let gpuLabel: string | null = null;
@@ -74,52 +107,47 @@ export default async function run(): Promise<void> {
     if (!(e instanceof GpuUnavailableError)) throw e;
     console.log(`no GPU: ${e.message}`);
   }
-
-  const devices: { name: string; run: AutobkBatchRun }[] = [
-    { name: `CPU, ${cores} worker threads`, run: { device: 'cpu', workers: cores } },
-    { name: 'CPU, calling thread', run: { device: 'cpu', workers: 0 } },
-    ...(ctx === undefined ? [] : [{ name: `GPU ${gpuLabel}`, run: { device: 'gpu' as const, gpu: ctx } }]),
+  const devices: { name: string; run: AutobkBatchRun; gpu: boolean }[] = [
+    ...(ctx === undefined ? [] : [{ name: `GPU ${gpuLabel}`, run: { device: 'gpu' as const, gpu: ctx }, gpu: true }]),
+    { name: `CPU, ${cores} worker threads`, run: { device: 'cpu', workers: cores }, gpu: false },
   ];
-  const modes = ['e0 and edge step given', 'pre_edge inside'] as const;
   const rows: Row[] = [];
   const skipped: string[] = [];
-  let agreement: { spectra: number; maxChiDiffOverMaxChi: number; maxChisqrRelDiff: number } | null = null;
+  const seriesOf = (mode: Mode, n: number): PackedSeries => ({
+    energy: ru.energy,
+    mu: allMu.subarray(0, n * ne),
+    ...(mode === 'pre_edge inside' ? {} : { e0: ru.e0 }),
+    ...(mode === 'e0 and edge step given' ? { edgeStep: ru.edgeStep } : {}),
+  });
 
-  // Devices outermost, worker threads first: their rows follow the cold call while its pool is
-  // still warm, and no CPU row waits behind the minutes of a software GPU (idle workers expire).
   for (const device of devices) {
-    for (const mode of modes) {
-      let lastMsPerSpectrum = 0;
+    // Pipelines compiled and workers started before anything is timed.
+    await autobkBatch(seriesOf('e0 only', 1000), {}, device.run);
+    for (const mode of MODES) {
+      // pre_edge with e0 per spectrum is the per-spectrum path on the GPU: its row is the list comparison below.
+      if (device.gpu && mode === 'pre_edge inside') continue;
       for (const n of SIZES) {
-        const gpuSoftware = device.run.device === 'gpu' && ctx !== undefined && isSoftware(ctx);
-        if (gpuSoftware && lastMsPerSpectrum * n > SOFTWARE_GPU_BUDGET_MS) {
-          skipped.push(`${device.name}, ${mode}, ${n} spectra: predicted ${((lastMsPerSpectrum * n) / 1000).toFixed(0)} s`);
+        if (n >= STREAM_FROM) {
+          const r = streamedRow(device.gpu ? 'gpu' : 'cpu', mode, n, device.name);
+          if (typeof r === 'string') skipped.push(r);
+          else rows.push(r);
+          console.log(JSON.stringify(r));
           continue;
         }
-        const series: PackedSeries = {
-          energy: ru.energy,
-          mu: allMu.subarray(0, n * ru.energy.length),
-          ...(mode === 'e0 and edge step given' ? { e0: pre.e0, edgeStep: pre.edgeStep } : {}),
-        };
+        const series = seriesOf(mode, n);
         let timings: BatchTimings | null = null;
-        let results: AutobkBatchResult[] = [];
-        const runs = n >= 100_000 || gpuSoftware ? 1 : 3;
-        const bench = new Bench({ name: `${device.name} ${mode} ${n}`, iterations: runs, time: 0, warmupIterations: runs > 1 ? 1 : 0, warmupTime: 0 });
-        let failure: string | null = null;
+        let errors = 0;
+        const runs = n >= 100_000 ? 1 : 3;
+        const bench = new Bench({ name: `${device.name} ${mode} ${n}`, iterations: runs, time: 0, warmupIterations: 0, warmupTime: 0 });
         bench.add(`${device.name} | ${mode} | ${n}`, async () => {
-          try {
-            results = await autobkBatch(series, {}, { ...device.run, onTimings: (t) => (timings = t) });
-          } catch (e) {
-            failure = (e as Error).message;
-          }
+          const res = await autobkBatch(series, {}, { ...device.run, onTimings: (t) => (timings = t) });
+          errors = res.countStatus('error');
         });
         await bench.run();
-        if (failure !== null) {
-          skipped.push(`${device.name}, ${mode}, ${n} spectra: failed: ${failure}`);
-          break;
-        }
         const [task] = summarize(bench);
-        lastMsPerSpectrum = task!.medianMs / n;
+        // The host profile: a separate run, so that sampling does not slow the timed ones.
+        const { profile } = await profileHost(() => autobkBatch(series, {}, device.run));
+        const per = perItem(profile, n);
         const row: Row = {
           device: device.name,
           mode,
@@ -127,49 +155,59 @@ export default async function run(): Promise<void> {
           runs,
           medianMs: +task!.medianMs.toFixed(1),
           spectraPerSecond: Math.round(n / (task!.medianMs / 1000)),
+          hostOwnUsPerSpectrum: +per.ownUs.toFixed(3),
+          hostWebgpuUsPerSpectrum: +(per.ownWebgpuUs - per.ownUs).toFixed(3),
+          hostGcMs: +profile.ms.gc.toFixed(1),
+          hostTopOwn: profile.topOwn.slice(0, 6).map((f) => `${f.name} ${f.where} ${f.ms.toFixed(1)} ms`),
           timings,
-          errors: results.filter((r) => r.status === 'error').length,
+          errors,
         };
-        console.log(JSON.stringify(row));
-        rows.push(row);
-        if (device.run.device === 'gpu' && n === SIZES[0] && mode === 'e0 and edge step given') {
-          const cpu = await autobkBatch(series, {}, { device: 'cpu', workers: cores });
-          let dChi = 0;
-          let dSq = 0;
-          cpu.forEach((c, i) => {
-            const g = results[i];
-            if (c.status === 'error' || g === undefined || g.status === 'error') return;
-            let m = 0;
-            let d = 0;
-            for (let j = 0; j < c.chi.length; j++) {
-              m = Math.max(m, Math.abs(c.chi[j]!));
-              d = Math.max(d, Math.abs(c.chi[j]! - g.chi[j]!));
-            }
-            dChi = Math.max(dChi, d / m);
-            dSq = Math.max(dSq, Math.abs(g.details.chisqr - c.details.chisqr) / c.details.chisqr);
-          });
-          agreement = { spectra: n, maxChiDiffOverMaxChi: dChi, maxChisqrRelDiff: dSq };
+        const t = timings as BatchTimings | null;
+        console.log(JSON.stringify({ ...row, timings: { ...t, timeline: undefined } }));
+        if (t?.timeline !== undefined) {
+          console.log(`  per-chunk timeline (ms: start row, submitted, first count read, results read, consumed), ${t.chunks} chunks, read-backs ${JSON.stringify(t.roundTripsPerChunk)}, at most ${t.maxChunksInFlight} in flight:`);
+          for (const line of t.timeline.slice(0, 8)) console.log(`    ${JSON.stringify(line)}`);
         }
+        rows.push(row);
       }
     }
   }
+
+  // The per-spectrum GPU path: every XAFS fixture as a list (and 100 copies of it), against the
+  // CPU in the same run (tinybench, alternating tasks).
+  const listComparison: Record<string, unknown>[] = [];
+  if (ctx !== undefined) {
+    const dir = join(projectRoot, 'test', 'fixtures', 'xafs');
+    const list = CASES.map((c) => readSpectrum(readFileSync(join(dir, c.file), 'utf8'), { mu: c.mu, fileName: c.file }));
+    for (const copies of [1, 100]) {
+      const spectra = Array.from({ length: copies }, () => list).flat();
+      const bench = new Bench({ name: `list of ${spectra.length}`, time: copies === 1 ? 2000 : 0, iterations: copies === 1 ? 10 : 3, warmupIterations: 1, warmupTime: 0 });
+      bench.add('gpu', async () => void (await autobkBatch(spectra, {}, { device: 'gpu', gpu: ctx })));
+      bench.add('cpu', async () => void (await autobkBatch(spectra, {}, { device: 'cpu' })));
+      await bench.run();
+      const [gpu, cpu] = summarize(bench);
+      const row = { spectra: spectra.length, gpuMedianMs: +gpu!.medianMs.toFixed(2), cpuMedianMs: +cpu!.medianMs.toFixed(2), gpuOverCpu: +(gpu!.medianMs / cpu!.medianMs).toFixed(3) };
+      console.log('per-spectrum GPU path vs CPU:', JSON.stringify(row));
+      listComparison.push(row);
+    }
+  }
+
   ctx?.destroy();
   const machine = machineInfo();
-  console.table(rows.map((r) => ({ device: r.device, mode: r.mode, spectra: r.spectra, ms: r.medianMs, 'spectra/s': r.spectraPerSecond, errors: r.errors })));
+  console.table(rows.map((r) => ({
+    device: r.device.slice(0, 40), mode: r.mode, spectra: r.spectra, ms: r.medianMs, 'spectra/s': r.spectraPerSecond,
+    'host µs/sp': r.hostOwnUsPerSpectrum, 'dawn µs/sp': r.hostWebgpuUsPerSpectrum, 'RSS MiB': r.peakRssMiB,
+    'read-backs/chunk': r.timings?.roundTripsPerChunk === undefined ? '' : Math.max(...r.timings.roundTripsPerChunk),
+  })));
   for (const s of skipped) console.log(`skipped: ${s}`);
-  console.log('GPU vs CPU:', agreement);
-  console.log(
-    'wrote',
-    writeResult(`autobk-batch-${slug(machine.cpu)}`, {
-      machine,
-      gpu: gpuLabel,
-      date: new Date().toISOString(),
-      input: { fixture: 'Ru_QAS.dat', points: ru.energy.length, noise: '1e-3 × edge step, Gaussian, one seed per spectrum', e0: pre.e0, edgeStep: pre.edgeStep },
-      loadAverage: { before: loadBefore, after: loadavg().map((v) => +v.toFixed(2)) },
-      coldFirstCall,
-      rows,
-      skipped,
-      gpuVsCpu: agreement,
-    }),
-  );
+  const name = `autobk-batch-${slug(ctx === undefined ? machine.cpu : gpuLabel!.split(':')[0]!)}`;
+  console.log('wrote', writeResult(name, {
+    machine, gpu: gpuLabel, date: new Date().toISOString(),
+    input: { fixture: 'Ru_QAS.dat', points: ne, noise: '1e-3 × edge step, Gaussian, one seed per spectrum', e0: ru.e0, edgeStep: ru.edgeStep },
+    loadAverage: { before: loadBefore, after: loadavg().map((v) => +v.toFixed(2)) },
+    rows, listComparison, skipped,
+  }));
 }
+
+// Run directly (node build/bench/autobk-batch.bench.js) as well as through bench/run.ts.
+if (process.argv[1] === fileURLToPath(import.meta.url)) await run();

@@ -23,13 +23,13 @@ import {
 } from '../src/xafs/index.js';
 import { machineInfo, projectRoot, slug, summarize, writeResult } from './util.js';
 
-interface Case {
+export interface Case {
   name: string;
   file: string;
   mu: number | string;
 }
 
-const CASES: Case[] = [
+export const CASES: Case[] = [
   { name: 'cu_rt01', file: 'cu_rt01.xmu', mu: 2 },
   { name: 'fe2o3_rt1', file: 'fe2o3_rt1.xmu', mu: 2 },
   { name: 'mn_cpmnco3', file: 'mn_cpmnco3.dat', mu: 2 },

@@ -143,6 +143,7 @@ export async function autobkBatchCpu(
     let nextJob = 0;
     let chain = Promise.resolve();
     const deliver = (c: AutobkChunk): Promise<void> => {
+      run.signal?.throwIfAborted();
       sink.r = c.r;
       return sink.add({
         columns: c.columns ?? sliceColumns(target!, c.start, c.count),
@@ -156,23 +157,29 @@ export async function autobkBatchCpu(
         if (total === null || done < total) run.onProgress?.({ done, total: total ?? done, fraction: total === null ? NaN : done / total });
       });
     };
-    await mapInWorkers<AutobkWorkerInit, AutobkJob, AutobkChunk>({
-      module: new URL('./autobkWorker.js', import.meta.url),
-      handler: autobkChunkHandler,
-      init,
-      jobs,
-      threads: Math.min(threads, jobs.count),
-      ...(run.signal === undefined ? {} : { signal: run.signal }),
-      onDone: (index, c) => {
-        for (let i = 0; i < 4; i++) timings[i]! += c.timings[i]!;
-        pending.set(index, c);
-        while (pending.has(nextJob)) {
-          const ready = pending.get(nextJob)!;
-          pending.delete(nextJob++);
-          chain = chain.then(() => deliver(ready));
-        }
-      },
-    });
+    try {
+      await mapInWorkers<AutobkWorkerInit, AutobkJob, AutobkChunk>({
+        module: new URL('./autobkWorker.js', import.meta.url),
+        handler: autobkChunkHandler,
+        init,
+        jobs,
+        threads: Math.min(threads, jobs.count),
+        ...(run.signal === undefined ? {} : { signal: run.signal }),
+        onDone: (index, c) => {
+          for (let i = 0; i < 4; i++) timings[i]! += c.timings[i]!;
+          pending.set(index, c);
+          while (pending.has(nextJob)) {
+            const ready = pending.get(nextJob)!;
+            pending.delete(nextJob++);
+            chain = chain.then(() => deliver(ready));
+          }
+        },
+      });
+    } catch (e) {
+      // The map's own failure is the one to report; the deliveries queued before it are dropped.
+      await chain.catch(() => undefined);
+      throw e;
+    }
     await chain;
   };
   const chunkFor = (n: number): number => Math.max(1, Math.min(MAX_CHUNK, Math.ceil(n / (Math.max(1, threads) * CHUNKS_PER_THREAD))));

@@ -238,25 +238,33 @@ export async function fitSeriesOnGpu(
   };
 
   const chunks = seriesChunks(batch, capacity);
+  // Finished chunks reach the sink in input order, one after another; a failure there (an abort,
+  // onChunk throwing) stops the slots at their next chunk.
   const pending = new Map<number, FinishedChunk>();
   let nextDelivery = 0;
   let delivery = Promise.resolve();
+  let failure: { error: unknown } | null = null;
   const deliver = (index: number, f: FinishedChunk): void => {
     pending.set(index, f);
     while (pending.has(nextDelivery)) {
       const ready = pending.get(nextDelivery)!;
+      const at = nextDelivery;
       pending.delete(nextDelivery++);
       delivery = delivery.then(async () => {
+        run.signal?.throwIfAborted();
         await sink.add(ready);
         inFlight--;
-        timeline[nextDeliveredIndex++]?.push(since());
+        timeline[at]?.push(since());
         run.onProgress(sink.done);
+      });
+      delivery.catch((error: unknown) => {
+        failure ??= { error };
       });
     }
   };
-  let nextDeliveredIndex = 0;
   const worker = async (slot: AutobkSeriesGpu): Promise<void> => {
     for (;;) {
+      if (failure !== null) throw failure.error;
       const next = await chunks.next();
       if (next.done === true) return;
       deliver(next.value.index, await runChunk(slot, next.value));
