@@ -250,10 +250,11 @@ export class AutobkLm {
   }
 
   /**
-   * Uploads a chunk and, in one submission (awaited), evaluates the basis columns, transforms them with
-   * the data columns and forms AᵀA per group; resets every spectrum to δ = 0, λ = lambda0.
+   * Uploads a chunk and, in one submission (not awaited: the LM's first read-back waits for it),
+   * evaluates the basis columns, transforms them with the data columns and forms AᵀA per group;
+   * resets every spectrum to δ = 0, λ = lambda0.
    */
-  async load(chunk: AutobkLmChunk, settings: AutobkLmSettings): Promise<void> {
+  load(chunk: AutobkLmChunk, settings: AutobkLmSettings): void {
     const transform = this.transform;
     if (transform === null) throw new Error('autobk: a series LM takes its data from startSeries, not load');
     const ctx = this.ctx;
@@ -293,9 +294,6 @@ export class AutobkLm {
       pass.end();
     });
     this.loaded = { nSpectra, nGroups, nBasisColumns };
-    // Waiting here costs one round trip per chunk and separates transform from LM time.
-    await ctx.device.queue.onSubmittedWorkDone();
-    await ctx.settle();
   }
 
   /**

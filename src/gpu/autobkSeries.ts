@@ -17,7 +17,7 @@
  */
 import { AutobkLm, GROUP_RECORD_WORDS, type AutobkLmSettings } from './autobkLm.js';
 import type { AutobkColumns } from '../xafs/autobkBatchResults.js';
-import { createStorageBuffer, createUniformBuffer, paddedSize, ReadbackBuffer, upload } from './buffers.js';
+import { BufferUsage, createStorageBuffer, createUniformBuffer, paddedSize, ReadbackBuffer, upload } from './buffers.js';
 import { dispatchGrid } from './chunks.js';
 import type { GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
@@ -65,6 +65,8 @@ export interface AutobkSeriesMaps {
 }
 
 const WG = 64;
+/** Compute passes of one chunk timed with timestamp queries (setup + LM submissions + finish). */
+const TIMED_PASSES = 16;
 
 /** Field order of autobk_series.wgsl's `Params` (the f32 fields at the end). */
 const PARAMS = [
@@ -142,6 +144,11 @@ export class AutobkSeriesGpu {
   private readonly stepMode: 0 | 1;
   private readonly settings: AutobkLmSettings;
   private nSpectra = 0;
+  /** Timestamp queries of the chunk's passes, where the device has them. */
+  private readonly timer: { querySet: GPUQuerySet; resolve: GPUBuffer } | null;
+  private passes = 0;
+  /** GPU time of the last chunk read by readResults (ms), or NaN without timestamps. */
+  gpuMs = NaN;
 
   private constructor(ctx: GpuContext, maps: AutobkSeriesMaps, capacity: number, lm: AutobkLm, pipelines: GPUComputePipeline[], settings: AutobkLmSettings) {
     this.ctx = ctx;
@@ -161,7 +168,13 @@ export class AutobkSeriesGpu {
     this.steps = createStorageBuffer(ctx, 'autobk series given edge steps', capacity * 8);
     this.data = createStorageBuffer(ctx, 'autobk series r0', capacity * (2 * rd + 1) * 4);
     this.out = createStorageBuffer(ctx, 'autobk series results', this.layout.total * 4);
-    this.readback = new ReadbackBuffer(ctx, 'autobk series read-back', this.layout.total * 4);
+    this.readback = new ReadbackBuffer(ctx, 'autobk series read-back', this.layout.total * 4 + 16 * TIMED_PASSES);
+    this.timer = ctx.hasTimestamps
+      ? {
+          querySet: ctx.device.createQuerySet({ type: 'timestamp', count: 2 * TIMED_PASSES }),
+          resolve: ctx.device.createBuffer({ label: 'autobk series timestamps', size: 16 * TIMED_PASSES, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC }),
+        }
+      : null;
     const d = ctx.device;
     const buf = (binding: number, buffer: GPUBuffer): GPUBindGroupEntry => ({ binding, resource: { buffer } });
     this.setupBind = d.createBindGroup({
@@ -250,8 +263,9 @@ export class AutobkSeriesGpu {
     if (stepWords !== null) upload(ctx, this.steps, stepWords.subarray(0, 2 * nSpectra));
     this.lm.startSeries(nSpectra, this.settings);
     this.nSpectra = nSpectra;
+    this.passes = 0;
     ctx.submit((enc) => {
-      const pass = enc.beginComputePass();
+      const pass = this.beginPass(enc);
       pass.setPipeline(this.setupPipeline);
       pass.setBindGroup(0, this.setupBind);
       pass.dispatchWorkgroups(g.x, g.y);
@@ -264,7 +278,7 @@ export class AutobkSeriesGpu {
   /** Submits `trials` more LM trials for the active spectra of the loaded chunk, and their count. */
   iterate(trials: number): void {
     this.ctx.submit((enc) => {
-      const pass = enc.beginComputePass();
+      const pass = this.beginPass(enc);
       this.lm.encodeTrials(pass, trials);
       pass.end();
       this.lm.copyActiveCount(enc);
@@ -285,17 +299,22 @@ export class AutobkSeriesGpu {
     const { widths, words } = this.layout;
     const starts = Object.values(words);
     ctx.submit((enc) => {
-      const pass = enc.beginComputePass();
+      const pass = this.beginPass(enc);
       pass.setPipeline(this.finishPipeline);
       pass.setBindGroup(0, this.finishBind);
       pass.dispatchWorkgroups(g.x, g.y);
       pass.end();
-      // Plane p's first n rows, packed one after another.
+      // Plane p's first n rows, packed one after another, then the pass timestamps.
       let dst = 0;
       widths.forEach((w, p) => {
         this.readback.copyFrom(enc, this.out, n * w * 4, starts[p]! * 4, dst * 4);
         dst += n * w;
       });
+      const timed = Math.min(this.passes, TIMED_PASSES);
+      if (this.timer !== null && timed > 0) {
+        enc.resolveQuerySet(this.timer.querySet, 0, 2 * timed, this.timer.resolve, 0);
+        this.readback.copyFrom(enc, this.timer.resolve, 16 * timed, 0, Math.ceil(dst / 2) * 8);
+      }
     });
   }
 
@@ -308,8 +327,10 @@ export class AutobkSeriesGpu {
     const m = this.maps;
     const n = this.nSpectra;
     if (into.kWidth !== m.nk || into.coefWidth !== m.nspl) throw new RangeError(`autobk series: columns of widths ${into.kWidth}/${into.coefWidth}, need ${m.nk}/${m.nspl}`);
-    const bytes = 4 * n * this.layout.widths.reduce((a, w) => a + w, 0);
-    await this.readback.consume(bytes, (mapped) => {
+    const planeWords = n * this.layout.widths.reduce((a, w) => a + w, 0);
+    const timed = this.timer === null ? 0 : Math.min(this.passes, TIMED_PASSES);
+    const stampsAt = Math.ceil(planeWords / 2) * 8;
+    await this.readback.consume(timed > 0 ? stampsAt + 16 * timed : 4 * planeWords, (mapped) => {
       let o = 0;
       const f64 = (count: number): Float64Array => {
         const v = new Float64Array(mapped, o, count);
@@ -324,7 +345,21 @@ export class AutobkSeriesGpu {
       into.redchi.set(f64(n), at);
       into.iterations.set(new Int32Array(mapped, o, n), at);
       into.status.set(new Uint32Array(mapped, o + 4 * n, n), at);
+      this.gpuMs = NaN;
+      if (timed > 0) {
+        const ticks = new BigUint64Array(mapped, stampsAt, 2 * timed);
+        let ns = 0n;
+        for (let p = 0; p < timed; p++) ns += ticks[2 * p + 1]! - ticks[2 * p]!;
+        this.gpuMs = Number(ns) / 1e6;
+      }
     });
+  }
+
+  /** A compute pass, with its begin/end timestamps written where the device has them (and slots are left). */
+  private beginPass(enc: GPUCommandEncoder): GPUComputePassEncoder {
+    const p = this.passes++;
+    if (this.timer === null || p >= TIMED_PASSES) return enc.beginComputePass();
+    return enc.beginComputePass({ timestampWrites: { querySet: this.timer.querySet, beginningOfPassWriteIndex: 2 * p, endOfPassWriteIndex: 2 * p + 1 } });
   }
 
   /**
@@ -369,6 +404,8 @@ export class AutobkSeriesGpu {
   destroy(): void {
     for (const b of [this.params, this.mats, this.mu, this.steps, this.data, this.out]) b.destroy();
     this.readback.destroy();
+    this.timer?.querySet.destroy();
+    this.timer?.resolve.destroy();
     this.lm.destroy();
   }
 }

@@ -390,7 +390,7 @@ export async function autobkBatchGpu(
         const shape: AutobkPlaneShape = { kWidth: design.nk, coefWidth: design.nspl, nr: chir === null ? 0 : chirBins(options, chir), rows: design.ne };
         const packed = batch.kind === 'packed';
         // A packed series keeps its μ, from which bkg is formed on demand; a stream's blocks go, so bkg is formed as they pass.
-        const sink = new ResultSink(total, shape, retain, { device: 'gpu', kstep, energy: batch.series.energy, r: rGrid(design.grids.nfft) }, run.onChunk, { bkg: !packed, ownEnergy: false });
+        const sink = new ResultSink(total, shape, retain, { device: 'gpu', kstep, energy: batch.series.energy, r: rGrid(design.grids.nfft) }, run.onChunk, { bkg: !packed, ownEnergy: false, pad: false });
         await fitSeriesOnGpu(ctx, batch, design, e0!, options, chir, shape, sink, {
           settings, firstTrials: SERIES_FIRST_TRIALS, maxChunk, slots: SERIES_SLOTS, timings, t0,
           chir: chir === null ? null : (columns, at, n) => chirOf(columns, at, n, design.grids.nfft, (row) => columns.status[row] !== STATUS_ERROR),
@@ -511,7 +511,7 @@ async function fitSpectraOnGpu(
       }
       const chunk = packChunk(plan, lm.shape);
       signal?.throwIfAborted();
-      await lm.load(chunk, settings);
+      lm.load(chunk, settings);
       timings.submissions++;
       timings.transformMs += performance.now() - t1;
 

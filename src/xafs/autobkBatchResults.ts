@@ -111,16 +111,19 @@ function rowOffsetsOf(rows: Int32Array | number, start: number, count: number): 
 
 /**
  * Planes for spectra [start, start + count) of a batch of `shape`: vectors NaN (a failed or
- * shorter row stays NaN past its length), statuses 'error' until written.
+ * shorter row stays NaN past its length; `pad: false` skips that for a writer that fills every
+ * row and pads the others with padRow), statuses 'error' until written.
  */
 export function allocateColumns(
   shape: AutobkPlaneShape,
   start: number,
   count: number,
-  options: { shared?: boolean; bkg?: boolean; ownEnergy?: boolean } = {},
+  options: { shared?: boolean; bkg?: boolean; ownEnergy?: boolean; pad?: boolean } = {},
 ): AutobkColumns {
   const shared = options.shared ?? false;
+  const pad = options.pad ?? true;
   const f64 = (n: number): Float64Array => alloc(Float64Array, n, shared);
+  const padded = (n: number): Float64Array => (pad ? f64(n).fill(NaN) : f64(n));
   const i32 = (n: number): Int32Array => alloc(Int32Array, n, shared);
   const { kWidth, coefWidth, nr } = shape;
   const rowOffsets = rowOffsetsOf(shape.rows, start, count);
@@ -131,17 +134,26 @@ export function allocateColumns(
     e0: f64(count), edgeStep: f64(count), chisqr: f64(count), redchi: f64(count), kmin: f64(count), kmax: f64(count), rbkg: f64(count),
     nspl: i32(count), irbkg: i32(count), iterations: i32(count), nk: i32(count), ne: i32(count),
     ownEnergy: alloc(Uint8Array, count, shared),
-    chi: f64(count * kWidth).fill(NaN),
-    coefs: f64(count * coefWidth).fill(NaN),
-    initCoefs: f64(count * coefWidth).fill(NaN),
-    knots: f64(count * knotWidth(coefWidth)).fill(NaN),
-    bkg: options.bkg ?? true ? f64(rowValues).fill(NaN) : null,
-    energy: options.ownEnergy ?? true ? f64(rowValues).fill(NaN) : null,
+    chi: padded(count * kWidth),
+    coefs: padded(count * coefWidth),
+    initCoefs: padded(count * coefWidth),
+    knots: padded(count * knotWidth(coefWidth)),
+    bkg: options.bkg ?? true ? padded(rowValues) : null,
+    energy: options.ownEnergy ?? true ? padded(rowValues) : null,
     rowOffsets,
     chirRe: f64(count * nr), chirIm: f64(count * nr), chirMag: f64(count * nr),
   };
-  for (const k of FLOAT_SCALARS) c[k].fill(NaN);
+  if (pad) for (const k of FLOAT_SCALARS) c[k].fill(NaN);
   return c;
+}
+
+/** NaN over row i of a failed spectrum in planes allocated without padding. */
+export function padRow(c: AutobkColumns, i: number): void {
+  c.chi.fill(NaN, i * c.kWidth, (i + 1) * c.kWidth);
+  c.coefs.fill(NaN, i * c.coefWidth, (i + 1) * c.coefWidth);
+  c.initCoefs.fill(NaN, i * c.coefWidth, (i + 1) * c.coefWidth);
+  c.knots.fill(NaN, i * knotWidth(c.coefWidth), (i + 1) * knotWidth(c.coefWidth));
+  for (const k of FLOAT_SCALARS) c[k][i] = NaN;
 }
 
 /**
@@ -432,6 +444,8 @@ export class ResultSink {
   private readonly warningLists: string[][] = [[]];
   private readonly warningKeys = new Map<string, number>();
   private readonly warningIds: Uint16Array[] = [];
+  /** Chunk planes handed back once onChunk is done with them (retain: false), for a later chunk. */
+  private readonly spare: AutobkColumns[] = [];
   private next = 0;
 
   constructor(
@@ -440,11 +454,28 @@ export class ResultSink {
     private readonly retain: boolean,
     private readonly meta: AutobkBatchMeta,
     private readonly onChunk: ((chunk: AutobkBatchResults) => void | Promise<void>) | undefined,
-    options: { shared?: boolean; bkg?: boolean; ownEnergy?: boolean } = {},
+    options: { shared?: boolean; bkg?: boolean; ownEnergy?: boolean; pad?: boolean } = {},
   ) {
     this.shape = shape;
     this.target = n !== null && retain ? allocateColumns(shape, 0, n, options) : null;
     if (n !== null && !retain) this.kept.push(allocateColumns(this.scalarShape, 0, n));
+  }
+
+  /**
+   * Planes for the chunk [start, start + count) of a back end that has no batch target to write
+   * into. When the run keeps no vectors (retain: false) a set that onChunk is done with is
+   * reused, so that a long stream touches its memory once (first touch of fresh pages costs the
+   * host more than the copy into them); `fresh` says whether the set is new, else it holds the
+   * previous chunk's values of the same series.
+   */
+  chunkColumns(start: number, count: number, options: { bkg?: boolean; ownEnergy?: boolean; pad?: boolean }): { columns: AutobkColumns; fresh: boolean } {
+    const i = this.spare.findIndex((c) => c.count === count);
+    if (i >= 0) {
+      const columns = this.spare.splice(i, 1)[0]!;
+      columns.start = start;
+      return { columns, fresh: false };
+    }
+    return { columns: allocateColumns(this.shape, start, count, options), fresh: true };
   }
 
   /** Spectra received so far. */
@@ -500,6 +531,7 @@ export class ResultSink {
       this.kept.push(keep);
     }
     await this.onChunk?.(view);
+    if (!this.retain && c.chi.buffer !== this.target?.chi.buffer) this.spare.push(c);
   }
 
   /** The batch result once every chunk has arrived. */

@@ -24,6 +24,7 @@ import type { BatchedFft } from '../gpu/fft.js';
 import { seriesBlocks, type Batch } from './autobkBatchInput.js';
 import {
   allocateColumns,
+  padRow,
   replicateRow,
   sliceColumns,
   STATUS_ERROR,
@@ -77,7 +78,8 @@ async function* seriesChunks(batch: Extract<Batch, { kind: 'packed' | 'stream' }
   });
   for await (const block of seriesBlocks(batch, capacity)) {
     const rows = block.mu.length / ne;
-    if (gather === null && rows === capacity && block.mu instanceof Float64Array) {
+    // A packed float64 series is cut into views; only streamed or float32 rows are gathered.
+    if (gather === null && block.mu instanceof Float64Array && (rows === capacity || batch.kind === 'packed')) {
       yield emit(block.start, block.mu, rows);
       continue;
     }
@@ -147,6 +149,21 @@ export async function fitSeriesOnGpu(
   const hostInit: AutobkWorkerInit = { options, chir, energy: series.energy as Float64Array, shape, target: null };
   let hostFit: ReturnType<typeof autobkChunkHandler> | null = null;
 
+  const fillShared = (columns: AutobkColumns, from: number, to: number): void => {
+    columns.e0.fill(e0, from, to);
+    columns.kmin.fill(g.kmin, from, to);
+    columns.kmax.fill(g.kmax, from, to);
+    columns.rbkg.fill(g.rbkg, from, to);
+    columns.nspl.fill(nspl, from, to);
+    columns.irbkg.fill(g.irbkg, from, to);
+    columns.nk.fill(nk, from, to);
+    columns.ne.fill(ne, from, to);
+    columns.ownEnergy.fill(0, from, to);
+    columns.knots.set(g.knots.subarray(0, nspl + 4), from * (nspl + 4));
+    replicateRow(columns.knots, nspl + 4, from, to - from);
+  };
+  // Rows of reused planes that the host fitted (their shared fields may differ).
+  const hostRows = new WeakMap<AutobkColumns, number[]>();
   const roundTrips: number[] = [];
   const timeline: number[][] = [];
   let inFlight = 0;
@@ -180,22 +197,22 @@ export async function fitSeriesOnGpu(
     run.signal?.throwIfAborted();
     slot.finish();
     timings.submissions++;
-    const columns = target !== null ? sliceColumns(target, c.start, c.n) : allocateColumns(shape, c.start, c.n, { bkg: false, ownEnergy: false });
+    // The kernels write every row of χ and the coefficients (widths are the series'), so a
+    // chunk's own planes need no NaN padding; rows the host fits are padded below.
+    const { columns, fresh } = target !== null
+      ? { columns: sliceColumns(target, c.start, c.n), fresh: true }
+      : sink.chunkColumns(c.start, c.n, { bkg: false, ownEnergy: false, pad: false });
     await slot.readResults(columns, 0);
     trips++;
+    if (!Number.isNaN(slot.gpuMs)) timings.gpuMs = (timings.gpuMs ?? 0) + slot.gpuMs;
     line.push(since());
     const t3 = performance.now();
-    // What every spectrum of the series shares, per chunk.
-    columns.e0.fill(e0);
-    columns.kmin.fill(g.kmin);
-    columns.kmax.fill(g.kmax);
-    columns.rbkg.fill(g.rbkg);
-    columns.nspl.fill(nspl);
-    columns.irbkg.fill(g.irbkg);
-    columns.nk.fill(nk);
-    columns.ne.fill(ne);
-    columns.knots.set(g.knots, 0);
-    replicateRow(columns.knots, nspl + 4, 0, c.n);
+    // What every spectrum of the series shares, per chunk: written into fresh planes, and into
+    // the rows of reused planes that the host fitted last time.
+    const dirty = hostRows.get(columns) ?? [];
+    if (fresh) fillShared(columns, 0, c.n);
+    else for (const s of dirty) fillShared(columns, s, s + 1);
+    dirty.length = 0;
     const ids = new Uint16Array(c.n);
     if (warnings.length > 0) ids.fill(1);
     const errors: [number, string][] = [];
@@ -206,6 +223,9 @@ export async function fitSeriesOnGpu(
     for (let s = 0; s < c.n; s++) {
       if (columns.status[s] !== SERIES_STATUS_REDO) continue;
       gpuFitted--;
+      // The kernels skipped this row: NaN until the host writes it (a shorter grid leaves a NaN tail).
+      padRow(columns, s);
+      dirty.push(s);
       columns.status[s] = STATUS_ERROR;
       hostInit.target = columns;
       hostFit ??= autobkChunkHandler(hostInit);
@@ -225,6 +245,7 @@ export async function fitSeriesOnGpu(
       sink.r = reply.r;
     }
     if (run.chir !== null && gpuFitted > 0) await run.chir(columns, 0, c.n);
+    if (dirty.length > 0) hostRows.set(columns, dirty);
     timings.readbackMs += performance.now() - t3;
     roundTrips[c.index] = trips;
     timeline[c.index] = line;

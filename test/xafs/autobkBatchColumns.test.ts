@@ -191,6 +191,42 @@ describe.skipIf(!ctx)(`autobkBatch columnar results on the GPU ${gpuLabel(ctx)}`
     }
   });
 
+  it('series path streaming (retain: false): reused chunk planes give every chunk its own values, host-fitted rows included', async () => {
+    const n = 40;
+    const mu = ruRows(n, 300);
+    // Row 9 (second chunk) is fitted by the host on a cleaned grid; its planes come back for the fourth chunk.
+    mu[9 * ne + 30] = NaN;
+    const ref = await autobkBatch({ energy: ru.energy, mu, e0: pre.e0, edgeStep: pre.edgeStep }, {}, { device: 'gpu', gpu: ctx!, maxChunk: 8 });
+    const rows: { index: number; chi: Float64Array; nk: number; ne: number; e0: number; knots: Float64Array }[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const res = await autobkBatch({ energy: ru.energy, mu, e0: pre.e0, edgeStep: pre.edgeStep }, {}, {
+      device: 'gpu', gpu: ctx!, maxChunk: 8,
+      onChunk: (c) => {
+        buffers.add(c.chi.buffer);
+        for (const r of c) {
+          if (r.status === 'error') throw new Error(r.error);
+          rows.push({ index: r.index, chi: r.chi.slice(), nk: r.k.length, ne: r.energy.length, e0: r.e0, knots: r.details.knots.slice() });
+        }
+      },
+    });
+    // Two slots in flight, five chunks: planes are reused, not made per chunk.
+    expect(buffers.size).toBeLessThan(5);
+    expect(rows.map((r) => r.index)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (const r of rows) {
+      const want = ref.at(r.index)!;
+      if (want.status === 'error') throw new Error(want.error);
+      expect(planeDiff(r.chi, want.chi), `χ ${r.index}`).toBe(0);
+      expect(r.nk).toBe(want.k.length);
+      expect(r.ne).toBe(want.energy.length);
+      expect(r.e0).toBe(want.e0);
+      expect(planeDiff(r.knots, want.details.knots)).toBe(0);
+    }
+    expect(rows[9]!.ne).toBe(ne - 1);
+    expect(rows[25]!.ne).toBe(ne);
+    expect(res.kWidth).toBe(0);
+    expect(Array.from(res.chisqr)).toEqual(Array.from(ref.chisqr));
+  });
+
   it('a device whose double-float self-test fails runs the batch on the CPU with one notice, as device: cpu', async () => {
     const own = await GpuContext.create();
     try {
