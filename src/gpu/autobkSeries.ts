@@ -17,7 +17,7 @@
  */
 import { AutobkLm, GROUP_RECORD_WORDS, type AutobkLmSettings } from './autobkLm.js';
 import type { AutobkColumns } from '../xafs/autobkBatchResults.js';
-import { BufferUsage, createStorageBuffer, createUniformBuffer, paddedSize, ReadbackBuffer, upload } from './buffers.js';
+import { BufferUsage, createStorageBuffer, createUniformBuffer, paddedSize, ReadbackBuffer, upload, UploadBuffer } from './buffers.js';
 import { dispatchGrid } from './chunks.js';
 import type { GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
@@ -76,6 +76,20 @@ const PARAMS = [
 ] as const;
 const PARAMS_F32 = new Set<string>(['lambda0', 'dof', 'one', 'one2']);
 type ParamName = (typeof PARAMS)[number];
+
+/** One finished chunk's planes as views of the mapped read-back (see AutobkSeriesGpu.viewResults). */
+export interface SeriesResultViews {
+  chi: Float64Array;
+  coefs: Float64Array;
+  initCoefs: Float64Array;
+  edgeStep: Float64Array;
+  chisqr: Float64Array;
+  redchi: Float64Array;
+  iterations: Int32Array;
+  status: Uint32Array;
+  /** Unmaps the read-back: the views are gone after this. */
+  release(): void;
+}
 
 /** Status codes of the `status` plane: autobkBatchResults' codes, plus REDO (left to the host). */
 export const SERIES_STATUS_REDO = 3;
@@ -139,6 +153,7 @@ export class AutobkSeriesGpu {
   private readonly setupBind: GPUBindGroup;
   private readonly finishBind: GPUBindGroup;
   private readonly readback: ReadbackBuffer;
+  private readonly upload: UploadBuffer;
   private readonly layout: ReturnType<typeof outLayout>;
   private readonly paramData = new ArrayBuffer(paddedSize(PARAMS.length * 4));
   private readonly stepMode: 0 | 1;
@@ -165,6 +180,7 @@ export class AutobkSeriesGpu {
     this.params = createUniformBuffer(ctx, 'autobk series params', PARAMS.length * 4);
     this.mats = createStorageBuffer(ctx, 'autobk series maps', mats.total * 4);
     this.mu = createStorageBuffer(ctx, 'autobk series mu', capacity * m.ne * 8);
+    this.upload = new UploadBuffer(ctx, 'autobk series mu upload', capacity * m.ne * 8);
     this.steps = createStorageBuffer(ctx, 'autobk series given edge steps', capacity * 8);
     this.data = createStorageBuffer(ctx, 'autobk series r0', capacity * (2 * rd + 1) * 4);
     this.out = createStorageBuffer(ctx, 'autobk series results', this.layout.total * 4);
@@ -246,10 +262,10 @@ export class AutobkSeriesGpu {
   /**
    * Submits a chunk: its μ rows as float64 words ([nSpectra][ne] values) and, when the edge
    * steps are given, theirs ([nSpectra] float64 words); the setup and the first `trials` LM
-   * trials run in the same submission. Nothing is awaited: readActive tells how many spectra
-   * the trials left active.
+   * trials run in the same submission. Awaits only the upload buffer's mapping (free once this
+   * instance's previous chunk has started); readActive tells how many spectra the trials left active.
    */
-  start(muWords: Uint32Array, stepWords: Uint32Array | null, nSpectra: number, trials: number): void {
+  async start(muWords: Uint32Array, stepWords: Uint32Array | null, nSpectra: number, trials: number): Promise<void> {
     const m = this.maps;
     if (!(Number.isInteger(nSpectra) && nSpectra >= 1 && nSpectra <= this.capacity)) {
       throw new RangeError(`autobk series: nSpectra = ${nSpectra} must be in 1..${this.capacity}`);
@@ -258,13 +274,15 @@ export class AutobkSeriesGpu {
     if ((stepWords === null) !== (this.stepMode === 1)) throw new RangeError('autobk series: edge steps are given exactly when the series has no edge-step functional');
     const ctx = this.ctx;
     const g = dispatchGrid(nSpectra, ctx.limits.maxComputeWorkgroupsPerDimension);
+    const muBytes = 8 * nSpectra * m.ne;
+    await this.upload.write(muWords.subarray(0, muBytes / 4));
     this.writeParams(nSpectra, g.x);
-    upload(ctx, this.mu, muWords.subarray(0, 2 * nSpectra * m.ne));
     if (stepWords !== null) upload(ctx, this.steps, stepWords.subarray(0, 2 * nSpectra));
     this.lm.startSeries(nSpectra, this.settings);
     this.nSpectra = nSpectra;
     this.passes = 0;
     ctx.submit((enc) => {
+      this.upload.copyTo(enc, this.mu, muBytes);
       const pass = this.beginPass(enc);
       pass.setPipeline(this.setupPipeline);
       pass.setBindGroup(0, this.setupBind);
@@ -273,6 +291,7 @@ export class AutobkSeriesGpu {
       pass.end();
       this.lm.copyActiveCount(enc);
     });
+    this.upload.remap();
   }
 
   /** Submits `trials` more LM trials for the active spectra of the loaded chunk, and their count. */
@@ -294,6 +313,7 @@ export class AutobkSeriesGpu {
   finish(): void {
     const n = this.nSpectra;
     if (n === 0) throw new Error('autobk series: no chunk loaded');
+    if (this.readback.mapped) throw new Error('autobk series: the previous chunk\'s result views are still held; release them first');
     const ctx = this.ctx;
     const g = dispatchGrid(n, ctx.limits.maxComputeWorkgroupsPerDimension);
     const { widths, words } = this.layout;
@@ -319,40 +339,60 @@ export class AutobkSeriesGpu {
   }
 
   /**
-   * Waits for the finished chunk and copies its planes into `into` from row `at`: χ, the
-   * coefficients, edge step, χ², reduced χ², iterations and status codes (REDO for spectra left to
-   * the host). `into` has this series' widths (kWidth = nk, coefWidth = nspl).
+   * Waits for the finished chunk and maps its planes: views (valid until `release`) of χ
+   * ([n][nk] float64), the coefficients and initial ones ([n][nspl]), edge step, χ², reduced χ²
+   * (float64), iterations (int32) and status codes (u32: autobkBatchResults' codes, REDO for
+   * spectra left to the host). The views may be written (the host fills REDO rows); the next
+   * `finish` needs them released.
    */
-  async readResults(into: AutobkColumns, at: number): Promise<void> {
+  async viewResults(): Promise<SeriesResultViews> {
     const m = this.maps;
     const n = this.nSpectra;
-    if (into.kWidth !== m.nk || into.coefWidth !== m.nspl) throw new RangeError(`autobk series: columns of widths ${into.kWidth}/${into.coefWidth}, need ${m.nk}/${m.nspl}`);
     const planeWords = n * this.layout.widths.reduce((a, w) => a + w, 0);
     const timed = this.timer === null ? 0 : Math.min(this.passes, TIMED_PASSES);
     const stampsAt = Math.ceil(planeWords / 2) * 8;
-    await this.readback.consume(timed > 0 ? stampsAt + 16 * timed : 4 * planeWords, (mapped) => {
-      let o = 0;
-      const f64 = (count: number): Float64Array => {
-        const v = new Float64Array(mapped, o, count);
-        o += 8 * count;
-        return v;
-      };
-      into.chi.set(f64(n * m.nk), at * m.nk);
-      into.coefs.set(f64(n * m.nspl), at * m.nspl);
-      into.initCoefs.set(f64(n * m.nspl), at * m.nspl);
-      into.edgeStep.set(f64(n), at);
-      into.chisqr.set(f64(n), at);
-      into.redchi.set(f64(n), at);
-      into.iterations.set(new Int32Array(mapped, o, n), at);
-      into.status.set(new Uint32Array(mapped, o + 4 * n, n), at);
-      this.gpuMs = NaN;
-      if (timed > 0) {
-        const ticks = new BigUint64Array(mapped, stampsAt, 2 * timed);
-        let ns = 0n;
-        for (let p = 0; p < timed; p++) ns += ticks[2 * p + 1]! - ticks[2 * p]!;
-        this.gpuMs = Number(ns) / 1e6;
-      }
-    });
+    const mapped = await this.readback.map(timed > 0 ? stampsAt + 16 * timed : 4 * planeWords);
+    let o = 0;
+    const f64 = (count: number): Float64Array => {
+      const v = new Float64Array(mapped, o, count);
+      o += 8 * count;
+      return v;
+    };
+    const chi = f64(n * m.nk);
+    const coefs = f64(n * m.nspl);
+    const initCoefs = f64(n * m.nspl);
+    const edgeStep = f64(n);
+    const chisqr = f64(n);
+    const redchi = f64(n);
+    const iterations = new Int32Array(mapped, o, n);
+    const status = new Uint32Array(mapped, o + 4 * n, n);
+    this.gpuMs = NaN;
+    if (timed > 0) {
+      const ticks = new BigUint64Array(mapped, stampsAt, 2 * timed);
+      let ns = 0n;
+      for (let p = 0; p < timed; p++) ns += ticks[2 * p + 1]! - ticks[2 * p]!;
+      this.gpuMs = Number(ns) / 1e6;
+    }
+    return { chi, coefs, initCoefs, edgeStep, chisqr, redchi, iterations, status, release: () => this.readback.unmap() };
+  }
+
+  /** viewResults copied into `into` from row `at` (whose widths are this series': kWidth = nk, coefWidth = nspl), then released. */
+  async readResults(into: AutobkColumns, at: number): Promise<void> {
+    const m = this.maps;
+    if (into.kWidth !== m.nk || into.coefWidth !== m.nspl) throw new RangeError(`autobk series: columns of widths ${into.kWidth}/${into.coefWidth}, need ${m.nk}/${m.nspl}`);
+    const v = await this.viewResults();
+    try {
+      into.chi.set(v.chi, at * m.nk);
+      into.coefs.set(v.coefs, at * m.nspl);
+      into.initCoefs.set(v.initCoefs, at * m.nspl);
+      into.edgeStep.set(v.edgeStep, at);
+      into.chisqr.set(v.chisqr, at);
+      into.redchi.set(v.redchi, at);
+      into.iterations.set(v.iterations, at);
+      into.status.set(v.status, at);
+    } finally {
+      v.release();
+    }
   }
 
   /** A compute pass, with its begin/end timestamps written where the device has them (and slots are left). */
@@ -404,6 +444,7 @@ export class AutobkSeriesGpu {
   destroy(): void {
     for (const b of [this.params, this.mats, this.mu, this.steps, this.data, this.out]) b.destroy();
     this.readback.destroy();
+    this.upload.destroy();
     this.timer?.querySet.destroy();
     this.timer?.resolve.destroy();
     this.lm.destroy();

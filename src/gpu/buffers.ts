@@ -13,6 +13,7 @@ export const BufferUsage = {
   QUERY_RESOLVE: 0x200,
 } as const;
 const MAP_MODE_READ = 0x1;
+const MAP_MODE_WRITE = 0x2;
 
 /** Buffers are sized in multiples of 16 bytes: copies need 4, uniform structs 16. */
 export function paddedSize(bytes: number): number {
@@ -110,10 +111,11 @@ export class ReadbackBuffer {
   }
 
   /**
-   * Waits for the submitted work, maps the first `bytes` bytes and hands them to `use` (valid
-   * only during the call): the caller copies straight out of the mapping into its own arrays.
+   * Waits for the submitted work and maps the first `bytes` bytes: the caller reads (or copies)
+   * straight out of the mapping, which stays valid until `unmap` (no copy may target the buffer
+   * before that).
    */
-  async consume(bytes: number, use: (mapped: ArrayBuffer) => void): Promise<void> {
+  async map(bytes: number): Promise<ArrayBuffer> {
     await this.ctx.settle();
     const b = this.buffer;
     const size = Math.ceil(bytes / 4) * 4;
@@ -123,11 +125,66 @@ export class ReadbackBuffer {
       this.ctx.assertUsable();
       throw new GpuDeviceError(`read-back of ${b.label} failed: ${(e as Error).message}`, { cause: e });
     }
-    try {
-      use(b.getMappedRange(0, size));
-    } finally {
-      b.unmap();
-    }
+    return b.getMappedRange(0, size);
+  }
+
+  unmap(): void {
+    this.buffer.unmap();
+  }
+
+  /** Whether a mapping is held (see map). */
+  get mapped(): boolean {
+    return this.buffer.mapState !== 'unmapped';
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
+/**
+ * A MAP_WRITE staging buffer reused for every upload of up to `capacity` bytes: write (copy into
+ * the mapping), copyTo in the submission that consumes the data, then remap once submitted. Large
+ * `queue.writeBuffer` calls go through fresh staging memory each time, whose first touch costs the
+ * host several times the copy itself; this buffer's pages are touched once.
+ */
+export class UploadBuffer {
+  readonly buffer: GPUBuffer;
+  private readonly ctx: GpuContext;
+  private mapping: Promise<void>;
+
+  constructor(ctx: GpuContext, label: string, capacity: number) {
+    const size = paddedSize(capacity);
+    checkSize(ctx, label, size, false);
+    this.ctx = ctx;
+    this.buffer = ctx.device.createBuffer({ label, size, usage: BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, mappedAtCreation: true });
+    this.mapping = Promise.resolve();
+  }
+
+  /** Waits until the buffer is mapped (the GPU done with its previous contents) and copies `data` in. */
+  async write(data: ArrayBufferView): Promise<void> {
+    await this.mapping;
+    this.ctx.assertUsable();
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (bytes > this.buffer.size) throw new RangeError(`${this.buffer.label}: upload of ${data.byteLength} bytes overruns its ${this.buffer.size} bytes`);
+    new Uint8Array(this.buffer.getMappedRange(0, bytes), 0, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.buffer.unmap();
+  }
+
+  /** Adds the copy of the first `bytes` bytes into `target` to an encoder. */
+  copyTo(encoder: GPUCommandEncoder, target: GPUBuffer, bytes: number, targetOffset = 0): void {
+    encoder.copyBufferToBuffer(this.buffer, 0, target, targetOffset, Math.ceil(bytes / 4) * 4);
+  }
+
+  /** After the submission that copies from it: maps again for the next write, without waiting. */
+  remap(): void {
+    const b = this.buffer;
+    this.mapping = b.mapAsync(MAP_MODE_WRITE).catch((e: unknown) => {
+      this.ctx.assertUsable();
+      throw new GpuDeviceError(`mapping ${b.label} for writing failed: ${(e as Error).message}`, { cause: e });
+    });
+    // A buffer destroyed while mapping rejects; the next write reports it, nothing else waits.
+    this.mapping.catch(() => undefined);
   }
 
   destroy(): void {

@@ -424,6 +424,8 @@ export interface FinishedChunk {
   /** Series spectra whose cleaning changed the series grid (see OwnRow). */
   ownEnergies?: readonly OwnRow[];
   bkgOnDemand: BkgOnDemand | null;
+  /** Called once the sink is done with the chunk's planes (onChunk returned): they may go. */
+  release?: () => void;
 }
 
 /**
@@ -476,6 +478,11 @@ export class ResultSink {
       return { columns, fresh: false };
     }
     return { columns: allocateColumns(this.shape, start, count, options), fresh: true };
+  }
+
+  /** Whether the batch result keeps every spectrum's vectors (retain), so chunk planes must outlive onChunk. */
+  get retains(): boolean {
+    return this.retain;
   }
 
   /** Spectra received so far. */
@@ -531,7 +538,8 @@ export class ResultSink {
       this.kept.push(keep);
     }
     await this.onChunk?.(view);
-    if (!this.retain && c.chi.buffer !== this.target?.chi.buffer) this.spare.push(c);
+    if (chunk.release !== undefined) chunk.release();
+    else if (!this.retain && c.chi.buffer !== this.target?.chi.buffer) this.spare.push(c);
   }
 
   /** The batch result once every chunk has arrived. */

@@ -164,6 +164,12 @@ export async function fitSeriesOnGpu(
   };
   // Rows of reused planes that the host fitted (their shared fields may differ).
   const hostRows = new WeakMap<AutobkColumns, number[]>();
+  // Streaming (no vectors kept): each slot's host-made planes and whether its mapped views are free.
+  const streamViews = target === null && !sink.retains;
+  const slotPlanes = new Map<AutobkSeriesGpu, { columns: AutobkColumns; filled: number; dirty: number[]; free: Promise<void> }>();
+  if (streamViews) {
+    for (const slot of slots) slotPlanes.set(slot, { columns: allocateColumns(shape, 0, capacity, { bkg: false, ownEnergy: false, pad: false }), filled: 0, dirty: [], free: Promise.resolve() });
+  }
   const roundTrips: number[] = [];
   const timeline: number[][] = [];
   let inFlight = 0;
@@ -176,7 +182,7 @@ export async function fitSeriesOnGpu(
     maxInFlight = Math.max(maxInFlight, inFlight);
     run.signal?.throwIfAborted();
     const t1 = performance.now();
-    slot.start(c.words, stepWordsOf(c), c.n, run.firstTrials);
+    await slot.start(c.words, stepWordsOf(c), c.n, run.firstTrials);
     timings.submissions++;
     let trials = run.firstTrials;
     let total = trials;
@@ -195,33 +201,61 @@ export async function fitSeriesOnGpu(
     const t2 = performance.now();
     timings.lmMs += t2 - t1;
     run.signal?.throwIfAborted();
-    slot.finish();
-    timings.submissions++;
-    // The kernels write every row of χ and the coefficients (widths are the series'), so a
-    // chunk's own planes need no NaN padding; rows the host fits are padded below.
-    const { columns, fresh } = target !== null
-      ? { columns: sliceColumns(target, c.start, c.n), fresh: true }
-      : sink.chunkColumns(c.start, c.n, { bkg: false, ownEnergy: false, pad: false });
-    await slot.readResults(columns, 0);
+    let columns: AutobkColumns;
+    let release: (() => void) | undefined;
+    let dirty: number[];
+    if (streamViews) {
+      // Streaming: onChunk reads the GPU's planes where they were mapped, no copy; host-made
+      // planes (shared fields, status bytes) are the slot's own, reused chunk after chunk.
+      const own = slotPlanes.get(slot)!;
+      await own.free;
+      slot.finish();
+      timings.submissions++;
+      const v = await slot.viewResults();
+      const base = sliceColumns(own.columns, 0, c.n);
+      columns = { ...base, start: c.start, chi: v.chi, coefs: v.coefs, initCoefs: v.initCoefs, edgeStep: v.edgeStep, chisqr: v.chisqr, redchi: v.redchi, iterations: v.iterations };
+      columns.status.set(v.status);
+      if (c.n > own.filled) {
+        fillShared(columns, own.filled, c.n);
+        own.filled = c.n;
+      }
+      dirty = own.dirty;
+      let freed: () => void = () => undefined;
+      own.free = new Promise((resolve) => (freed = resolve));
+      release = () => {
+        v.release();
+        freed();
+      };
+    } else {
+      slot.finish();
+      timings.submissions++;
+      // The kernels write every row of χ and the coefficients (widths are the series'), so a
+      // chunk's own planes need no NaN padding; rows the host fits are padded below.
+      const got = target !== null
+        ? { columns: sliceColumns(target, c.start, c.n), fresh: true }
+        : sink.chunkColumns(c.start, c.n, { bkg: false, ownEnergy: false, pad: false });
+      columns = got.columns;
+      await slot.readResults(columns, 0);
+      dirty = hostRows.get(columns) ?? [];
+      hostRows.set(columns, dirty);
+      if (got.fresh) fillShared(columns, 0, c.n);
+    }
     trips++;
     if (!Number.isNaN(slot.gpuMs)) timings.gpuMs = (timings.gpuMs ?? 0) + slot.gpuMs;
     line.push(since());
     const t3 = performance.now();
-    // What every spectrum of the series shares, per chunk: written into fresh planes, and into
-    // the rows of reused planes that the host fitted last time.
-    const dirty = hostRows.get(columns) ?? [];
-    if (fresh) fillShared(columns, 0, c.n);
-    else for (const s of dirty) fillShared(columns, s, s + 1);
+    // Rows of reused planes that the host fitted last time get the series' shared fields back.
+    for (const s of dirty) if (s < c.n) fillShared(columns, s, s + 1);
     dirty.length = 0;
     const ids = new Uint16Array(c.n);
     if (warnings.length > 0) ids.fill(1);
     const errors: [number, string][] = [];
     const ownEnergies: OwnRow[] = [];
     const lists = warnings.slice();
-    // Spectra left to the host: a scan of the status column (rare hits).
+    // Spectra left to the host (rare): found by a native scan of the status column.
     let gpuFitted = c.n;
-    for (let s = 0; s < c.n; s++) {
-      if (columns.status[s] !== SERIES_STATUS_REDO) continue;
+    const status = columns.status;
+    for (let s = status.indexOf(SERIES_STATUS_REDO); s !== -1; s = status.indexOf(SERIES_STATUS_REDO, s + 1)) {
       gpuFitted--;
       // The kernels skipped this row: NaN until the host writes it (a shorter grid leaves a NaN tail).
       padRow(columns, s);
@@ -245,7 +279,6 @@ export async function fitSeriesOnGpu(
       sink.r = reply.r;
     }
     if (run.chir !== null && gpuFitted > 0) await run.chir(columns, 0, c.n);
-    if (dirty.length > 0) hostRows.set(columns, dirty);
     timings.readbackMs += performance.now() - t3;
     roundTrips[c.index] = trips;
     timeline[c.index] = line;
@@ -255,6 +288,7 @@ export async function fitSeriesOnGpu(
       warnings: lists.length > 0 ? { lists, ids } : null,
       ownEnergies,
       bkgOnDemand: { mu: c.mu, muRow: (i) => i * ne, iek0: design.iek0, nFit: design.nFit, basisE: design.basisE },
+      ...(release === undefined ? {} : { release }),
     };
   };
 
