@@ -97,11 +97,15 @@ function alloc<T extends Float64Array | Int32Array | Uint8Array>(ctor: { new (b:
   return new ctor(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
 }
 
+/** Row offsets that are i·width (a series): a slice's relative offsets are then a prefix of them. */
+const uniformRows = new WeakSet<Int32Array>();
+
 /** Row offsets of `count` rows from batch index `start` (relative to the first). */
 function rowOffsetsOf(rows: Int32Array | number, start: number, count: number): Int32Array {
   const out = new Int32Array(count + 1);
   if (typeof rows === 'number') {
     for (let i = 0; i <= count; i++) out[i] = i * rows;
+    uniformRows.add(out);
   } else {
     const base = rows[start]!;
     for (let i = 0; i <= count; i++) out[i] = rows[start + i]! - base;
@@ -186,8 +190,14 @@ export function sliceColumns(c: AutobkColumns, start: number, count: number): Au
   const at = start - c.start;
   const sub = <T extends Float64Array | Int32Array | Uint8Array>(a: T, w: number): T => a.subarray(at * w, (at + count) * w) as T;
   const r0 = c.rowOffsets[at]!;
-  const rowOffsets = c.rowOffsets.slice(at, at + count + 1);
-  for (let i = 0; i <= count; i++) rowOffsets[i]! -= r0;
+  let rowOffsets: Int32Array;
+  if (uniformRows.has(c.rowOffsets)) {
+    rowOffsets = c.rowOffsets.subarray(0, count + 1);
+    uniformRows.add(rowOffsets);
+  } else {
+    rowOffsets = c.rowOffsets.slice(at, at + count + 1);
+    for (let i = 0; i <= count; i++) rowOffsets[i]! -= r0;
+  }
   const rows = (a: Float64Array | null): Float64Array | null => (a === null ? null : a.subarray(r0, r0 + rowOffsets[count]!));
   const kw = knotWidth(c.coefWidth);
   return {
