@@ -456,8 +456,6 @@ export class ResultSink {
   private readonly warningLists: string[][] = [[]];
   private readonly warningKeys = new Map<string, number>();
   private readonly warningIds: Uint16Array[] = [];
-  /** Chunk planes handed back once onChunk is done with them (retain: false), for a later chunk. */
-  private readonly spare: AutobkColumns[] = [];
   private next = 0;
 
   constructor(
@@ -471,23 +469,6 @@ export class ResultSink {
     this.shape = shape;
     this.target = n !== null && retain ? allocateColumns(shape, 0, n, options) : null;
     if (n !== null && !retain) this.kept.push(allocateColumns(this.scalarShape, 0, n));
-  }
-
-  /**
-   * Planes for the chunk [start, start + count) of a back end that has no batch target to write
-   * into. When the run keeps no vectors (retain: false) a set that onChunk is done with is
-   * reused, so that a long stream touches its memory once (first touch of fresh pages costs the
-   * host more than the copy into them); `fresh` says whether the set is new, else it holds the
-   * previous chunk's values of the same series.
-   */
-  chunkColumns(start: number, count: number, options: { bkg?: boolean; ownEnergy?: boolean; pad?: boolean }): { columns: AutobkColumns; fresh: boolean } {
-    const i = this.spare.findIndex((c) => c.count === count);
-    if (i >= 0) {
-      const columns = this.spare.splice(i, 1)[0]!;
-      columns.start = start;
-      return { columns, fresh: false };
-    }
-    return { columns: allocateColumns(this.shape, start, count, options), fresh: true };
   }
 
   /** Whether the batch result keeps every spectrum's vectors (retain), so chunk planes must outlive onChunk. */
@@ -548,8 +529,7 @@ export class ResultSink {
       this.kept.push(keep);
     }
     await this.onChunk?.(view);
-    if (chunk.release !== undefined) chunk.release();
-    else if (!this.retain && c.chi.buffer !== this.target?.chi.buffer) this.spare.push(c);
+    chunk.release?.();
   }
 
   /** The batch result once every chunk has arrived. */

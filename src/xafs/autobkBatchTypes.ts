@@ -113,8 +113,9 @@ export interface AutobkBatchRun {
   /**
    * Called with each finished chunk, in input order, before the next is handed over (awaited if
    * it returns a promise): its planes, to write to disk or reduce, every spectrum exactly once.
-   * With retain: false (the default with onChunk) a chunk's planes are reused for a later chunk
-   * once onChunk has returned (its promise settled): copy what is kept beyond that.
+   * With retain: false (the default with onChunk) the GPU hands over views of its mapped
+   * read-back and of planes reused for a later chunk, valid until onChunk returns (its promise
+   * settles): copy what is kept beyond that.
    */
   onChunk?: (chunk: AutobkBatchResults) => void | Promise<void>;
   /**

@@ -162,8 +162,6 @@ export async function fitSeriesOnGpu(
     columns.knots.set(g.knots.subarray(0, nspl + 4), from * (nspl + 4));
     replicateRow(columns.knots, nspl + 4, from, to - from);
   };
-  // Rows of reused planes that the host fitted (their shared fields may differ).
-  const hostRows = new WeakMap<AutobkColumns, number[]>();
   // Streaming (no vectors kept): each slot's host-made planes and whether its mapped views are free.
   const streamViews = target === null && !sink.retains;
   const slotPlanes = new Map<AutobkSeriesGpu, { columns: AutobkColumns; filled: number; dirty: number[]; free: Promise<void> }>();
@@ -231,20 +229,16 @@ export async function fitSeriesOnGpu(
       timings.submissions++;
       // The kernels write every row of χ and the coefficients (widths are the series'), so a
       // chunk's own planes need no NaN padding; rows the host fits are padded below.
-      const got = target !== null
-        ? { columns: sliceColumns(target, c.start, c.n), fresh: true }
-        : sink.chunkColumns(c.start, c.n, { bkg: false, ownEnergy: false, pad: false });
-      columns = got.columns;
+      columns = target !== null ? sliceColumns(target, c.start, c.n) : allocateColumns(shape, c.start, c.n, { bkg: false, ownEnergy: false, pad: false });
       await slot.readResults(columns, 0);
-      dirty = hostRows.get(columns) ?? [];
-      hostRows.set(columns, dirty);
-      if (got.fresh) fillShared(columns, 0, c.n);
+      dirty = [];
+      fillShared(columns, 0, c.n);
     }
     trips++;
     if (!Number.isNaN(slot.gpuMs)) timings.gpuMs = (timings.gpuMs ?? 0) + slot.gpuMs;
     line.push(since());
     const t3 = performance.now();
-    // Rows of reused planes that the host fitted last time get the series' shared fields back.
+    // Rows of a slot's reused planes that the host fitted last time get the series' shared fields back.
     for (const s of dirty) if (s < c.n) fillShared(columns, s, s + 1);
     dirty.length = 0;
     const ids = new Uint16Array(c.n);
