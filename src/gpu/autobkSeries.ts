@@ -260,22 +260,32 @@ export class AutobkSeriesGpu {
   }
 
   /**
-   * Submits a chunk: its μ rows as float64 words ([nSpectra][ne] values) and, when the edge
-   * steps are given, theirs ([nSpectra] float64 words); the setup and the first `trials` LM
+   * Submits a chunk: its μ rows ([nSpectra][ne] values, in pieces of whole rows: float64, or
+   * float32 widened exactly) and, when the edge steps are given, theirs ([nSpectra] float64 words); the setup and the first `trials` LM
    * trials run in the same submission. Awaits only the upload buffer's mapping (free once this
    * instance's previous chunk has started); readActive tells how many spectra the trials left active.
    */
-  async start(muWords: Uint32Array, stepWords: Uint32Array | null, nSpectra: number, trials: number): Promise<void> {
+  async start(muRows: readonly (Float64Array | Float32Array)[], stepWords: Uint32Array | null, nSpectra: number, trials: number): Promise<void> {
     const m = this.maps;
     if (!(Number.isInteger(nSpectra) && nSpectra >= 1 && nSpectra <= this.capacity)) {
       throw new RangeError(`autobk series: nSpectra = ${nSpectra} must be in 1..${this.capacity}`);
     }
-    if (muWords.length < 2 * nSpectra * m.ne) throw new RangeError(`autobk series: ${muWords.length} μ words, need ${2 * nSpectra * m.ne}`);
+    let values = 0;
+    for (const p of muRows) values += p.length;
+    if (values !== nSpectra * m.ne) throw new RangeError(`autobk series: ${values} μ values, need ${nSpectra * m.ne}`);
     if ((stepWords === null) !== (this.stepMode === 1)) throw new RangeError('autobk series: edge steps are given exactly when the series has no edge-step functional');
     const ctx = this.ctx;
     const g = dispatchGrid(nSpectra, ctx.limits.maxComputeWorkgroupsPerDimension);
+    // The pieces are gathered (float32 ones widened) straight into the mapped upload buffer.
     const muBytes = 8 * nSpectra * m.ne;
-    await this.upload.write(muWords.subarray(0, muBytes / 4));
+    await this.upload.fill(muBytes, (mapped) => {
+      const f = new Float64Array(mapped, 0, nSpectra * m.ne);
+      let o = 0;
+      for (const p of muRows) {
+        f.set(p, o);
+        o += p.length;
+      }
+    });
     this.writeParams(nSpectra, g.x);
     if (stepWords !== null) upload(ctx, this.steps, stepWords.subarray(0, 2 * nSpectra));
     this.lm.startSeries(nSpectra, this.settings);

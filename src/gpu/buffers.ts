@@ -161,14 +161,20 @@ export class UploadBuffer {
     this.mapping = Promise.resolve();
   }
 
-  /** Waits until the buffer is mapped (the GPU done with its previous contents) and copies `data` in. */
-  async write(data: ArrayBufferView): Promise<void> {
+  /**
+   * Waits until the buffer is mapped (the GPU done with its previous contents), lets `fill` write
+   * the first `bytes` bytes straight into the mapping (gathering pieces, converting types), unmaps.
+   */
+  async fill(bytes: number, fill: (mapped: ArrayBuffer) => void): Promise<void> {
     await this.mapping;
     this.ctx.assertUsable();
-    const bytes = Math.ceil(data.byteLength / 4) * 4;
-    if (bytes > this.buffer.size) throw new RangeError(`${this.buffer.label}: upload of ${data.byteLength} bytes overruns its ${this.buffer.size} bytes`);
-    new Uint8Array(this.buffer.getMappedRange(0, bytes), 0, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    this.buffer.unmap();
+    const size = Math.ceil(bytes / 4) * 4;
+    if (size > this.buffer.size) throw new RangeError(`${this.buffer.label}: upload of ${bytes} bytes overruns its ${this.buffer.size} bytes`);
+    try {
+      fill(this.buffer.getMappedRange(0, size));
+    } finally {
+      this.buffer.unmap();
+    }
   }
 
   /** Adds the copy of the first `bytes` bytes into `target` to an encoder. */

@@ -398,7 +398,8 @@ export async function autobkBatchGpu(
           ...(run.signal === undefined ? {} : { signal: run.signal }),
         });
         const ne = design.ne;
-        const result = sink.finish(packed && retain ? { mu: batch.series.mu, muRow: (i) => i * ne, iek0: design.iek0, nFit: design.nFit, basisE: design.basisE } : null);
+        const mu = batch.series.mu;
+        const result = sink.finish(packed && retain ? { rowOf: (i) => (mu as Float64Array | Float32Array).subarray(i * ne, (i + 1) * ne), iek0: design.iek0, nFit: design.nFit, basisE: design.basisE } : null);
         return finish(result);
       }
     }

@@ -227,9 +227,8 @@ export function replicateRow(plane: Float64Array, width: number, first: number, 
  * the spline does not reach, the spline of the coefficients on the fitted points iek0 … iek0 + nFit.
  */
 export interface BkgOnDemand {
-  /** μ rows of the chunk's spectra ([count][ne]), and where each spectrum's row starts in it. */
-  mu: Float64Array | Float32Array;
-  muRow: (i: number) => number;
+  /** μ row of spectrum i (local index): a view of the caller's array. */
+  rowOf: (i: number) => Float64Array | Float32Array;
   iek0: number;
   nFit: number;
   basisE: SplineBasis;
@@ -411,8 +410,7 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
       return;
     }
     const c = this.columns;
-    const o = src.muRow(i);
-    for (let j = 0; j < out.length; j++) out[j] = src.mu[o + j]!;
+    out.set(src.rowOf(i).subarray(0, out.length));
     const cw = c.coefWidth;
     evalBasis(src.basisE, c.coefs.subarray(i * cw, i * cw + c.nspl[i]!), out.subarray(src.iek0, src.iek0 + src.nFit));
   }

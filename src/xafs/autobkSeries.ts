@@ -37,12 +37,14 @@ export function autobkSeriesDesign(grids: AutobkGrids & AutobkCleaning, edge: Ed
 
   // P = S⁻¹·W: columns of S⁻¹ are the knot splines through unit values.
   const coefMap = new Float64Array(nspl * nIn);
+  // One factorisation per spline system, one solve per unit vector.
   const knotFit = new SplineInterpolator(nspl);
+  knotFit.factor(splK, nspl);
   const unit = new Float64Array(Math.max(nspl, nFit));
   for (let j = 0; j < nspl; j++) {
     unit.fill(0);
     unit[j] = 1;
-    knotFit.fit(splK, unit, nspl);
+    knotFit.solve(unit);
     const weights = [0.5, 0.25, 0.25];
     for (let m = 0; m < 3; m++) {
       const col = knotSamples[3 * j + m]!;
@@ -53,12 +55,13 @@ export function autobkSeriesDesign(grids: AutobkGrids & AutobkCleaning, edge: Ed
   // M = L − B(kout)·P, column by column (L's column i: the data spline through unit value i).
   const chiMap = new Float64Array(nk * nIn);
   const dataFit = new SplineInterpolator(nFit);
+  dataFit.factor(kraw, nFit);
   const col = new Float64Array(nk);
   for (let i = 0; i < nIn; i++) {
     if (i < nFit) {
       unit.fill(0);
       unit[i] = 1;
-      dataFit.fit(kraw, unit, nFit);
+      dataFit.solve(unit);
       dataFit.evaluate(kout, nFit, col, nk);
     } else {
       col.fill(0);

@@ -54,53 +54,58 @@ export interface SeriesRun {
   t0: number;
 }
 
-/** A chunk of series rows: μ as float64 words (a view when the input is float64) and the rows themselves. */
+/** A chunk of series rows: pieces of the caller's arrays (whole rows, in order), no copy. */
 interface SeriesChunk {
   index: number;
   start: number;
   n: number;
-  mu: Float64Array | Float32Array;
-  words: Uint32Array;
+  pieces: (Float64Array | Float32Array)[];
+  /** μ row i of the chunk (a view). */
+  rowOf(i: number): Float64Array | Float32Array;
 }
 
 /**
- * The series in chunks of `capacity` rows: views of a packed float64 μ; a float32 μ or a
- * stream's blocks gathered into float64 chunks (one `set` per block piece).
+ * The series in chunks of `capacity` rows, each a list of views of the caller's rows (a packed
+ * μ, or a stream's blocks): the upload gathers them straight into the GPU's staging buffer, and
+ * the blocks a chunk refers to stay alive only until it is delivered.
  */
 async function* seriesChunks(batch: Extract<Batch, { kind: 'packed' | 'stream' }>, capacity: number): AsyncGenerator<SeriesChunk> {
   const ne = batch.series.energy.length;
   let index = 0;
-  let gather: Float64Array | null = null;
+  let pieces: (Float64Array | Float32Array)[] = [];
   let filled = 0;
-  let gatherStart = 0;
-  const emit = (start: number, rows: Float64Array, n: number): SeriesChunk => ({
-    index: index++, start, n, mu: rows, words: new Uint32Array(rows.buffer, rows.byteOffset, 2 * n * ne),
-  });
+  let chunkStart = 0;
+  const emit = (): SeriesChunk => {
+    const own = pieces;
+    const n = filled;
+    pieces = [];
+    filled = 0;
+    return {
+      index: index++, start: chunkStart, n, pieces: own,
+      rowOf: (i) => {
+        let row = i;
+        for (const p of own) {
+          const rows = p.length / ne;
+          if (row < rows) return p.subarray(row * ne, (row + 1) * ne);
+          row -= rows;
+        }
+        throw new RangeError(`autobk series: row ${i} is outside its chunk of ${n}`);
+      },
+    };
+  };
   for await (const block of seriesBlocks(batch, capacity)) {
     const rows = block.mu.length / ne;
-    // A packed float64 series is cut into views; only streamed or float32 rows are gathered.
-    if (gather === null && block.mu instanceof Float64Array && (rows === capacity || batch.kind === 'packed')) {
-      yield emit(block.start, block.mu, rows);
-      continue;
-    }
     let taken = 0;
     while (taken < rows) {
-      if (gather === null) {
-        gather = new Float64Array(capacity * ne);
-        filled = 0;
-        gatherStart = block.start + taken;
-      }
+      if (filled === 0) chunkStart = block.start + taken;
       const m = Math.min(capacity - filled, rows - taken);
-      gather.set(block.mu.subarray(taken * ne, (taken + m) * ne), filled * ne);
+      pieces.push(block.mu.subarray(taken * ne, (taken + m) * ne));
       filled += m;
       taken += m;
-      if (filled === capacity) {
-        yield emit(gatherStart, gather, filled);
-        gather = null;
-      }
+      if (filled === capacity) yield emit();
     }
   }
-  if (gather !== null && filled > 0) yield emit(gatherStart, gather, filled);
+  if (filled > 0) yield emit();
 }
 
 /**
@@ -180,7 +185,7 @@ export async function fitSeriesOnGpu(
     maxInFlight = Math.max(maxInFlight, inFlight);
     run.signal?.throwIfAborted();
     const t1 = performance.now();
-    await slot.start(c.words, stepWordsOf(c), c.n, run.firstTrials);
+    await slot.start(c.pieces, stepWordsOf(c), c.n, run.firstTrials);
     timings.submissions++;
     let trials = run.firstTrials;
     let total = trials;
@@ -265,7 +270,7 @@ export async function fitSeriesOnGpu(
         given[0] |= STEP_GIVEN;
         step[0] = typeof series.edgeStep === 'number' ? series.edgeStep : series.edgeStep![c.start + s]!;
       }
-      const reply = (await hostFit({ start: c.start + s, count: 1, energy: null, lengths: null, mu: c.mu.subarray(s * ne, (s + 1) * ne), given, e0: e0v, edgeStep: step })).value;
+      const reply = (await hostFit({ start: c.start + s, count: 1, energy: null, lengths: null, mu: c.rowOf(s), given, e0: e0v, edgeStep: step })).value;
       for (const [, message] of reply.errors) errors.push([s, message]);
       if (reply.warningIds[0]! > 0) ids[s] = lists.push(reply.warningLists[reply.warningIds[0]! - 1]!);
       else ids[s] = 0;
@@ -281,7 +286,7 @@ export async function fitSeriesOnGpu(
       errors,
       warnings: lists.length > 0 ? { lists, ids } : null,
       ownEnergies,
-      bkgOnDemand: { mu: c.mu, muRow: (i) => i * ne, iek0: design.iek0, nFit: design.nFit, basisE: design.basisE },
+      bkgOnDemand: { rowOf: c.rowOf, iek0: design.iek0, nFit: design.nFit, basisE: design.basisE },
       ...(release === undefined ? {} : { release }),
     };
   };

@@ -46,7 +46,7 @@ const words = (a: Float64Array): Uint32Array => new Uint32Array(a.buffer, a.byte
 
 /** Runs a chunk through setup, the LM loop and the finish; returns the columns and count read-backs. */
 async function fitChunk(gpu: AutobkSeriesGpu, design: AutobkSeriesDesign, packed: Float64Array, steps: Float64Array | null, count: number): Promise<{ columns: AutobkColumns; reads: number }> {
-  await gpu.start(words(packed), steps === null ? null : words(steps), count, 4);
+  await gpu.start([packed], steps === null ? null : words(steps), count, 4);
   let reads = 0;
   let trials = 4;
   for (let total = trials; ; total += trials) {
@@ -71,7 +71,7 @@ describe.skipIf(!ctx)(`AUTOBK series kernels ${gpuLabel(ctx)}`, () => {
     const { nIn, iek0, rows, nc, chiMap, residualMap, clampIdx } = design;
     const gpu = await AutobkSeriesGpu.create(ctx!, design, count, settings);
     made.push(gpu);
-    await gpu.start(words(packed), words(new Float64Array(count).fill(1)), count, 0);
+    await gpu.start([packed], words(new Float64Array(count).fill(1)), count, 0);
     expect(await gpu.readActive()).toBe(count);
     const rd = rows + nc;
     const data = new Float32Array(count * 2 * rd);
