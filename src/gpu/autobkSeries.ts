@@ -65,6 +65,8 @@ export interface AutobkSeriesMaps {
 }
 
 const WG = 64;
+/** Shorter sleeps are left to the read-back itself (timer granularity, wake-up latency). */
+const MIN_SLEEP_MS = 4;
 /** Compute passes of one chunk timed with timestamp queries (setup + LM submissions + finish). */
 const TIMED_PASSES = 16;
 
@@ -164,6 +166,12 @@ export class AutobkSeriesGpu {
   private passes = 0;
   /** GPU time of the last chunk read by readResults (ms), or NaN without timestamps. */
   gpuMs = NaN;
+  /** The last LM submission (for readActive's sleep) and the wall time per trial seen so far. */
+  private submitted = { at: 0, trials: 0 };
+  private msPerTrial = 0;
+  /** When the last finish was submitted, and its wall time per spectrum. */
+  private finished = 0;
+  private msPerFinished = 0;
 
   private constructor(ctx: GpuContext, maps: AutobkSeriesMaps, capacity: number, lm: AutobkLm, pipelines: GPUComputePipeline[], settings: AutobkLmSettings) {
     this.ctx = ctx;
@@ -301,7 +309,7 @@ export class AutobkSeriesGpu {
       pass.end();
       this.lm.copyActiveCount(enc);
     });
-    this.upload.remap();
+    this.submitted = { at: performance.now(), trials };
   }
 
   /** Submits `trials` more LM trials for the active spectra of the loaded chunk, and their count. */
@@ -312,11 +320,22 @@ export class AutobkSeriesGpu {
       pass.end();
       this.lm.copyActiveCount(enc);
     });
+    this.submitted = { at: performance.now(), trials };
   }
 
-  /** Spectra still active after the last submission (the LM loop's only read-back). */
-  readActive(): Promise<number> {
-    return this.lm.readActive();
+  /**
+   * Spectra still active after the last submission (the LM loop's only read-back). While a
+   * mapping is pending, Dawn's Node binding polls the device from this thread (a busy core and
+   * garbage for V8's collector), so when the trials are expected to take long, the thread first
+   * sleeps through half the time the previous submissions' trials took.
+   */
+  async readActive(): Promise<number> {
+    const elapsed = performance.now() - this.submitted.at;
+    const sleep = 0.5 * this.msPerTrial * this.submitted.trials - elapsed;
+    if (sleep >= MIN_SLEEP_MS) await new Promise((resolve) => setTimeout(resolve, sleep));
+    const active = await this.lm.readActive();
+    if (this.submitted.trials > 0) this.msPerTrial = (performance.now() - this.submitted.at) / this.submitted.trials;
+    return active;
   }
 
   /** Submits the polish step and the result planes of the loaded chunk, copied for readResults. */
@@ -346,6 +365,7 @@ export class AutobkSeriesGpu {
         this.readback.copyFrom(enc, this.timer.resolve, 16 * timed, 0, Math.ceil(dst / 2) * 8);
       }
     });
+    this.finished = performance.now();
   }
 
   /**
@@ -361,7 +381,11 @@ export class AutobkSeriesGpu {
     const planeWords = n * this.layout.widths.reduce((a, w) => a + w, 0);
     const timed = this.timer === null ? 0 : Math.min(this.passes, TIMED_PASSES);
     const stampsAt = Math.ceil(planeWords / 2) * 8;
+    // As readActive: sleep through half the time the last finish took per spectrum.
+    const sleep = 0.5 * this.msPerFinished * n - (performance.now() - this.finished);
+    if (sleep >= MIN_SLEEP_MS) await new Promise((resolve) => setTimeout(resolve, sleep));
     const mapped = await this.readback.map(timed > 0 ? stampsAt + 16 * timed : 4 * planeWords);
+    this.msPerFinished = (performance.now() - this.finished) / n;
     let o = 0;
     const f64 = (count: number): Float64Array => {
       const v = new Float64Array(mapped, o, count);

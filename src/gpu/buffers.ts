@@ -143,54 +143,52 @@ export class ReadbackBuffer {
 }
 
 /**
- * A MAP_WRITE staging buffer reused for every upload of up to `capacity` bytes: write (copy into
- * the mapping), copyTo in the submission that consumes the data, then remap once submitted. Large
- * `queue.writeBuffer` calls go through fresh staging memory each time, whose first touch costs the
- * host several times the copy itself; this buffer's pages are touched once.
+ * A MAP_WRITE staging buffer reused for every upload of up to `capacity` bytes: fill (mapping
+ * it, if the last upload unmapped it, and copying into the mapping), then copyTo in the
+ * submission that consumes the data. Large `queue.writeBuffer` calls go through fresh staging
+ * memory each time, whose first touch costs the host several times the copy itself; this
+ * buffer's pages are touched once. It is mapped again only when the next fill needs it: a
+ * pending mapping keeps Dawn's Node binding polling the device from the calling thread.
  */
 export class UploadBuffer {
   readonly buffer: GPUBuffer;
   private readonly ctx: GpuContext;
-  private mapping: Promise<void>;
 
   constructor(ctx: GpuContext, label: string, capacity: number) {
     const size = paddedSize(capacity);
     checkSize(ctx, label, size, false);
     this.ctx = ctx;
     this.buffer = ctx.device.createBuffer({ label, size, usage: BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, mappedAtCreation: true });
-    this.mapping = Promise.resolve();
   }
 
   /**
-   * Waits until the buffer is mapped (the GPU done with its previous contents), lets `fill` write
-   * the first `bytes` bytes straight into the mapping (gathering pieces, converting types), unmaps.
+   * Maps the buffer (waiting for the GPU to be done with its previous contents), lets `fill`
+   * write the first `bytes` bytes straight into the mapping (gathering pieces, converting
+   * types), unmaps.
    */
   async fill(bytes: number, fill: (mapped: ArrayBuffer) => void): Promise<void> {
-    await this.mapping;
-    this.ctx.assertUsable();
+    const b = this.buffer;
     const size = Math.ceil(bytes / 4) * 4;
-    if (size > this.buffer.size) throw new RangeError(`${this.buffer.label}: upload of ${bytes} bytes overruns its ${this.buffer.size} bytes`);
+    if (size > b.size) throw new RangeError(`${b.label}: upload of ${bytes} bytes overruns its ${b.size} bytes`);
+    if (b.mapState === 'unmapped') {
+      try {
+        await b.mapAsync(MAP_MODE_WRITE, 0, size);
+      } catch (e) {
+        this.ctx.assertUsable();
+        throw new GpuDeviceError(`mapping ${b.label} for writing failed: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    this.ctx.assertUsable();
     try {
-      fill(this.buffer.getMappedRange(0, size));
+      fill(b.getMappedRange(0, size));
     } finally {
-      this.buffer.unmap();
+      b.unmap();
     }
   }
 
   /** Adds the copy of the first `bytes` bytes into `target` to an encoder. */
   copyTo(encoder: GPUCommandEncoder, target: GPUBuffer, bytes: number, targetOffset = 0): void {
     encoder.copyBufferToBuffer(this.buffer, 0, target, targetOffset, Math.ceil(bytes / 4) * 4);
-  }
-
-  /** After the submission that copies from it: maps again for the next write, without waiting. */
-  remap(): void {
-    const b = this.buffer;
-    this.mapping = b.mapAsync(MAP_MODE_WRITE).catch((e: unknown) => {
-      this.ctx.assertUsable();
-      throw new GpuDeviceError(`mapping ${b.label} for writing failed: ${(e as Error).message}`, { cause: e });
-    });
-    // A buffer destroyed while mapping rejects; the next write reports it, nothing else waits.
-    this.mapping.catch(() => undefined);
   }
 
   destroy(): void {

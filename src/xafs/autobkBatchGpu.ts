@@ -47,9 +47,13 @@ import { chirOnGpu, fitSeriesOnGpu } from './autobkSeriesGpu.js';
 const DEFAULT_CHUNK = 4096;
 /**
  * Series spectra per chunk unless `maxChunk` says otherwise (the device limits may allow
- * fewer): a series holds no CPU setups, and larger chunks mean fewer LM round trips.
+ * fewer): a series holds no CPU setups, and larger chunks mean fewer submissions in all. A
+ * streamed series takes half: its in-flight memory is what bounds a long run (per slot the μ
+ * buffer, its upload staging, the result planes and their read-back, ~16 KB per 645-point
+ * spectrum, plus the caller's blocks the chunks still refer to).
  */
 const DEFAULT_SERIES_CHUNK = 16384;
+const DEFAULT_STREAM_CHUNK = 8192;
 /** LM trials per submission on the per-spectrum path. */
 const TRIALS_PER_SUBMISSION = 2;
 /**
@@ -385,7 +389,7 @@ export async function autobkBatchGpu(
       const tPlan = performance.now();
       const design = e0 === null ? null : planSeries(batch.series.energy, e0, options, batch.series.edgeStep !== undefined);
       timings.setupMs += performance.now() - tPlan;
-      const maxChunk = run.maxChunk ?? DEFAULT_SERIES_CHUNK;
+      const maxChunk = run.maxChunk ?? (batch.kind === 'stream' ? DEFAULT_STREAM_CHUNK : DEFAULT_SERIES_CHUNK);
       if (design !== null && AutobkSeriesGpu.capacityFor(ctx, design, maxChunk) > 0) {
         const shape: AutobkPlaneShape = { kWidth: design.nk, coefWidth: design.nspl, nr: chir === null ? 0 : chirBins(options, chir), rows: design.ne };
         const packed = batch.kind === 'packed';
