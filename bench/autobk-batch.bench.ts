@@ -45,6 +45,8 @@ type Mode = (typeof MODES)[number];
 export interface Row {
   device: string;
   mode: Mode;
+  /** 'retained': one result with every plane; 'onChunk': chunks handed to onChunk (retain: false), as a writer consumes them. */
+  delivery: 'retained' | 'onChunk';
   spectra: number;
   runs: number;
   medianMs: number;
@@ -145,50 +147,61 @@ export default async function run(): Promise<void> {
           continue;
         }
         const series = seriesOf(mode, n);
-        let timings: BatchTimings | null = null;
-        let errors = 0;
-        const call = async (): Promise<void> => {
-          const res = await autobkBatch(series, {}, { ...device.run, onTimings: (t) => (timings = t) });
-          errors = res.countStatus('error');
-        };
-        // From 10⁵ on one run, profiled as it is timed; below, three timed runs and a profiled one
-        // (so that sampling does not slow the timed ones).
-        const runs = n >= 100_000 ? 1 : 3;
-        let medianMs: number;
-        let profile;
-        if (runs === 1) {
-          const t0 = performance.now();
-          ({ profile } = await profileHost(call));
-          medianMs = performance.now() - t0;
-        } else {
-          const bench = new Bench({ name: `${device.name} ${mode} ${n}`, iterations: runs, time: 0, warmupIterations: 0, warmupTime: 0 });
-          bench.add(`${device.name} | ${mode} | ${n}`, call);
-          await bench.run();
-          medianMs = summarize(bench)[0]!.medianMs;
-          ({ profile } = await profileHost(call));
+        // The GPU rows from 10⁵ on also run streamed (onChunk): the host's cost without the
+        // memory of a retained result.
+        for (const delivery of device.gpu && n >= 100_000 ? (['retained', 'onChunk'] as const) : (['retained'] as const)) {
+          let timings: BatchTimings | null = null;
+          let errors = 0;
+          let sum = 0;
+          const call = async (): Promise<void> => {
+            const res = await autobkBatch(series, {}, {
+              ...device.run,
+              onTimings: (t) => (timings = t),
+              ...(delivery === 'onChunk' ? { onChunk: (c: { chisqr: Float64Array }) => void (sum += c.chisqr[0]!) } : {}),
+            });
+            errors = res.countStatus('error');
+          };
+          // From 10⁵ on one run, profiled as it is timed; below, three timed runs and a profiled one
+          // (so that sampling does not slow the timed ones).
+          const runs = n >= 100_000 ? 1 : 3;
+          let medianMs: number;
+          let profile;
+          if (runs === 1) {
+            const t0 = performance.now();
+            ({ profile } = await profileHost(call));
+            medianMs = performance.now() - t0;
+          } else {
+            const bench = new Bench({ name: `${device.name} ${mode} ${n}`, iterations: runs, time: 0, warmupIterations: 0, warmupTime: 0 });
+            bench.add(`${device.name} | ${mode} | ${n}`, call);
+            await bench.run();
+            medianMs = summarize(bench)[0]!.medianMs;
+            ({ profile } = await profileHost(call));
+          }
+          if (!Number.isFinite(sum)) throw new Error('onChunk saw non-finite χ²');
+          const per = perItem(profile, n);
+          const row: Row = {
+            device: device.name,
+            mode,
+            delivery,
+            spectra: n,
+            runs,
+            medianMs: +medianMs.toFixed(1),
+            spectraPerSecond: Math.round(n / (medianMs / 1000)),
+            hostOwnUsPerSpectrum: +per.ownUs.toFixed(3),
+            hostWebgpuUsPerSpectrum: +(per.ownWebgpuUs - per.ownUs).toFixed(3),
+            hostGcMs: +profile.ms.gc.toFixed(1),
+            hostTopOwn: profile.topOwn.slice(0, 6).map((f) => `${f.name} ${f.where} ${f.ms.toFixed(1)} ms`),
+            timings,
+            errors,
+          };
+          const t = timings as BatchTimings | null;
+          console.log(JSON.stringify({ ...row, timings: { ...t, timeline: undefined } }));
+          if (t?.timeline !== undefined) {
+            console.log(`  per-chunk timeline (ms: start row, submitted, first count read, results read, consumed), ${t.chunks} chunks, read-backs ${JSON.stringify(t.roundTripsPerChunk)}, at most ${t.maxChunksInFlight} in flight:`);
+            for (const line of t.timeline.slice(0, 8)) console.log(`    ${JSON.stringify(line)}`);
+          }
+          rows.push(row);
         }
-        const per = perItem(profile, n);
-        const row: Row = {
-          device: device.name,
-          mode,
-          spectra: n,
-          runs,
-          medianMs: +medianMs.toFixed(1),
-          spectraPerSecond: Math.round(n / (medianMs / 1000)),
-          hostOwnUsPerSpectrum: +per.ownUs.toFixed(3),
-          hostWebgpuUsPerSpectrum: +(per.ownWebgpuUs - per.ownUs).toFixed(3),
-          hostGcMs: +profile.ms.gc.toFixed(1),
-          hostTopOwn: profile.topOwn.slice(0, 6).map((f) => `${f.name} ${f.where} ${f.ms.toFixed(1)} ms`),
-          timings,
-          errors,
-        };
-        const t = timings as BatchTimings | null;
-        console.log(JSON.stringify({ ...row, timings: { ...t, timeline: undefined } }));
-        if (t?.timeline !== undefined) {
-          console.log(`  per-chunk timeline (ms: start row, submitted, first count read, results read, consumed), ${t.chunks} chunks, read-backs ${JSON.stringify(t.roundTripsPerChunk)}, at most ${t.maxChunksInFlight} in flight:`);
-          for (const line of t.timeline.slice(0, 8)) console.log(`    ${JSON.stringify(line)}`);
-        }
-        rows.push(row);
       }
     }
   }
@@ -215,7 +228,7 @@ export default async function run(): Promise<void> {
   ctx?.destroy();
   const machine = machineInfo();
   console.table(rows.map((r) => ({
-    device: r.device.slice(0, 40), mode: r.mode, spectra: r.spectra, ms: r.medianMs, 'spectra/s': r.spectraPerSecond,
+    device: r.device.slice(0, 40), mode: r.mode, delivery: r.delivery, spectra: r.spectra, ms: r.medianMs, 'spectra/s': r.spectraPerSecond,
     'host µs/sp': r.hostOwnUsPerSpectrum, 'dawn µs/sp': r.hostWebgpuUsPerSpectrum, 'RSS MiB': r.peakRssMiB,
     'read-backs/chunk': r.timings?.roundTripsPerChunk === undefined ? '' : Math.max(...r.timings.roundTripsPerChunk),
   })));

@@ -61,6 +61,7 @@ const t = timings as BatchTimings | null;
 const row: Row = {
   device,
   mode,
+  delivery: 'onChunk',
   spectra: n,
   runs: 1,
   medianMs: +ms.toFixed(1),
