@@ -31,7 +31,8 @@ async function runOnCpu(batch: Batch, options: AutobkBatchOptions, run: AutobkBa
     run.retain ?? run.onChunk === undefined,
     { device: 'cpu', kstep: options.kstep ?? 0.05, energy: batch.kind === 'list' ? null : batch.series.energy, r: null },
     run.onChunk,
-    { shared: threads > 0 && canShareMemory(), ownEnergy: batch.kind === 'list' },
+    // Workers writing in place pad their own rows, so the pages are first touched on their threads.
+    { shared: threads > 0 && canShareMemory(), ownEnergy: batch.kind === 'list', pad: !(threads > 0 && canShareMemory()) },
   );
   const t = await autobkBatchCpu(batch, options, run, threads, sink, shape);
   const result = sink.finish();

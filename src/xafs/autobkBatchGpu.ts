@@ -48,12 +48,13 @@ const DEFAULT_CHUNK = 4096;
 /**
  * Series spectra per chunk unless `maxChunk` says otherwise (the device limits may allow
  * fewer): a series holds no CPU setups, and larger chunks mean fewer submissions in all. A
- * streamed series takes half: its in-flight memory is what bounds a long run (per slot the μ
- * buffer, its upload staging, the result planes and their read-back, ~16 KB per 645-point
- * spectrum, plus the caller's blocks the chunks still refer to).
+ * streamed series takes a quarter: its in-flight memory is what bounds a long run (per slot the
+ * μ buffer, its upload staging, the result planes and their read-back, ~16 KB per 645-point
+ * spectrum, all host memory on a software adapter, plus the caller's blocks the chunks still
+ * refer to), and 4096 spectra still fill a large GPU.
  */
 const DEFAULT_SERIES_CHUNK = 16384;
-const DEFAULT_STREAM_CHUNK = 8192;
+const DEFAULT_STREAM_CHUNK = 4096;
 /** LM trials per submission on the per-spectrum path. */
 const TRIALS_PER_SUBMISSION = 2;
 /**

@@ -324,10 +324,14 @@ export async function fitSeriesOnGpu(
       deliver(next.value.index, await runChunk(slot, next.value));
     }
   };
+  const running = slots.map(worker);
   try {
-    await Promise.all(slots.map(worker));
+    await Promise.all(running);
     await delivery;
   } finally {
+    // Each slot's chunk runs to its next check of the signal or of a failure before its
+    // buffers go: a destroyed buffer used later would poison the caller's context.
+    await Promise.allSettled(running);
     for (const s of slots) s.destroy();
   }
   timings.chunks = roundTrips.length;

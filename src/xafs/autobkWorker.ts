@@ -30,6 +30,7 @@ import {
 import { chirXftfOptions, type AutobkBatchOptions, type ChirSettings } from './autobkBatchTypes.js';
 import {
   allocateColumns,
+  knotWidth,
   type OwnRow,
   STATUS_CONVERGED,
   STATUS_ERROR,
@@ -49,6 +50,11 @@ export interface AutobkWorkerInit {
   shape: AutobkPlaneShape;
   /** The batch planes to write in place (shared memory, or the calling thread); null: each job returns its own. */
   target: AutobkColumns | null;
+  /**
+   * Whether the handler pads its own rows of `target` with NaN (the caller allocated it without:
+   * first touch of the pages then happens on the worker threads, in parallel, not on the caller's).
+   */
+  padRows?: boolean;
 }
 
 /** Bits of AutobkJob.given. */
@@ -124,6 +130,19 @@ function allFinite(a: ArrayLike<number>): boolean {
   return true;
 }
 
+/** NaN past a row's lengths (nk χ points, nspl coefficients, ne energy points); a failed row (all 0) is NaN throughout. */
+function padTails(out: AutobkColumns, i: number, nk: number, nspl: number, ne: number): void {
+  out.chi.fill(NaN, i * out.kWidth + nk, (i + 1) * out.kWidth);
+  out.coefs.fill(NaN, i * out.coefWidth + nspl, (i + 1) * out.coefWidth);
+  out.initCoefs.fill(NaN, i * out.coefWidth + nspl, (i + 1) * out.coefWidth);
+  const kw = knotWidth(out.coefWidth);
+  out.knots.fill(NaN, i * kw + (nspl === 0 ? 0 : nspl + 4), (i + 1) * kw);
+  const row = out.rowOffsets[i]!;
+  out.bkg?.fill(NaN, row + ne, out.rowOffsets[i + 1]!);
+  out.energy?.fill(NaN, row + ne, out.rowOffsets[i + 1]!);
+  if (nk === 0) for (const a of [out.e0, out.edgeStep, out.chisqr, out.redchi, out.kmin, out.kmax, out.rbkg]) a[i] = NaN;
+}
+
 /**
  * The job handler: fits every spectrum of a chunk; per-spectrum failures become error rows.
  * Spectra of a packed series whose grid cleaning leaves as it is share one plan per e0 (grids,
@@ -167,6 +186,7 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
     return { plan, setup, problem, solver, lmOptions: autobkLmOptions(nspl, options.lm), coefs };
   };
 
+  const padRows = init.padRows === true && init.target !== null;
   return (job) => {
     const { start, count, lengths, given } = job;
     // Rows go to the batch planes when the caller shares them, else to this chunk's own.
@@ -299,6 +319,7 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         out.ne[i] = ne;
         out.nk[i] = nk;
         out.ownEnergy[i] = ownEnergy ? 1 : 0;
+        if (padRows) padTails(out, i, nk, nspl, ne);
         if (plan.warnings.length > 0) {
           const key = plan.warnings.join('\n');
           let id = warningKeys.get(key);
@@ -314,6 +335,7 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         timings[3]! += t3 - t2;
       } catch (e) {
         out.status[i] = STATUS_ERROR;
+        if (padRows) padTails(out, i, 0, 0, 0);
         errors.push([s, e instanceof Error ? e.message : String(e)]);
         timings[0]! += performance.now() - t0;
       }
