@@ -44,9 +44,11 @@ async function runOnCpu(batch: Batch, options: AutobkBatchOptions, run: AutobkBa
 /**
  * AUTOBK background removal of every spectrum of a batch (Larch's autobk with `options`, which
  * apply to all; e0 and edge step come from the input or from pre_edge). `spectra` is a list
- * of spectra (grids may differ) or a packed series on one energy grid. The container is checked
- * first (a malformed one rejects the call, naming field and value); a spectrum whose data or
- * options cannot be fitted gets `{ status: 'error', error }` and the others still complete.
+ * of spectra (grids may differ), a packed series on one energy grid, or a series streamed as
+ * row blocks. The container is checked first (a malformed one rejects the call, naming field and
+ * value); a spectrum whose data or options cannot be fitted gets status 'error' with its own
+ * message and the others still complete. The result is columnar (AutobkBatchResults); with
+ * `run.onChunk` every finished chunk is handed over in input order.
  *
  * Devices: 'auto' (default) runs on the GPU when a hardware adapter exists and otherwise on the CPU,
  * after one notice line; 'gpu' rejects without an adapter; 'cpu' spreads chunks of spectra
