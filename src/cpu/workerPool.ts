@@ -23,8 +23,10 @@
  * (pack many small arrays into a few typed arrays and transfer their buffers). A handler that
  * throws rejects the whole map (errors that belong to one item should be part of its value);
  * so does a worker that dies. After a successful map its workers stay, idle and unreferenced,
- * for the next map of the same module (for up to 30 s: warm JIT, no start-up); after a failure
- * or an abort every worker of the map is terminated before the promise rejects.
+ * for the next map of the same module (for up to 30 s: warm JIT, no start-up). After an abort no
+ * job is sent and the promise rejects once the jobs in flight are back (their workers stay, as
+ * after a success; a job still running after 2 s gets its worker terminated); after a failure
+ * every worker of the map is terminated before the promise rejects.
  *
  * Running from TypeScript sources (vitest): when `module` names a `.js` file that does not exist
  * but its `.ts` sibling does (or names a `.ts` file), the worker module and everything it imports
@@ -290,6 +292,8 @@ function parkIdle(key: string, w: Worker): void {
  * idle while its reply travels and this thread makes the next job.
  */
 const JOBS_IN_FLIGHT = 2;
+/** How long an abort waits for the jobs in flight before it terminates their workers. */
+const ABORT_GRACE_MS = 2000;
 
 /** Runs every job on a pool of `threads` workers; values in job order. See the file header. */
 export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>): Promise<O[]> {
@@ -319,6 +323,7 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
     const finish = (error: unknown): void => {
       if (settled) return;
       settled = true;
+      if (aborting !== null) clearTimeout(aborting.timer);
       signal?.removeEventListener('abort', onAbort);
       for (const detach of detachers) detach();
       if (error === undefined) {
@@ -333,11 +338,34 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
       // Settle only once no worker of this map runs any more.
       void Promise.all(workers.map((w) => w.terminate())).then(() => reject(error));
     };
-    const onAbort = (): void => finish(signal!.reason);
+    // An abort stops sending jobs and waits for the jobs in flight (each a short chunk) to come
+    // back, so the workers are released, not terminated: terminating a thread while V8 compiles
+    // its code in the background can abort the whole process (Node 20). A job still running
+    // after ABORT_GRACE_MS (a hung fit) gets its worker terminated all the same.
+    let aborting: { reason: unknown; timer: ReturnType<typeof setTimeout> } | null = null;
+    const inFlight = (): number => next - done;
+    const abortWhenIdle = (): void => {
+      if (aborting === null || inFlight() > 0) return;
+      clearTimeout(aborting.timer);
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      for (const detach of detachers) detach();
+      for (const w of workers) {
+        w.postMessage({ kind: 'release' } satisfies ToWorker);
+        parkIdle(key, w);
+      }
+      reject(aborting.reason);
+    };
+    const onAbort = (): void => {
+      if (settled || aborting !== null) return;
+      aborting = { reason: signal!.reason, timer: setTimeout(() => finish(signal!.reason), ABORT_GRACE_MS) };
+      abortWhenIdle();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const send = (w: Worker): void => {
-      if (next >= n) return;
+      if (next >= n || aborting !== null) return;
       const id = next++;
       try {
         const job = jobAt(jobs, id);
@@ -358,8 +386,12 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
               finish(deserializeError(msg.error));
               return;
             }
-            out[msg.id] = msg.value as O;
             done++;
+            if (aborting !== null) {
+              abortWhenIdle();
+              return;
+            }
+            out[msg.id] = msg.value as O;
             try {
               onDone?.(msg.id, msg.value as O);
             } catch (e) {

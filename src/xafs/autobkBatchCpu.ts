@@ -177,6 +177,9 @@ export async function autobkBatchCpu(
             const ready = pending.get(nextJob)!;
             pending.delete(nextJob++);
             chain = chain.then(() => deliver(ready));
+            // Handled here: a delivery that fails (an abort) is reported once the map itself
+            // has settled, which may be ticks later (after its workers are terminated).
+            chain.catch(() => undefined);
           }
         },
       });
