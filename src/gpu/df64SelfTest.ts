@@ -26,6 +26,7 @@
 import { createStorageBuffer, createUniformBuffer, ReadbackBuffer, upload } from './buffers.js';
 import type { GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
+import { mulberry32 } from '../math/random.js';
 
 export interface Df64Report {
   /** Every check passed: kernels may rely on df64 on this device. */
@@ -76,17 +77,6 @@ function exponentOf(v: number): number {
   return ((bitsOf(v) >>> 23) & 0xff) - 127;
 }
 
-/** Mulberry32: the cases are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An f32 with a random 24-bit significand in [2^e, 2^(e+1)] and a random sign. */
 function randomF32(rnd: () => number, e: number): number {
@@ -256,7 +246,8 @@ export function df64Verdict(ctx: GpuContext): Promise<Df64Report> {
 }
 
 async function runSelfTest(ctx: GpuContext, fault: boolean): Promise<Df64Report> {
-  const rnd = prng(0x64f64);
+  // The same cases on every run.
+  const rnd = mulberry32(0x64f64);
   const sums = twoSumCases(rnd);
   const prods = productCases(rnd);
   const f32s = f32EncodeCases(rnd);

@@ -37,6 +37,7 @@ import {
   type AutobkColumns,
   type AutobkPlaneShape,
   type OwnRow,
+  WarningTable,
 } from './autobkBatchResults.js';
 import { chirBins, chirXftfOptions, type AutobkBatchOptions, type AutobkBatchRun, type BatchSpectrum, type BatchTimings, type ChirSettings } from './autobkBatchTypes.js';
 import { ftwindow } from './ftwindow.js';
@@ -502,8 +503,7 @@ async function fitSpectraOnGpu(
     timings.setupMs += performance.now() - t0;
     const n = next - first;
     const columns = target !== null ? sliceColumns(target, source.start + first, n) : allocateColumns(shape, source.start + first, n, { ownEnergy: source.list });
-    const warningLists: string[][] = [];
-    const warningKeys = new Map<string, number>();
+    const warnings = new WarningTable();
     const ids = new Uint16Array(n);
     const ownEnergies: OwnRow[] = [];
 
@@ -547,20 +547,12 @@ async function fitSpectraOnGpu(
           columns.ownEnergy[i] = 1;
           ownEnergies.push([i, g.energy, null]);
         }
-        if (g.warnings.length > 0) {
-          const key = g.warnings.join('\n');
-          let id = warningKeys.get(key);
-          if (id === undefined) {
-            id = warningLists.push(g.warnings.slice());
-            warningKeys.set(key, id);
-          }
-          ids[i] = id;
-        }
+        ids[i] = warnings.id(g.warnings);
       }
       timings.readbackMs += performance.now() - t3;
       await chirOf(columns, n, plan.shape.nfft);
     }
-    await sink.add({ columns, errors, warnings: warningLists.length > 0 ? { lists: warningLists, ids } : null, ownEnergies, bkgOnDemand: null });
+    await sink.add({ columns, errors, warnings: warnings.lists.length > 0 ? { lists: warnings.lists, ids } : null, ownEnergies, bkgOnDemand: null });
     progress(sink.done);
   }
   return lm;

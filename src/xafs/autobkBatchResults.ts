@@ -422,6 +422,23 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
  */
 export type OwnRow = [number, Float64Array, Float64Array | null];
 
+/** Distinct warning lists of a chunk, each stored once, and the 1-based id of a list (0: none). */
+export class WarningTable {
+  readonly lists: string[][] = [];
+  private readonly keys = new Map<string, number>();
+
+  id(warnings: readonly string[]): number {
+    if (warnings.length === 0) return 0;
+    const key = warnings.join('\n');
+    let id = this.keys.get(key);
+    if (id === undefined) {
+      id = this.lists.push(warnings.slice());
+      this.keys.set(key, id);
+    }
+    return id;
+  }
+}
+
 /** One finished chunk as a back end hands it over: planes, errors by local index, warnings. */
 export interface FinishedChunk {
   columns: AutobkColumns;

@@ -31,6 +31,7 @@ import { chirXftfOptions, type AutobkBatchOptions, type ChirSettings } from './a
 import {
   allocateColumns,
   knotWidth,
+  WarningTable,
   type OwnRow,
   STATUS_CONVERGED,
   STATUS_ERROR,
@@ -195,8 +196,7 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
     const at0 = start - out.start;
     const errors: [number, string][] = [];
     const ownEnergies: OwnRow[] = [];
-    const warningLists: string[][] = [];
-    const warningKeys = new Map<string, number>();
+    const warnings = new WarningTable();
     const warningIds = new Uint16Array(count);
     const timings = new Float64Array(4);
     let r: Float64Array | null = null;
@@ -320,15 +320,7 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         out.nk[i] = nk;
         out.ownEnergy[i] = ownEnergy ? 1 : 0;
         if (padRows) padTails(out, i, nk, nspl, ne);
-        if (plan.warnings.length > 0) {
-          const key = plan.warnings.join('\n');
-          let id = warningKeys.get(key);
-          if (id === undefined) {
-            id = warningLists.push(plan.warnings.slice());
-            warningKeys.set(key, id);
-          }
-          warningIds[s] = id;
-        }
+        warningIds[s] = warnings.id(plan.warnings);
         timings[0]! += t1 - t0 - tDesign;
         timings[1]! += tDesign + (t1b - t1) + (t4 - t3);
         timings[2]! += t2 - t1b;
@@ -344,7 +336,7 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
     if (own !== null) {
       for (const v of Object.values(own)) if (ArrayBuffer.isView(v)) transfer.push(v.buffer as ArrayBuffer);
     }
-    return { value: { start, count, columns: own, errors, ownEnergies, warningLists, warningIds, r, timings }, transfer };
+    return { value: { start, count, columns: own, errors, ownEnergies, warningLists: warnings.lists, warningIds, r, timings }, transfer };
   };
 }
 

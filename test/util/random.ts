@@ -1,14 +1,5 @@
-/** Small deterministic PRNG (Mulberry32) so every test input is reproducible from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Random inputs for tests: the generator is the library's own (src/math/random.ts).
+export { mulberry32 } from '../../src/math/random.js';
 
 /** Standard normal deviates from a uniform source (Box–Muller). */
 export function gaussian(rnd: () => number): () => number {
