@@ -70,6 +70,7 @@ export async function autobkBatch(spectra: AutobkBatchInput, options: AutobkBatc
   const batch = validateBatch(spectra);
   run.signal?.throwIfAborted();
   if (run.retain !== undefined && typeof run.retain !== 'boolean') throw new TypeError(`autobkBatch: retain = ${String(run.retain)} must be a boolean`);
+  if (run.onChunk !== undefined && typeof run.onChunk !== 'function') throw new TypeError(`autobkBatch: onChunk must be a function, got ${describe(run.onChunk)}`);
   const threads = async (): Promise<number> => run.workers ?? (batch.n !== null && batch.n < MIN_SPECTRA_FOR_WORKERS ? 0 : await availableThreads());
   if (device === 'cpu') return runOnCpu(batch, options, run, await threads(), t0);
 

@@ -30,9 +30,9 @@ import {
   allocateColumns,
   ResultSink,
   sliceColumns,
-  STATUS_CONVERGED,
+  knotWidth,
   STATUS_ERROR,
-  STATUS_MAX_ITERATIONS,
+  writeFitScalars,
   type AutobkBatchResults,
   type AutobkColumns,
   type AutobkPlaneShape,
@@ -258,22 +258,8 @@ function writeFit(out: AutobkColumns, i: number, e: ChunkEntry, chisqr: number, 
   if (ownEnergy) out.energy!.set(g.energy, row);
   out.coefs.set(coefs, i * out.coefWidth);
   out.initCoefs.set(g.initCoefs, i * out.coefWidth);
-  out.knots.set(g.knots.subarray(0, nspl + 4), i * (out.coefWidth + 4));
-  const dof = 2 * g.irbkg + 2 * g.nclamp - nspl;
-  out.status[i] = hitMaxIterations ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
-  out.e0[i] = g.e0;
-  out.edgeStep[i] = edgeStep;
-  out.nspl[i] = nspl;
-  out.irbkg[i] = g.irbkg;
-  out.kmin[i] = g.kmin;
-  out.kmax[i] = g.kmax;
-  out.rbkg[i] = g.rbkg;
-  out.chisqr[i] = chisqr;
-  out.redchi[i] = dof > 0 ? chisqr / dof : NaN;
-  out.iterations[i] = e.iterations;
-  out.nk[i] = nk;
-  out.ne[i] = mu.length;
-  out.ownEnergy[i] = ownEnergy ? 1 : 0;
+  out.knots.set(g.knots.subarray(0, nspl + 4), i * knotWidth(out.coefWidth));
+  writeFitScalars(out, i, g, g.e0, edgeStep, chisqr, e.iterations, hitMaxIterations, nk, mu.length, ownEnergy);
 }
 
 /** The windows of xftf for χ(R) (k-weight times window on the k grid) of a fitted kmax, cached by kmax. */

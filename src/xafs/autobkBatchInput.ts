@@ -152,7 +152,7 @@ function finiteSpan(energy: ArrayLike<number>): number {
  * kmax ≤ k(E_max − e0) and e0 ≥ E_min. Known before any result arrives, so one shared k grid
  * serves every result whatever order chunks come back in.
  */
-export function kGridBound(batch: Batch, kstep: number): number {
+function kGridBound(batch: Batch, kstep: number): number {
   let span = NaN;
   if (batch.kind !== 'list') {
     span = finiteSpan(batch.series.energy);

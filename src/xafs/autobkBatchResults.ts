@@ -97,6 +97,41 @@ function alloc<T extends Float64Array | Int32Array | Uint8Array>(ctor: { new (b:
   return new ctor(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
 }
 
+/** What a fit's plan fixes for its spectrum: the grids' sizes and settings that go into the scalar columns. */
+export interface FitScalars {
+  nspl: number;
+  irbkg: number;
+  nclamp: number;
+  kmin: number;
+  kmax: number;
+  rbkg: number;
+}
+
+/**
+ * The scalar columns of one fitted spectrum (row i): its plan's settings, χ², χ²/dof (NaN when
+ * the knots outnumber the residuals, as Larch leaves it), LM trials, grid sizes, status.
+ */
+export function writeFitScalars(
+  out: AutobkColumns, i: number, f: FitScalars, e0: number, edgeStep: number, chisqr: number, iterations: number, maxIterations: boolean,
+  nk: number, ne: number, ownEnergy: boolean,
+): void {
+  const dof = 2 * f.irbkg + 2 * f.nclamp - f.nspl;
+  out.status[i] = maxIterations ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
+  out.e0[i] = e0;
+  out.edgeStep[i] = edgeStep;
+  out.nspl[i] = f.nspl;
+  out.irbkg[i] = f.irbkg;
+  out.kmin[i] = f.kmin;
+  out.kmax[i] = f.kmax;
+  out.rbkg[i] = f.rbkg;
+  out.chisqr[i] = chisqr;
+  out.redchi[i] = dof > 0 ? chisqr / dof : NaN;
+  out.iterations[i] = iterations;
+  out.nk[i] = nk;
+  out.ne[i] = ne;
+  out.ownEnergy[i] = ownEnergy ? 1 : 0;
+}
+
 /** Row offsets that are i·width (a series): a slice's relative offsets are then a prefix of them. */
 const uniformRows = new WeakSet<Int32Array>();
 

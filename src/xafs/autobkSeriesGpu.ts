@@ -109,8 +109,8 @@ async function* seriesChunks(batch: Extract<Batch, { kind: 'packed' | 'stream' }
 }
 
 /**
- * Fits every spectrum of a packed or streamed series into `sink`, in input order; false (and
- * nothing done) when the series does not fit this device. Rejects only on abort or device loss.
+ * Fits every spectrum of a packed or streamed series into `sink`, in input order (the caller
+ * has checked AutobkSeriesGpu.capacityFor). Rejects only on abort or device loss.
  */
 export async function fitSeriesOnGpu(
   ctx: GpuContext,
@@ -122,9 +122,8 @@ export async function fitSeriesOnGpu(
   shape: AutobkPlaneShape,
   sink: ResultSink,
   run: SeriesRun,
-): Promise<boolean> {
+): Promise<void> {
   const capacity = AutobkSeriesGpu.capacityFor(ctx, design, run.maxChunk);
-  if (capacity === 0) return false;
   const timings = run.timings;
   const tCreate = performance.now();
   const slots: AutobkSeriesGpu[] = [];
@@ -338,7 +337,6 @@ export async function fitSeriesOnGpu(
   timings.roundTripsPerChunk = roundTrips;
   timings.maxChunksInFlight = maxInFlight;
   timings.timeline = timeline;
-  return true;
 }
 
 /**

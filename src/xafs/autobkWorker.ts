@@ -32,10 +32,9 @@ import {
   allocateColumns,
   knotWidth,
   WarningTable,
+  writeFitScalars,
   type OwnRow,
-  STATUS_CONVERGED,
   STATUS_ERROR,
-  STATUS_MAX_ITERATIONS,
   type AutobkColumns,
   type AutobkPlaneShape,
 } from './autobkBatchResults.js';
@@ -303,22 +302,8 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         }
         const t4 = performance.now();
 
-        const dof = 2 * plan.irbkg + 2 * plan.nclamp - nspl;
-        out.status[i] = lm.info === 5 ? STATUS_MAX_ITERATIONS : STATUS_CONVERGED;
-        out.e0[i] = e0;
-        out.edgeStep[i] = edgeStep;
-        out.nspl[i] = nspl;
-        out.irbkg[i] = plan.irbkg;
-        out.kmin[i] = plan.kmin;
-        out.kmax[i] = plan.kmax;
-        out.rbkg[i] = plan.rbkg;
-        out.chisqr[i] = lm.chisqr;
-        out.redchi[i] = dof > 0 ? lm.chisqr / dof : NaN;
         // Every residual evaluation after the first is one trial step, accepted or not.
-        out.iterations[i] = lm.nfev - 1;
-        out.ne[i] = ne;
-        out.nk[i] = nk;
-        out.ownEnergy[i] = ownEnergy ? 1 : 0;
+        writeFitScalars(out, i, plan, e0, edgeStep, lm.chisqr, lm.nfev - 1, lm.info === 5, nk, ne, ownEnergy);
         if (padRows) padTails(out, i, nk, nspl, ne);
         warningIds[s] = warnings.id(plan.warnings);
         timings[0]! += t1 - t0 - tDesign;

@@ -96,6 +96,25 @@ describe('mapInWorkers', () => {
     expect(Atomics.load(heartbeat, 0)).toBe(after);
   });
 
+  it('an abort during short jobs rejects once they are back and keeps the workers (no termination)', async () => {
+    const ok = await mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 1 }, jobs: sumJobs(4), threads: 2 });
+    const controller = new AbortController();
+    const reason = new Error('enough');
+    const seen: number[] = [];
+    const run = mapInWorkers<TestInit, TestJob, TestOut>({
+      module, init: { scale: 1 }, jobs: sumJobs(200), threads: 2, signal: controller.signal,
+      onDone: (i) => {
+        seen.push(i);
+        if (seen.length === 3) controller.abort(reason);
+      },
+    });
+    await expect(run).rejects.toBe(reason);
+    // No job is handed over after the abort, and the next map finds the same threads.
+    expect(seen).toHaveLength(3);
+    const again = await mapInWorkers<TestInit, TestJob, TestOut>({ module, init: { scale: 1 }, jobs: sumJobs(4), threads: 2 });
+    expect(new Set(again.map((o) => o.thread))).toEqual(new Set(ok.map((o) => o.thread)));
+  });
+
   it('rejects at once with an already aborted signal, in either mode', async () => {
     const reason = new Error('already');
     const signal = AbortSignal.abort(reason);

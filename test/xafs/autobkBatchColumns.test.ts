@@ -89,6 +89,12 @@ describe('autobkBatch results are columnar', () => {
     expect(res.bkg.length).toBe(40 * ne);
     expect(AUTOBK_STATUS[res.status[7]!]).toBe('error');
     expect(res.errors.get(7)).toMatch(/no row has a finite energy and mu/);
+    // The workers wrote the shared planes in place and padded their own rows: a failed row is
+    // NaN throughout, a fitted one past its nk points.
+    expect(res.chi.subarray(7 * res.kWidth, 8 * res.kWidth).every(Number.isNaN)).toBe(true);
+    expect(Number.isNaN(res.e0[7]!)).toBe(true);
+    expect(res.chi.subarray(3 * res.kWidth + res.nk[3]!, 4 * res.kWidth).every(Number.isNaN)).toBe(true);
+    expect(res.chi.subarray(3 * res.kWidth, 3 * res.kWidth + res.nk[3]!).some(Number.isNaN)).toBe(false);
     expect(res.countStatus('error')).toBe(1);
     const r = res.at(3)!;
     if (r.status === 'error') throw new Error(r.error);
@@ -106,6 +112,10 @@ describe('autobkBatch results are columnar', () => {
     expect(maxAbsDiff(r.chi, a.chi)).toBe(0);
     expect(res.e0[3]).toBe(a.e0);
     expect(res.chisqr[3]).toBe(a.details.chisqr);
+  });
+
+  it('rejects an onChunk that is not a function, naming it', async () => {
+    await expect(autobkBatch({ energy: ru.energy, mu: ruRows(2) }, {}, { device: 'cpu', onChunk: 42 as never })).rejects.toThrow('onChunk must be a function, got 42');
   });
 
   it('CPU: onChunk gets every spectrum exactly once, in order; retain: false keeps the scalars only', async () => {
