@@ -4,6 +4,7 @@
 // declares: `params` (its uniform, with a nanBits field) and the override R (stamp radius).
 
 // The uniform of stars_extract and stars_metrics (binding 0 of both; the same buffer range).
+// One per chunk of stars; the host rewrites it (128 bytes) for every call.
 struct Params {
   width: u32,
   height: u32,
@@ -35,6 +36,21 @@ struct Params {
   shapePasses: u32,
   sortN: u32,
   clipIterations: u32,
+  // 1: the frame binding holds three planes (pixels, sky, sky σ, planeStride apart); 0: pixels
+  // only, and the sky comes from the tile grid (grid binding), interpolated where it is needed.
+  skyPlanes: u32,
+  gridNx: u32,
+  gridNy: u32,
+  // Tile size in pixels, width/gridNx and height/gridNy.
+  cellW: f32,
+  cellH: f32,
+  // Stars of the call: the stride of the catalogue's planes.
+  catStride: u32,
+  // The expected FWHM (SNR aperture when no FWHM was measured) and the MEASURE_METHODS code asked for.
+  fwhm: f32,
+  method: u32,
+  // The chunk's first slot: order is bound whole (a range would force 64-slot alignment).
+  firstSlot: u32,
 }
 
 // Per-star INFO words: stars_extract writes [0, 16), stars_metrics [16, 24).
@@ -63,6 +79,25 @@ const INFO_ROUND1 = 20u;
 const INFO_ROUND2 = 21u;
 const INFO_PX = 22u;
 const INFO_PY = 23u;
+// 1 once stars_metrics has written the star's catalogue row (stars_extract clears it).
+const INFO_DONE = 24u;
+
+// Stages (INFO_STAGE): how far the measurement got.
+const STAGE_MEASURED = 0u;
+const STAGE_NO_BACKGROUND = 1u;
+const STAGE_NO_PIXELS = 2u;
+const STAGE_NO_POSITION = 3u;
+
+// The FLAG_* bits of src/stars/types.ts.
+const FLAG_EDGE = 1u;
+const FLAG_SATURATED = 2u;
+const FLAG_NAN_PIXELS = 4u;
+const FLAG_FIT_FAILED = 8u;
+const FLAG_MOMENTS_NOT_CONVERGED = 16u;
+const FLAG_NO_SIGNAL = 128u;
+const FLAG_ANNULUS_FALLBACK = 256u;
+const FLAG_NO_BACKGROUND = 512u;
+const FLAG_NO_PIXELS = 1024u;
 
 // Per-star LM words (layout in the header of stars_fit.wgsl).
 const LM: u32 = 64u;

@@ -9,21 +9,27 @@
 //   RO       annulus outer radius ceil(1.5R); SORT_N a power of two ≥ the annulus pixel count
 //   WG       invocations per workgroup (a power of two ≥ 2·SIDE)
 //
-// Bindings (group 0):
+// Bindings (group 0). Stars are processed in slots (grouped by frame band); info, stamps and lm
+// are bound as the chunk's range of slots, starIn and order whole:
 //   0 params  uniform Params (stars_common.wgsl), one per chunk of stars
-//   1 tile    storage read, array<f32>: three planes of tileRows × width, starting at image row
-//             rowStart: pixel (x, y) of the image at [(y − rowStart)·width + x], the sky map at
-//             the same index + planeStride, the sky σ map at + 2·planeStride
-//   2 starIn  storage read, array<vec4<f32>>: per star of the chunk (ix, iy, fx, fy) with ix, iy
-//             the i32 bits of the start pixel floor(x + ½) and fx, fy = x − ix, y − iy
-//   3 info    storage read_write, array<f32>: INFO words per star (INFO_* offsets in
+//   1 tile    storage read, array<f32>: the frame band, tileRows × width pixels starting at
+//             image row rowStart: pixel (x, y) at [(y − rowStart)·width + x]; with skyPlanes the
+//             sky map at the same index + planeStride and the sky σ map at + 2·planeStride
+//   2 starIn  storage read, array<vec4<f32>>: per input star (ix, iy, fx, fy) with ix, iy the
+//             i32 bits of the start pixel floor(x + ½) and fx, fy = x − ix, y − iy; a position
+//             that cannot be measured has ix = 0x80000000 and its FLAG_* bit in iy
+//   3 info    storage read_write, array<f32>: INFO words per slot (INFO_* offsets in
 //             stars_common.wgsl; ints as u32/i32 bits)
-//   4 stamps  storage read_write, array<vec2<f32>>: NPIX per star, row-major, (z, w) = (pixel −
+//   4 stamps  storage read_write, array<vec2<f32>>: NPIX per slot, row-major, (z, w) = (pixel −
 //             sky)/S and the inverse variance in the same units; w = 0 leaves a pixel out
-//   5 lm      storage read_write, array<f32>: LM words per star (layout in stars_fit.wgsl);
+//   5 lm      storage read_write, array<f32>: LM words per slot (layout in stars_fit.wgsl);
 //             this kernel writes the start parameters, the status, pixels and noise
+//   6 order   storage read, array<u32>: the input index of each slot (the chunk's slot k at
+//             firstSlot + k)
+//   7 grid    storage read, array<f32>: without skyPlanes the sky tile grid, gridNx × gridNy
+//             levels row-major, then as many sky σ values (a dummy otherwise)
 //
-// Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
+// Dispatch: workgroup grid (gridX, gridY), slot = id.x + id.y·gridX < count.
 //
 // Params, the INFO_* and LM_* offsets, isFiniteBits, nanValue and admissible come from
 // stars_common.wgsl, spliced in at the include line.
@@ -40,18 +46,6 @@ override NPIX: u32 = u32(SIDE * SIDE);
 const FIT_PENDING = 100.0;
 const FIT_SKIP = 102.0;
 
-// Stages (INFO_STAGE): how far the measurement got.
-const STAGE_MEASURED = 0u;
-const STAGE_NO_BACKGROUND = 1u;
-const STAGE_NO_PIXELS = 2u;
-
-const FLAG_EDGE = 1u;
-const FLAG_SATURATED = 2u;
-const FLAG_NAN_PIXELS = 4u;
-const FLAG_MOMENTS_NOT_CONVERGED = 16u;
-const FLAG_NO_SIGNAL = 128u;
-const FLAG_ANNULUS_FALLBACK = 256u;
-
 const CENTROID_OK = 0u;
 const CENTROID_NO_SIGNAL = 1u;
 const CENTROID_NOT_CONVERGED = 2u;
@@ -66,6 +60,8 @@ const BIG = 3.0e38;
 @group(0) @binding(3) var<storage, read_write> info: array<f32>;
 @group(0) @binding(4) var<storage, read_write> stamps: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> lm: array<f32>;
+@group(0) @binding(6) var<storage, read> order: array<u32>;
+@group(0) @binding(7) var<storage, read> grid: array<f32>;
 
 var<workgroup> raw: array<f32, NPIX>;
 var<workgroup> valid: array<u32, NPIX>;
@@ -86,6 +82,43 @@ var<workgroup> mrg: array<f32, 64>;
 fn pixelIndex(x: i32, y: i32) -> u32 {
   let row = clamp(y - params.rowStart, 0, i32(params.tileRows) - 1);
   return u32(row) * params.width + u32(x);
+}
+
+// Sky and sky σ of the tiled map at pixel (x, y): the planes, or the bilinear interpolation
+// between tile centres that backgroundMap (src/stars/background.ts) evaluates on the CPU.
+fn mapSky(x: i32, y: i32) -> vec2<f32> {
+  if (params.skyPlanes != 0u) {
+    let k = pixelIndex(x, y);
+    return vec2<f32>(tile[k + params.planeStride], tile[k + 2u * params.planeStride]);
+  }
+  let nx = params.gridNx;
+  let ny = params.gridNy;
+  let gx = clamp((f32(x) + 0.5) / params.cellW - 0.5, 0.0, f32(nx - 1u));
+  let gy = clamp((f32(y) + 0.5) / params.cellH - 0.5, 0.0, f32(ny - 1u));
+  let i0 = min(u32(floor(gx)), nx - 1u);
+  let j0 = min(u32(floor(gy)), ny - 1u);
+  let i1 = min(i0 + 1u, nx - 1u);
+  let j1 = min(j0 + 1u, ny - 1u);
+  let fx = gx - f32(i0);
+  let fy = gy - f32(j0);
+  let n = nx * ny;
+  var out = vec2<f32>(0.0);
+  for (var p = 0u; p < 2u; p++) {
+    let o = p * n;
+    let g00 = grid[o + j0 * nx + i0];
+    let g01 = grid[o + j0 * nx + i1];
+    let g10 = grid[o + j1 * nx + i0];
+    let g11 = grid[o + j1 * nx + i1];
+    // NaN is tested by its bits: arithmetic may assume finite values and drop it.
+    if (!(isFiniteBits(g00) && isFiniteBits(g01) && isFiniteBits(g10) && isFiniteBits(g11))) {
+      out[p] = nanValue();
+      continue;
+    }
+    let a = g00 * (1.0 - fx) + g01 * fx;
+    let b = g10 * (1.0 - fx) + g11 * fx;
+    out[p] = a * (1.0 - fy) + b * fy;
+  }
+  return out;
 }
 
 fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
@@ -373,15 +406,27 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   if (star >= params.count) {
     return;
   }
-  let sIn = starIn[star];
+  let sIn = starIn[order[params.firstSlot + star]];
+  let ib = star * INFO;
+  let lb = star * LM;
+  if (bitcast<u32>(sIn.x) == 0x80000000u) {
+    if (lid == 0u) {
+      info[ib + INFO_FLAGS] = sIn.y;
+      info[ib + INFO_STAGE] = bitcast<f32>(STAGE_NO_POSITION);
+      info[ib + INFO_DONE] = 0.0;
+      lm[lb + LM_STATUS] = FIT_SKIP;
+    }
+    return;
+  }
+  if (lid == 0u) {
+    info[ib + INFO_DONE] = 0.0;
+  }
   let ix0 = bitcast<i32>(sIn.x);
   let iy0 = bitcast<i32>(sIn.y);
   var ix = ix0;
   var iy = iy0;
   var cx = sIn.z;
   var cy = sIn.w;
-  let ib = star * INFO;
-  let lb = star * LM;
   var flags = 0u;
   var sky = 0.0;
   var skySigma = 0.0;
@@ -403,8 +448,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       }
     }
     if (!skyOk) {
-      let k = pixelIndex(ix, iy);
-      sk = vec2<f32>(tile[k + params.planeStride], tile[k + 2u * params.planeStride]);
+      sk = mapSky(ix, iy);
       skyOk = isFiniteBits(sk.x);
     }
     if (!skyOk) {
@@ -463,6 +507,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     cy = sIn.w;
     if (count == 0u) {
       stage = STAGE_NO_PIXELS;
+      flags |= FLAG_NO_PIXELS;
     }
   } else if (centroid == CENTROID_NOT_CONVERGED) {
     flags |= FLAG_MOMENTS_NOT_CONVERGED;

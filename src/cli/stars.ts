@@ -77,7 +77,7 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function toCsv(rows: StarMeasurement[]): string {
+export function toCsv(rows: Iterable<StarMeasurement>): string {
   const out = [COLUMNS.join(',')];
   for (const r of rows) out.push(COLUMNS.map((c) => (c === 'flags' ? flagNames(r.flags).join('|') : csvCell(r[c]))).join(','));
   return `${out.join('\n')}\n`;
@@ -147,7 +147,7 @@ export async function starsCommand(argv: string[]): Promise<number> {
     const csv = toCsv(rows);
     if (outPath !== undefined) writeFileSync(outPath, csv);
     else process.stdout.write(csv);
-    const failed = rows.filter((r) => r.status === 'failed').length;
+    const failed = rows.countStatus()[2];
     process.stderr.write(`${rows.length} stars measured (${rows.length - failed} with a position, ${failed} failed)\n`);
     return 0;
   } catch (e) {

@@ -7,4 +7,5 @@ export type { Chunk, ChunkLimits } from './chunks.js';
 export { AUTOBK_LM_STATUS, AutobkLm } from './autobkLm.js';
 export type { AutobkLmChunk, AutobkLmSettings, AutobkLmShape } from './autobkLm.js';
 export { StarsGpuBatch } from './starsBatch.js';
-export type { StarsBatchConfig, StarsBatchInput, StarsBatchResult, StarsBatchTimings, StarsRunOptions, DaoKernel } from './starsBatch.js';
+export type { StarsBatchConfig, StarsRunInput, StarsRunResult, StarsBatchTimings, StarsRunOptions, DaoKernel } from './starsBatch.js';
+export { GpuStarFrame } from './starsFrame.js';

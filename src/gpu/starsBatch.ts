@@ -1,37 +1,46 @@
 /**
- * GPU buffers and passes that measure every star of one frame (shaders/stars_extract.wgsl,
- * stars_fit.wgsl, stars_metrics.wgsl). Everything — frame tiles, per-star buffers, uniforms,
- * bind groups, pipelines — is created once by `create` for a frame size and a list of stars;
- * `run` then uploads, extracts, iterates the fits (one submission per few LM iterations, reading
- * back only the number of stars still active) and reads the per-star words back. Nothing is
- * created inside the fit loop.
+ * The GPU side of measuring a list of stars on a frame held by a GpuStarFrame (shaders
+ * stars_extract.wgsl, stars_fit.wgsl, stars_metrics.wgsl). Pipelines, per-star buffers, the
+ * read-back buffer and bind groups are made once and kept with the frame for its configuration
+ * (stamp radius, model, options); a later list reuses them, growing them only when it is longer.
  *
- * Frames larger than one storage binding are cut into horizontal bands that overlap by a halo
- * wide enough for every pixel a star can touch (stamp after re-centring, annulus, metric
- * cut-out); each star is measured in the band that owns its starting row. Stars are laid out in
- * slots sorted by band, each band's first slot aligned so that every chunk's binding offsets are
- * legal; a chunk (one dispatch) never spans two bands.
+ * One call is a few submissions, each waited on once (the LM outer loop): the first uploads the
+ * positions, extracts every stamp and runs the first LM trials; each further one runs more
+ * trials for the stars still active. Every submission also runs the metrics kernel for the
+ * stars whose fit has just ended — which writes their catalogue rows, in input order — and
+ * copies the count of active stars and the catalogue into one read-back buffer. When the count
+ * is zero the catalogue read is the call's answer: nothing is reordered or assembled on the
+ * host. Iterations per submission grow (8, 24, then the rest of the 100-iteration cap), so a
+ * call makes at most three round trips whatever the stars.
+ *
+ * Stars are laid out in slots grouped by the band of the frame that owns their starting row,
+ * each band's first slot aligned so every chunk's binding offsets are legal; a chunk (one
+ * dispatch) never spans two bands. `order` maps slots back to input indices.
  */
-import { createStorageBuffer, createUniformBuffer, ReadbackBuffer, upload } from './buffers.js';
+import { BufferUsage, createStorageBuffer, ReadbackBuffer, upload } from './buffers.js';
 import { dispatchGrid } from './chunks.js';
-import type { GpuContext } from './context.js';
+import { GpuDeviceError, type GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
+import type { FrameAttachment, FrameBand, GpuStarFrame } from './starsFrame.js';
+import { haloRows, MAX_HALO } from './starsFrame.js';
 
-/** 32-bit words per star in the info and LM buffers (offsets in the WGSL headers). */
+/** 32-bit words per slot in the info and LM buffers (offsets in the WGSL headers). */
 export const STAR_INFO_WORDS = 32;
 export const STAR_LM_WORDS = 64;
-export const INFO = {
-  ix: 0, iy: 1, flags: 2, count: 3, sky: 4, sigma: 5, cx: 6, cy: 7, cxx: 8, cyy: 9, cxy: 10,
-  sumFlux: 11, scale: 12, stage: 13, marginalRoundness: 14, marginalAsymmetry: 15, peak: 16,
-  peakCoreRatio: 17, laplacianSnr: 18, sharpness: 19, roundness1: 20, roundness2: 21,
-} as const;
-export const LM = { chi2: 53, iterations: 54, status: 55, pixels: 56, varX: 57, varY: 58 } as const;
-/** INFO.stage values. */
-export const STAGE_MEASURED = 0;
-export const STAGE_NO_BACKGROUND = 1;
-export const STAGE_NO_PIXELS = 2;
-/** LM status values beyond the FIT_* reasons 0…5. */
-export const FIT_STATUS_NONE = 102;
+/**
+ * Planes of the catalogue the metrics kernel writes (CAT_* in stars_metrics.wgsl): the 22
+ * float fields of STAR_FLOAT_FIELDS, the centre offsets cx, cy (float32), the start pixel ix,
+ * iy (int32), then iterations, method, fitReason, status and flags (uint32).
+ */
+export const CAT_FLOAT_PLANES = 22;
+export const CAT_CX = 22;
+export const CAT_CY = 23;
+export const CAT_IX = 24;
+export const CAT_IY = 25;
+export const CAT_INT_PLANES = 26;
+export const CAT_PLANES = 31;
+/** starIn x bits of a position that cannot be measured (its FLAG_* bit goes in the y word). */
+export const POSITION_REJECTED = 0x80000000;
 
 /** The DAOFIND kernel of the frame's FWHM (taken from the CPU workspace, so both paths use one kernel). */
 export interface DaoKernel {
@@ -46,13 +55,15 @@ export interface DaoKernel {
 }
 
 export interface StarsBatchConfig {
-  width: number;
-  height: number;
   /** Stamp radius R (4…15). */
   radius: number;
   annulus: boolean;
   /** PSF model 0…3 of the fit, or -1 for windowed moments only. */
   model: -1 | 0 | 1 | 2 | 3;
+  /** MEASURE_METHODS code of the method asked for. */
+  method: number;
+  /** Expected FWHM (the SNR aperture of a star without a measured one). */
+  fwhm: number;
   saturation: number;
   /** Read-noise floor on the sky σ (ADU), 1/gain (0 without a gain), moment window and fallback σ. */
   rnFloor: number;
@@ -62,67 +73,80 @@ export interface StarsBatchConfig {
   /** Fixed Moffat β (model 2). */
   beta: number;
   dao: DaoKernel;
-  /** Upper bound on the bytes of one frame band, below the device's binding limit (tests force bands with it). */
-  maxTileBytes?: number;
   /** Most stars per dispatch (tests force chunking with it); rounded down to the slot alignment. */
   maxStarsPerDispatch?: number;
-  /** LM iterations per submission of the fit loop (default 8). */
+  /** LM iterations per submission of the fit loop (default: 8, 24, then the rest of the cap). */
   iterationsPerSubmission?: number;
 }
 
-/** Starting pixel and offset of each star to measure (all finite and inside the image). */
-export interface StarsBatchInput {
+/** One call's stars, in input order. */
+export interface StarsRunInput {
   count: number;
-  ix: Int32Array;
-  iy: Int32Array;
-  fx: Float32Array;
-  fy: Float32Array;
+  /** 16 bytes per star: ix, iy (int32), fx, fy (float32); rejected positions as POSITION_REJECTED, flag. */
+  starIn: ArrayBuffer;
+  /** Band of each star (null: all in band 0). */
+  bandOf: Int32Array | null;
 }
 
 export interface StarsBatchTimings {
+  /** Host: writing positions, slots and uniforms, encoding and submitting. */
   uploadMs: number;
-  extractMs: number;
-  fitMs: number;
-  metricsMs: number;
+  /** Wall time from the first submission to the catalogue being readable. */
+  loopMs: number;
+  /** Host: copying the catalogue out of the read-back mapping. */
   readbackMs: number;
-  /** Submissions of the fit loop. */
-  fitSubmissions: number;
+  /** Submissions, each waited on once (round trips). */
+  submissions: number;
+  /** GPU time of all passes from timestamp queries (NaN without them). */
+  gpuMs: number;
+  chunks: number;
+  bands: number;
 }
 
-export interface StarsBatchResult {
-  /** [count][STAR_INFO_WORDS] and [count][STAR_LM_WORDS], in input order. */
-  info: Float32Array;
-  lm: Float32Array;
+export interface StarsRunResult {
+  /** CAT_PLANES planes of `count` 32-bit words (a copy: the caller owns it). */
+  catalogue: ArrayBuffer;
   timings: StarsBatchTimings;
 }
 
 export interface StarsRunOptions {
   signal?: AbortSignal;
-  /** Stars finished so far (extraction and fits), of `total`. */
+  /** Stars finished so far, of `total`, after each submission. */
   onProgress?: (done: number, total: number) => void;
-}
-
-interface Band {
-  /** First image row held, rows held, first and end of the rows it owns. */
-  rowStart: number;
-  rows: number;
-  own0: number;
-  own1: number;
-  buffer: GPUBuffer;
 }
 
 interface Chunk {
   band: number;
   slot: number;
   count: number;
+  grid: { x: number; y: number };
   extract: GPUBindGroup;
   fit: GPUBindGroup | undefined;
   metrics: GPUBindGroup;
-  grid: { x: number; y: number };
+}
+
+interface Pipelines {
+  extract: GPUComputePipeline;
+  fit: GPUComputePipeline | undefined;
+  metrics: GPUComputePipeline;
+}
+
+/** Per-slot and per-star buffers for up to `slots` slots and `stars` stars. */
+interface StarBuffers {
+  slots: number;
+  stars: number;
+  starIn: GPUBuffer;
+  order: GPUBuffer;
+  info: GPUBuffer;
+  lm: GPUBuffer;
+  stamps: GPUBuffer;
+  catalogue: GPUBuffer;
+  readback: ReadbackBuffer;
 }
 
 const WG = 64;
-const EXTRACT_PARAM_BYTES = 96;
+const EXTRACT_PARAM_BYTES = 144;
+const FIT_PARAM_OFFSET = 256;
 const FIT_PARAM_BYTES = 32;
 const PARAM_STRIDE = 512;
 const MODEL_PARAMS = [6, 7, 5, 6];
@@ -133,6 +157,15 @@ const RECENTRE_MOVES = 4;
 const SHAPE_PASSES = 4;
 /** Clipping iterations of the annulus sky (annulusBackground). */
 const ANNULUS_CLIP_ITERATIONS = 2;
+/** The fit kernel's iteration cap (MAX_ITERATIONS in stars_fit.wgsl). */
+const MAX_ITERATIONS = 100;
+/** Default LM iterations of each submission: most stars end in the first, all by the third. */
+const ITERATION_SCHEDULE = [8, 24, MAX_ITERATIONS - 32];
+/** Submissions whose passes are timed (more happen only with a small iterationsPerSubmission). */
+const TIMED_SUBMISSIONS = 16;
+/** Read-back layout: the active count, the pass timestamps, then the catalogue. */
+const TIMESTAMP_OFFSET = 16;
+const CATALOGUE_OFFSET = TIMESTAMP_OFFSET + 16 * TIMED_SUBMISSIONS;
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
@@ -149,128 +182,62 @@ function annulusPixels(R: number, RO: number): number {
   return n;
 }
 
+/** The uniform buffer of `chunks` chunks; each binds its extraction/metrics and fit parameters at PARAM_STRIDE. */
+function createParams(ctx: GpuContext, chunks: number): GPUBuffer {
+  return ctx.device.createBuffer({ label: 'stars params', size: PARAM_STRIDE * Math.max(chunks, 1), usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+}
+
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('the operation was aborted', 'AbortError');
 }
 
-export class StarsGpuBatch {
-  readonly config: StarsBatchConfig;
-  readonly count: number;
-  readonly bands: readonly Band[];
-  readonly chunks: readonly Chunk[];
-  private readonly ctx: GpuContext;
-  private readonly slotOf: Int32Array;
-  private readonly slots: number;
-  private readonly starIn: GPUBuffer;
-  private readonly starInData: ArrayBuffer;
-  private readonly info: GPUBuffer;
-  private readonly stamps: GPUBuffer;
-  private readonly lm: GPUBuffer;
-  private readonly active: GPUBuffer;
-  private readonly params: GPUBuffer;
-  private readonly dao: GPUBuffer;
-  private readonly activeReadback: ReadbackBuffer;
-  private readonly resultReadback: ReadbackBuffer;
-  private readonly pipelines: { extract: GPUComputePipeline; fit: GPUComputePipeline | undefined; metrics: GPUComputePipeline };
-  private readonly activeWord = new Uint32Array(1);
-  private readonly sortN: number;
+/** Most stars one call can take on this device: the catalogue and positions are bound whole. */
+export function maxStarsPerRun(ctx: GpuContext): number {
+  return Math.floor(Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize) / (4 * CAT_PLANES));
+}
 
-  private constructor(
-    ctx: GpuContext,
-    config: StarsBatchConfig,
-    input: StarsBatchInput,
-    pipelines: { extract: GPUComputePipeline; fit: GPUComputePipeline | undefined; metrics: GPUComputePipeline },
-    sortN: number,
-  ) {
-    this.ctx = ctx;
-    this.sortN = sortN;
+export class StarsGpuBatch implements FrameAttachment {
+  readonly config: StarsBatchConfig;
+  private readonly frame: GpuStarFrame;
+  private readonly ctx: GpuContext;
+  private readonly pipelines: Pipelines;
+  private readonly sortN: number;
+  private readonly npix: number;
+  private readonly slotAlign: number;
+  private readonly chunkCap: number;
+  private params: GPUBuffer;
+  private readonly dao: GPUBuffer;
+  private readonly active: GPUBuffer;
+  private readonly timer: { querySet: GPUQuerySet; resolve: GPUBuffer } | undefined;
+  private buffers: StarBuffers | undefined;
+  private chunks: Chunk[] = [];
+  private chunkKey = '';
+  private order = new Uint32Array(0);
+  private paramData = new ArrayBuffer(0);
+  private readonly perBand: Int32Array;
+  private readonly bandFill: Int32Array;
+  private destroyed = false;
+
+  private constructor(frame: GpuStarFrame, config: StarsBatchConfig, pipelines: Pipelines, sortN: number) {
+    this.frame = frame;
+    this.ctx = frame.ctx;
     this.config = config;
     this.pipelines = pipelines;
-    this.count = input.count;
-    const { width: W, height: H, radius: R } = config;
+    this.sortN = sortN;
+    const ctx = this.ctx;
     const lim = ctx.limits;
-    const npix = (2 * R + 1) ** 2;
-    const fitting = config.model >= 0;
-    const RO = Math.ceil(1.5 * R);
-    const halo = Math.max(4 * R, 3 * R + RO, 4 * R + 1 + 2 * config.dao.radius) + 1;
-
-    // Bands of whole rows: three planes (pixels, sky, sky σ) per band in one binding.
-    const maxBand = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize, config.maxTileBytes ?? Infinity);
-    const rowsFit = Math.floor(maxBand / (12 * W));
-    const bands: Band[] = [];
-    if (rowsFit >= H) {
-      bands.push({ rowStart: 0, rows: H, own0: 0, own1: H, buffer: undefined as unknown as GPUBuffer });
-    } else {
-      const own = rowsFit - 2 * halo;
-      if (own < 1) {
-        throw new RangeError(`a ${W}-pixel-wide frame needs bands of at least ${2 * halo + 1} rows (${(2 * halo + 1) * 12 * W} bytes), more than the ${maxBand}-byte binding limit`);
-      }
-      for (let own0 = 0; own0 < H; own0 += own) {
-        const own1 = Math.min(H, own0 + own);
-        const rowStart = Math.max(0, own0 - halo);
-        bands.push({ rowStart, rows: Math.min(H, own1 + halo) - rowStart, own0, own1, buffer: undefined as unknown as GPUBuffer });
-      }
-    }
-    for (const [b, band] of bands.entries()) band.buffer = createStorageBuffer(ctx, `stars frame band ${b}`, 12 * W * band.rows);
-    this.bands = bands;
-
-    // Slots: stars grouped by band, each band's first slot a multiple of the alignment that keeps
-    // every per-star binding offset a multiple of minStorageBufferOffsetAlignment.
+    const R = config.radius;
+    this.npix = (2 * R + 1) ** 2;
     const align = lim.minStorageBufferOffsetAlignment;
-    const perStar = [16, 4 * STAR_INFO_WORDS, 4 * STAR_LM_WORDS, 8 * npix];
-    const slotAlign = Math.max(...perStar.map((b) => align / gcd(align, b)));
-    const perBand = new Int32Array(bands.length);
-    const bandOf = new Int32Array(input.count);
-    const ownerOfRow = (y: number): number => {
-      let lo = 0;
-      let hi = bands.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if ((bands[mid] as Band).own0 <= y) lo = mid;
-        else hi = mid - 1;
-      }
-      return lo;
-    };
-    for (let k = 0; k < input.count; k++) {
-      const b = ownerOfRow(input.iy[k] as number);
-      bandOf[k] = b;
-      perBand[b] = (perBand[b] as number) + 1;
-    }
-    const bandSlot = new Int32Array(bands.length);
-    let slots = 0;
-    for (let b = 0; b < bands.length; b++) {
-      bandSlot[b] = slots;
-      slots += Math.ceil((perBand[b] as number) / slotAlign) * slotAlign;
-    }
-    slots = Math.max(slots, slotAlign);
-    this.slots = slots;
-    const fill = bandSlot.slice();
-    this.slotOf = new Int32Array(input.count);
-    for (let k = 0; k < input.count; k++) {
-      const b = bandOf[k] as number;
-      this.slotOf[k] = fill[b] as number;
-      fill[b] = (fill[b] as number) + 1;
-    }
-
-    const maxPerBinding = Math.floor(lim.maxStorageBufferBindingSize / Math.max(...perStar));
-    let chunkCap = Math.min(maxPerBinding, config.maxStarsPerDispatch ?? Infinity, lim.maxComputeWorkgroupsPerDimension ** 2);
-    chunkCap = Math.max(slotAlign, chunkCap - (chunkCap % slotAlign));
-    const chunkSpecs: { band: number; slot: number; count: number }[] = [];
-    for (let b = 0; b < bands.length; b++) {
-      const n = perBand[b] as number;
-      for (let s = 0; s < n; s += chunkCap) chunkSpecs.push({ band: b, slot: (bandSlot[b] as number) + s, count: Math.min(chunkCap, n - s) });
-    }
-
-    const big = slots * Math.max(...perStar) > lim.maxStorageBufferBindingSize;
-    this.starInData = new ArrayBuffer(16 * slots);
-    this.starIn = createStorageBuffer(ctx, 'stars input', 16 * slots, { wholeBinding: !big });
-    this.info = createStorageBuffer(ctx, 'stars info', 4 * STAR_INFO_WORDS * slots, { wholeBinding: !big });
-    this.lm = createStorageBuffer(ctx, 'stars lm', 4 * STAR_LM_WORDS * slots, { wholeBinding: !big });
-    this.stamps = createStorageBuffer(ctx, 'stars stamps', fitting ? 8 * npix * slots : 16, { wholeBinding: !big });
-    this.active = createStorageBuffer(ctx, 'stars active count', 16);
-    this.params = createUniformBuffer(ctx, 'stars params', PARAM_STRIDE * Math.max(chunkSpecs.length, 1));
-    this.activeReadback = new ReadbackBuffer(ctx, 'stars active read-back', 16);
-    this.resultReadback = new ReadbackBuffer(ctx, 'stars read-back', 4 * (STAR_INFO_WORDS + STAR_LM_WORDS) * slots);
+    const perSlot = this.perSlotBytes();
+    this.slotAlign = Math.max(...perSlot.map((b) => align / gcd(align, b)));
+    const maxPerBinding = Math.floor(lim.maxStorageBufferBindingSize / Math.max(...perSlot));
+    let cap = Math.min(maxPerBinding, config.maxStarsPerDispatch ?? Infinity, lim.maxComputeWorkgroupsPerDimension ** 2);
+    this.chunkCap = Math.max(this.slotAlign, cap - (cap % this.slotAlign));
+    this.perBand = new Int32Array(frame.bands.length);
+    this.bandFill = new Int32Array(frame.bands.length);
+    // Uniforms of one chunk per band to start with; grown when a call needs more chunks.
+    this.params = createParams(ctx, frame.bands.length);
 
     const d = config.dao;
     const taps = d.tapOffset.length;
@@ -287,26 +254,165 @@ export class StarsGpuBatch {
     daoData[2 * taps + ks * ks + ks + 2] = d.den;
     this.dao = createStorageBuffer(ctx, 'stars DAOFIND kernel', daoData.byteLength);
     upload(ctx, this.dao, daoData);
+    this.active = createStorageBuffer(ctx, 'stars active count', 16);
+    this.timer = ctx.hasTimestamps
+      ? {
+          querySet: ctx.device.createQuerySet({ type: 'timestamp', count: 2 * TIMED_SUBMISSIONS }),
+          resolve: ctx.device.createBuffer({ label: 'stars timestamps', size: 16 * TIMED_SUBMISSIONS, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC }),
+        }
+      : undefined;
+  }
 
-    const maxDim = lim.maxComputeWorkgroupsPerDimension;
-    const paramData = new ArrayBuffer(PARAM_STRIDE * Math.max(chunkSpecs.length, 1));
-    const device = ctx.device;
+  /** Pipelines and fixed buffers for measuring stars of `config` on `frame`. */
+  static async create(frame: GpuStarFrame, config: StarsBatchConfig): Promise<StarsGpuBatch> {
+    const R = config.radius;
+    if (!(Number.isInteger(R) && R >= 4 && R <= 15)) throw new RangeError(`stamp radius must be an integer in 4…15, got ${R}`);
+    if (haloRows(R, config.dao.radius) > MAX_HALO) throw new RangeError(`a DAOFIND kernel radius of ${config.dao.radius} reaches beyond the frame bands' halo`);
+    const ctx = frame.ctx;
+    const RO = Math.ceil(1.5 * R);
+    const sortN = config.annulus ? 2 ** Math.ceil(Math.log2(annulusPixels(R, RO))) : 2;
+    const model = Math.max(config.model, 0);
+    const [extract, fit, metrics] = await Promise.all([
+      computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG }),
+      config.model >= 0 ? computePipeline(ctx, 'stars_fit', 'iterate', { MODEL: model, NP: MODEL_PARAMS[model] as number, R, WG }) : Promise.resolve(undefined),
+      computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG }),
+    ]);
+    return new StarsGpuBatch(frame, config, { extract, fit, metrics }, sortN);
+  }
+
+  /** Bytes per slot of each buffer bound in ranges: info, lm, stamps. */
+  private perSlotBytes(): number[] {
+    return [4 * STAR_INFO_WORDS, 4 * STAR_LM_WORDS, this.config.model >= 0 ? 8 * this.npix : 4];
+  }
+
+  /** Buffers for at least `slots` slots and `stars` stars (grown by a quarter beyond, to spare regrowth). */
+  private ensureBuffers(slots: number, stars: number): StarBuffers {
+    const b = this.buffers;
+    if (b && b.slots >= slots && b.stars >= stars) return b;
+    this.releaseBuffers();
+    const ctx = this.ctx;
+    const grow = (need: number, had: number, align: number): number => Math.ceil(Math.max(need, had > 0 ? Math.ceil(1.25 * had) : 0) / align) * align;
+    const S = Math.max(grow(slots, b?.slots ?? 0, this.slotAlign), this.slotAlign);
+    const N = Math.max(grow(stars, b?.stars ?? 0, 1), 1);
+    const [infoB, lmB, stampB] = this.perSlotBytes() as [number, number, number];
+    const big = (bytes: number): boolean => bytes > ctx.limits.maxStorageBufferBindingSize;
+    const catBytes = 4 * CAT_PLANES * N;
+    const fresh: StarBuffers = {
+      slots: S,
+      stars: N,
+      starIn: createStorageBuffer(ctx, 'stars input', 16 * N),
+      order: createStorageBuffer(ctx, 'stars slot order', 4 * S),
+      info: createStorageBuffer(ctx, 'stars info', infoB * S, { wholeBinding: !big(infoB * S) }),
+      lm: createStorageBuffer(ctx, 'stars lm', lmB * S, { wholeBinding: !big(lmB * S) }),
+      stamps: createStorageBuffer(ctx, 'stars stamps', this.config.model >= 0 ? stampB * S : 16, { wholeBinding: !big(stampB * S) }),
+      catalogue: createStorageBuffer(ctx, 'stars catalogue', catBytes),
+      readback: new ReadbackBuffer(ctx, 'stars read-back', CATALOGUE_OFFSET + catBytes),
+    };
+    this.buffers = fresh;
+    this.order = new Uint32Array(S);
+    this.chunkKey = '';
+    return fresh;
+  }
+
+  private releaseBuffers(): void {
+    const b = this.buffers;
+    if (!b) return;
+    for (const buf of [b.starIn, b.order, b.info, b.lm, b.stamps, b.catalogue]) buf.destroy();
+    b.readback.destroy();
+    this.buffers = undefined;
+  }
+
+  /** Chunks (and their bind groups) for this call's stars per band; reused while the layout is unchanged. */
+  private layoutChunks(buffers: StarBuffers, bandSlot: Int32Array): Chunk[] {
+    const specs: { band: number; slot: number; count: number }[] = [];
+    for (let b = 0; b < this.perBand.length; b++) {
+      const n = this.perBand[b] as number;
+      for (let s = 0; s < n; s += this.chunkCap) specs.push({ band: b, slot: (bandSlot[b] as number) + s, count: Math.min(this.chunkCap, n - s) });
+    }
+    const key = specs.map((c) => `${c.band}:${c.slot}:${c.count}`).join(',');
+    if (key === this.chunkKey) return this.chunks;
+    if (specs.length * PARAM_STRIDE > this.params.size) {
+      this.params.destroy();
+      this.params = createParams(this.ctx, specs.length);
+    }
+    const device = this.ctx.device;
+    const npix = this.npix;
+    const fitting = this.config.model >= 0;
+    const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
     const range = (buffer: GPUBuffer, slot: number, count: number, bytes: number): GPUBufferBinding => ({ buffer, offset: slot * bytes, size: count * bytes });
-    this.chunks = chunkSpecs.map((c, i) => {
-      const band = bands[c.band] as Band;
-      const grid = dispatchGrid(c.count, maxDim);
-      const u = new Uint32Array(paramData, i * PARAM_STRIDE, EXTRACT_PARAM_BYTES / 4);
-      const f = new Float32Array(paramData, i * PARAM_STRIDE, EXTRACT_PARAM_BYTES / 4);
-      const i32 = new Int32Array(paramData, i * PARAM_STRIDE, EXTRACT_PARAM_BYTES / 4);
+    this.chunks = specs.map((c, i) => {
+      const band = this.frame.bands[c.band] as FrameBand;
+      const extractParams: GPUBufferBinding = { buffer: this.params, offset: i * PARAM_STRIDE, size: EXTRACT_PARAM_BYTES };
+      const stamps = fitting ? range(buffers.stamps, c.slot, c.count, 8 * npix) : { buffer: buffers.stamps };
+      const info = range(buffers.info, c.slot, c.count, 4 * STAR_INFO_WORDS);
+      const lm = range(buffers.lm, c.slot, c.count, 4 * STAR_LM_WORDS);
+      const order = { buffer: buffers.order };
+      const extract = device.createBindGroup({
+        label: `stars extract chunk ${i}`,
+        layout: this.pipelines.extract.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: extractParams },
+          { binding: 1, resource: { buffer: band.buffer } },
+          { binding: 2, resource: { buffer: buffers.starIn } },
+          { binding: 3, resource: info },
+          { binding: 4, resource: stamps },
+          { binding: 5, resource: lm },
+          { binding: 6, resource: order },
+          { binding: 7, resource: { buffer: this.frame.grid } },
+        ],
+      });
+      const fit = this.pipelines.fit
+        ? device.createBindGroup({
+            label: `stars fit chunk ${i}`,
+            layout: this.pipelines.fit.getBindGroupLayout(0),
+            entries: [
+              { binding: 0, resource: { buffer: this.params, offset: i * PARAM_STRIDE + FIT_PARAM_OFFSET, size: FIT_PARAM_BYTES } },
+              { binding: 1, resource: stamps },
+              { binding: 2, resource: lm },
+              { binding: 3, resource: { buffer: this.active } },
+            ],
+          })
+        : undefined;
+      const metrics = device.createBindGroup({
+        label: `stars metrics chunk ${i}`,
+        layout: this.pipelines.metrics.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: extractParams },
+          { binding: 1, resource: { buffer: band.buffer } },
+          { binding: 2, resource: info },
+          { binding: 3, resource: lm },
+          { binding: 4, resource: { buffer: this.dao } },
+          { binding: 5, resource: order },
+          { binding: 6, resource: { buffer: buffers.catalogue } },
+        ],
+      });
+      return { ...c, grid: dispatchGrid(c.count, maxDim), extract, fit, metrics };
+    });
+    this.chunkKey = key;
+    if (this.paramData.byteLength < PARAM_STRIDE * this.chunks.length) this.paramData = new ArrayBuffer(PARAM_STRIDE * this.chunks.length);
+    return this.chunks;
+  }
+
+  /** The uniforms of every chunk for a call of `stars` stars (iterations of the first submission). */
+  private writeParams(stars: number, iterations: number): void {
+    const { config, frame } = this;
+    const W = frame.width;
+    const fitting = config.model >= 0;
+    const hasSat = Number.isFinite(config.saturation);
+    const data = this.paramData;
+    for (const [i, c] of this.chunks.entries()) {
+      const band = frame.bands[c.band] as FrameBand;
+      const u = new Uint32Array(data, i * PARAM_STRIDE, EXTRACT_PARAM_BYTES / 4);
+      const f = new Float32Array(data, i * PARAM_STRIDE, EXTRACT_PARAM_BYTES / 4);
+      const i32 = new Int32Array(data, i * PARAM_STRIDE, EXTRACT_PARAM_BYTES / 4);
       u[0] = W;
-      u[1] = H;
+      u[1] = frame.height;
       i32[2] = band.rowStart;
       u[3] = band.rows;
       u[4] = band.rows * W;
       u[5] = c.count;
-      u[6] = grid.x;
+      u[6] = c.grid.x;
       u[7] = config.annulus ? 1 : 0;
-      const hasSat = Number.isFinite(config.saturation);
       f[8] = hasSat ? config.saturation : 0;
       u[9] = hasSat ? 1 : 0;
       f[10] = config.rnFloor;
@@ -323,198 +429,166 @@ export class StarsGpuBatch {
       u[21] = SHAPE_PASSES;
       u[22] = this.sortN;
       u[23] = ANNULUS_CLIP_ITERATIONS;
-      const fu = new Uint32Array(paramData, i * PARAM_STRIDE + 256, FIT_PARAM_BYTES / 4);
-      const ff = new Float32Array(paramData, i * PARAM_STRIDE + 256, FIT_PARAM_BYTES / 4);
+      u[24] = frame.planes === 3 ? 1 : 0;
+      u[25] = Math.max(frame.gridNx, 1);
+      u[26] = Math.max(frame.gridNy, 1);
+      f[27] = W / Math.max(frame.gridNx, 1);
+      f[28] = frame.height / Math.max(frame.gridNy, 1);
+      u[29] = stars;
+      f[30] = config.fwhm;
+      u[31] = config.method;
+      u[32] = c.slot;
+      const fu = new Uint32Array(data, i * PARAM_STRIDE + FIT_PARAM_OFFSET, FIT_PARAM_BYTES / 4);
+      const ff = new Float32Array(data, i * PARAM_STRIDE + FIT_PARAM_OFFSET, FIT_PARAM_BYTES / 4);
       fu[0] = c.count;
-      fu[1] = grid.x;
+      fu[1] = c.grid.x;
       ff[2] = Number.isFinite(config.beta) ? config.beta : 0;
-      fu[3] = config.iterationsPerSubmission ?? 8;
+      fu[3] = iterations;
       fu[4] = NAN_BITS;
       fu[5] = WG / 2;
-      const extractParams: GPUBufferBinding = { buffer: this.params, offset: i * PARAM_STRIDE, size: EXTRACT_PARAM_BYTES };
-      const stampsBinding = fitting ? range(this.stamps, c.slot, c.count, 8 * npix) : { buffer: this.stamps };
-      const extract = device.createBindGroup({
-        label: `stars extract chunk ${i}`,
-        layout: pipelines.extract.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: extractParams },
-          { binding: 1, resource: { buffer: band.buffer } },
-          { binding: 2, resource: range(this.starIn, c.slot, c.count, 16) },
-          { binding: 3, resource: range(this.info, c.slot, c.count, 4 * STAR_INFO_WORDS) },
-          { binding: 4, resource: stampsBinding },
-          { binding: 5, resource: range(this.lm, c.slot, c.count, 4 * STAR_LM_WORDS) },
-        ],
-      });
-      const fit = pipelines.fit
-        ? device.createBindGroup({
-            label: `stars fit chunk ${i}`,
-            layout: pipelines.fit.getBindGroupLayout(0),
-            entries: [
-              { binding: 0, resource: { buffer: this.params, offset: i * PARAM_STRIDE + 256, size: FIT_PARAM_BYTES } },
-              { binding: 1, resource: stampsBinding },
-              { binding: 2, resource: range(this.lm, c.slot, c.count, 4 * STAR_LM_WORDS) },
-              { binding: 3, resource: { buffer: this.active } },
-            ],
-          })
-        : undefined;
-      const metrics = device.createBindGroup({
-        label: `stars metrics chunk ${i}`,
-        layout: pipelines.metrics.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: extractParams },
-          { binding: 1, resource: { buffer: band.buffer } },
-          { binding: 2, resource: range(this.info, c.slot, c.count, 4 * STAR_INFO_WORDS) },
-          { binding: 3, resource: range(this.lm, c.slot, c.count, 4 * STAR_LM_WORDS) },
-          { binding: 4, resource: { buffer: this.dao } },
-        ],
-      });
-      return { ...c, extract, fit, metrics, grid };
-    });
-    upload(ctx, this.params, new Uint8Array(paramData));
-
-    const inI = new Int32Array(this.starInData);
-    const inF = new Float32Array(this.starInData);
-    for (let k = 0; k < input.count; k++) {
-      const s = 4 * (this.slotOf[k] as number);
-      inI[s] = input.ix[k] as number;
-      inI[s + 1] = input.iy[k] as number;
-      inF[s + 2] = input.fx[k] as number;
-      inF[s + 3] = input.fy[k] as number;
     }
+    upload(this.ctx, this.params, new Uint8Array(data, 0, PARAM_STRIDE * this.chunks.length));
   }
 
-  /** Pipelines, buffers and bind groups for one frame of `config` and its stars. */
-  static async create(ctx: GpuContext, config: StarsBatchConfig, input: StarsBatchInput): Promise<StarsGpuBatch> {
-    const R = config.radius;
-    if (!(Number.isInteger(R) && R >= 4 && R <= 15)) throw new RangeError(`stamp radius must be an integer in 4…15, got ${R}`);
-    const RO = Math.ceil(1.5 * R);
-    const sortN = config.annulus ? 2 ** Math.ceil(Math.log2(annulusPixels(R, RO))) : 2;
-    const model = Math.max(config.model, 0);
-    const extract = await computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG });
-    const fit = config.model >= 0 ? await computePipeline(ctx, 'stars_fit', 'iterate', { MODEL: model, NP: MODEL_PARAMS[model] as number, R, WG }) : undefined;
-    const metrics = await computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG });
-    return new StarsGpuBatch(ctx, config, input, { extract, fit, metrics }, sortN);
+  /** Sets the fit iterations of the next submission in every chunk's uniform. */
+  private writeIterations(iterations: number): void {
+    const word = new Uint32Array([iterations]);
+    for (let i = 0; i < this.chunks.length; i++) upload(this.ctx, this.params, word, i * PARAM_STRIDE + FIT_PARAM_OFFSET + 12);
   }
 
-  /** Uploads the frame and its sky maps into the bands (once per frame). */
-  uploadFrame(data: Float32Array, background: Float32Array, noise: Float32Array): void {
-    const W = this.config.width;
-    // Dawn's writeBuffer takes no SharedArrayBuffer (a frame shared with CPU workers): such
-    // planes go through one reused staging array, a few MiB at a time.
-    let staging: Float32Array | undefined;
-    const put = (buffer: GPUBuffer, plane: Float32Array, byteOffset: number): void => {
-      if (!(plane.buffer instanceof SharedArrayBuffer)) {
-        upload(this.ctx, buffer, plane, byteOffset);
-        return;
-      }
-      staging ??= new Float32Array(1 << 22);
-      for (let i = 0; i < plane.length; i += staging.length) {
-        const part = plane.subarray(i, Math.min(plane.length, i + staging.length));
-        staging.set(part);
-        upload(this.ctx, buffer, staging.subarray(0, part.length), byteOffset + 4 * i);
-      }
-    };
-    for (const band of this.bands) {
-      const a = band.rowStart * W;
-      const b = (band.rowStart + band.rows) * W;
-      const plane = 4 * band.rows * W;
-      put(band.buffer, data.subarray(a, b), 0);
-      put(band.buffer, background.subarray(a, b), plane);
-      put(band.buffer, noise.subarray(a, b), 2 * plane);
-    }
-  }
-
-  private pass(encoder: GPUCommandEncoder, kind: 'extract' | 'fit' | 'metrics'): void {
-    const pass = encoder.beginComputePass();
-    const pipeline = this.pipelines[kind];
-    if (pipeline) {
+  private encode(encoder: GPUCommandEncoder, buffers: StarBuffers, stars: number, extract: boolean, submission: number): void {
+    const timed = this.timer !== undefined && submission < TIMED_SUBMISSIONS;
+    if (this.pipelines.fit) encoder.clearBuffer(this.active);
+    const pass = encoder.beginComputePass(
+      timed ? { timestampWrites: { querySet: this.timer!.querySet, beginningOfPassWriteIndex: 2 * submission, endOfPassWriteIndex: 2 * submission + 1 } } : {},
+    );
+    const run = (pipeline: GPUComputePipeline | undefined, kind: 'extract' | 'fit' | 'metrics'): void => {
+      if (!pipeline) return;
       pass.setPipeline(pipeline);
       for (const c of this.chunks) {
-        const group = c[kind];
-        if (!group) continue;
-        pass.setBindGroup(0, group);
+        pass.setBindGroup(0, c[kind] as GPUBindGroup);
         pass.dispatchWorkgroups(c.grid.x, c.grid.y);
       }
-    }
+    };
+    if (extract) run(this.pipelines.extract, 'extract');
+    run(this.pipelines.fit, 'fit');
+    run(this.pipelines.metrics, 'metrics');
     pass.end();
-  }
-
-  private async waitIdle(): Promise<void> {
-    await this.ctx.device.queue.onSubmittedWorkDone();
-    await this.ctx.settle();
+    const rb = buffers.readback;
+    if (this.pipelines.fit) rb.copyFrom(encoder, this.active, 4, 0, 0);
+    if (timed) {
+      encoder.resolveQuerySet(this.timer!.querySet, 0, 2 * (submission + 1), this.timer!.resolve, 0);
+      rb.copyFrom(encoder, this.timer!.resolve, 16 * (submission + 1), 0, TIMESTAMP_OFFSET);
+    }
+    rb.copyFrom(encoder, buffers.catalogue, 4 * CAT_PLANES * stars, 0, CATALOGUE_OFFSET);
   }
 
   /**
-   * Measures the stars on the uploaded frame: extraction, the fit loop, metrics, read-back.
-   * Rejects with the signal's reason when aborted (checked between submissions).
+   * Measures one call's stars on the frame's current contents: the catalogue planes (stride
+   * `count`) as the kernels wrote them. Rejects with the signal's reason when aborted (checked
+   * between submissions).
    */
-  async run(options: StarsRunOptions = {}): Promise<StarsBatchResult> {
+  async run(input: StarsRunInput, options: StarsRunOptions = {}): Promise<StarsRunResult> {
+    if (this.destroyed || this.frame.isDestroyed) throw new Error('this GPU star batch (or its frame) was destroyed');
     const { signal, onProgress } = options;
-    const check = (): void => {
-      if (signal?.aborted) throw abortError(signal);
-    };
+    const n = input.count;
     const t0 = performance.now();
-    check();
-    upload(this.ctx, this.starIn, new Uint8Array(this.starInData));
-    await this.waitIdle();
-    const t1 = performance.now();
-    check();
-    this.ctx.submit((enc) => this.pass(enc, 'extract'));
-    await this.waitIdle();
-    const t2 = performance.now();
-    let submissions = 0;
-    if (this.pipelines.fit) {
-      const perSubmission = this.config.iterationsPerSubmission ?? 8;
-      // One submission more than the iteration cap needs: the first also evaluates the start.
-      const maxSubmissions = Math.ceil(100 / perSubmission) + 1;
-      for (; submissions < maxSubmissions; ) {
-        check();
-        this.ctx.submit((enc) => {
-          enc.clearBuffer(this.active);
-          this.pass(enc, 'fit');
-          this.activeReadback.copyFrom(enc, this.active, 4);
-        });
-        submissions++;
-        await this.activeReadback.read(this.activeWord);
-        const active = this.activeWord[0] as number;
-        onProgress?.(this.count - active, this.count);
-        if (active === 0) break;
+    signal?.throwIfAborted();
+    // Slots grouped by band (a counting sort), each band's first slot aligned.
+    const bands = this.frame.bands.length;
+    const perBand = this.perBand;
+    perBand.fill(0);
+    const bandOf = input.bandOf;
+    if (bandOf === null) perBand[0] = n;
+    else {
+      for (let k = 0; k < n; k++) {
+        const b = bandOf[k] as number;
+        perBand[b] = (perBand[b] as number) + 1;
       }
     }
-    const t3 = performance.now();
-    check();
-    this.ctx.submit((enc) => this.pass(enc, 'metrics'));
-    await this.waitIdle();
-    const t4 = performance.now();
-    const infoBytes = 4 * STAR_INFO_WORDS * this.slots;
-    const lmBytes = 4 * STAR_LM_WORDS * this.slots;
-    this.ctx.submit((enc) => {
-      this.resultReadback.copyFrom(enc, this.info, infoBytes, 0, 0);
-      this.resultReadback.copyFrom(enc, this.lm, lmBytes, 0, infoBytes);
-    });
-    const all = new Float32Array((infoBytes + lmBytes) / 4);
-    await this.resultReadback.read(all);
-    const info = new Float32Array(this.count * STAR_INFO_WORDS);
-    const lm = new Float32Array(this.count * STAR_LM_WORDS);
-    const lmBase = infoBytes / 4;
-    for (let k = 0; k < this.count; k++) {
-      const s = this.slotOf[k] as number;
-      info.set(all.subarray(s * STAR_INFO_WORDS, (s + 1) * STAR_INFO_WORDS), k * STAR_INFO_WORDS);
-      lm.set(all.subarray(lmBase + s * STAR_LM_WORDS, lmBase + (s + 1) * STAR_LM_WORDS), k * STAR_LM_WORDS);
+    const bandSlot = this.bandFill;
+    let slots = 0;
+    for (let b = 0; b < bands; b++) {
+      bandSlot[b] = slots;
+      slots += Math.ceil((perBand[b] as number) / this.slotAlign) * this.slotAlign;
     }
-    const t5 = performance.now();
-    if (!this.pipelines.fit) onProgress?.(this.count, this.count);
+    const buffers = this.ensureBuffers(Math.max(slots, this.slotAlign), n);
+    const order = this.order;
+    if (bandOf === null) {
+      for (let k = 0; k < n; k++) order[k] = k;
+    } else {
+      const fill = bandSlot.slice();
+      for (let k = 0; k < n; k++) {
+        const b = bandOf[k] as number;
+        order[fill[b] as number] = k;
+        fill[b] = (fill[b] as number) + 1;
+      }
+    }
+    this.layoutChunks(buffers, bandSlot);
+    const schedule = this.config.iterationsPerSubmission === undefined ? ITERATION_SCHEDULE : [this.config.iterationsPerSubmission];
+    // One more submission than the cap needs when a constant count is forced: the first also evaluates the start.
+    const maxSubmissions = this.config.iterationsPerSubmission === undefined ? ITERATION_SCHEDULE.length : Math.ceil(MAX_ITERATIONS / this.config.iterationsPerSubmission) + 1;
+    this.writeParams(n, schedule[0] as number);
+    upload(this.ctx, buffers.starIn, new Uint8Array(input.starIn, 0, 16 * n));
+    upload(this.ctx, buffers.order, order.subarray(0, slots));
+    const activeWord = new Uint32Array(1);
+    let submissions = 0;
+    let uploadMs = 0;
+    let t1 = performance.now();
+    let catalogue: ArrayBuffer | undefined;
+    let readbackMs = 0;
+    let gpuMs = NaN;
+    for (;;) {
+      const ts = performance.now();
+      this.ctx.submit((enc) => this.encode(enc, buffers, n, submissions === 0, submissions));
+      submissions++;
+      uploadMs += performance.now() - (submissions === 1 ? t0 : ts);
+      if (submissions === 1) t1 = performance.now();
+      const mapped = await buffers.readback.map(CATALOGUE_OFFSET + 4 * CAT_PLANES * n);
+      const tr = performance.now();
+      try {
+        const active = this.pipelines.fit ? (new Uint32Array(mapped, 0, 1)[0] as number) : 0;
+        activeWord[0] = active;
+        if (active === 0) {
+          catalogue = mapped.slice(CATALOGUE_OFFSET, CATALOGUE_OFFSET + 4 * CAT_PLANES * n);
+          if (this.timer) {
+            const ticks = new BigUint64Array(mapped, TIMESTAMP_OFFSET, 2 * Math.min(submissions, TIMED_SUBMISSIONS));
+            gpuMs = 0;
+            for (let s = 0; s < ticks.length; s += 2) gpuMs += Number((ticks[s + 1] as bigint) - (ticks[s] as bigint)) / 1e6;
+          }
+        }
+      } finally {
+        buffers.readback.unmap();
+      }
+      readbackMs += performance.now() - tr;
+      onProgress?.(n - (activeWord[0] as number), n);
+      if (catalogue) break;
+      if (signal?.aborted) throw abortError(signal);
+      if (submissions >= maxSubmissions) throw new GpuDeviceError(`star fits still active after ${submissions} submissions (${activeWord[0]} stars)`);
+      this.writeIterations(schedule[Math.min(submissions, schedule.length - 1)] as number);
+    }
     return {
-      info,
-      lm,
-      timings: { uploadMs: t1 - t0, extractMs: t2 - t1, fitMs: t3 - t2, metricsMs: t4 - t3, readbackMs: t5 - t4, fitSubmissions: submissions },
+      catalogue,
+      timings: {
+        uploadMs,
+        loopMs: performance.now() - t1,
+        readbackMs,
+        submissions,
+        gpuMs,
+        chunks: this.chunks.length,
+        bands: this.perBand.reduce((a, c) => a + (c > 0 ? 1 : 0), 0),
+      },
     };
   }
 
   destroy(): void {
-    for (const b of this.bands) b.buffer.destroy();
-    for (const b of [this.starIn, this.info, this.stamps, this.lm, this.active, this.params, this.dao]) b.destroy();
-    this.activeReadback.destroy();
-    this.resultReadback.destroy();
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.releaseBuffers();
+    for (const b of [this.params, this.dao, this.active]) b.destroy();
+    if (this.timer) {
+      this.timer.querySet.destroy();
+      this.timer.resolve.destroy();
+    }
   }
 }

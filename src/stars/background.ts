@@ -12,6 +12,22 @@ export interface BackgroundMap {
   height: number;
   background: Float32Array;
   noise: Float32Array;
+  /** The tile grid the planes were interpolated from (absent for planes made elsewhere). */
+  grid?: SkyGrid;
+}
+
+/**
+ * The sky as a grid of nx × ny tiles (after the 3×3 median filter), row-major: the map is the
+ * bilinear interpolation between tile centres, constant beyond the outermost centres. The GPU
+ * keeps only this grid and interpolates where a star needs it.
+ */
+export interface SkyGrid {
+  width: number;
+  height: number;
+  nx: number;
+  ny: number;
+  background: Float64Array;
+  noise: Float64Array;
 }
 
 /** k-th smallest of `v[0..n)` (Hoare's selection); reorders `v`, allocates nothing. */
@@ -89,6 +105,19 @@ export interface BackgroundOptions {
 
 /** SEP/photutils `Background2D`-style map: tile statistics, 3×3 median filter, bilinear interpolation. */
 export function backgroundMap(image: Image, options: BackgroundOptions = {}): BackgroundMap {
+  const grid = backgroundGrid(image, options);
+  const { width: W, height: H, nx, ny } = grid;
+  return {
+    width: W,
+    height: H,
+    background: bilinear(grid.background, nx, ny, W, H),
+    noise: bilinear(grid.noise, nx, ny, W, H),
+    grid,
+  };
+}
+
+/** The tile grid of `backgroundMap`, without the full-resolution planes. */
+export function backgroundGrid(image: Image, options: BackgroundOptions = {}): SkyGrid {
   const { width: W, height: H, data } = image;
   const tile = Math.max(8, Math.floor(options.tileSize ?? 64));
   const kappa = options.kappa ?? 3;
@@ -125,14 +154,7 @@ export function backgroundMap(image: Image, options: BackgroundOptions = {}): Ba
     }
   }
   // The 3×3 median filter removes tiles spoilt by a bright star; it also fills tiles with no valid pixel.
-  const bg = medianFilter3(gridBg, nx, ny);
-  const sd = medianFilter3(gridSd, nx, ny);
-  return {
-    width: W,
-    height: H,
-    background: bilinear(bg, nx, ny, W, H),
-    noise: bilinear(sd, nx, ny, W, H),
-  };
+  return { width: W, height: H, nx, ny, background: medianFilter3(gridBg, nx, ny), noise: medianFilter3(gridSd, nx, ny) };
 }
 
 function medianFilter3(g: Float64Array, nx: number, ny: number): Float64Array {

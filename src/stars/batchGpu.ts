@@ -1,143 +1,107 @@
 /**
- * The GPU path of measureStarsBatch: checks the positions, hands the valid ones to
- * StarsGpuBatch (src/gpu/starsBatch.ts) and turns its per-star words into StarMeasurement
- * records with the same fields, flags, statuses and messages as measureStars.
+ * The GPU path of measureStarsBatch: frames held on the GPU (`uploadFrame`) and the call that
+ * measures a list of positions on one, returning the catalogue the kernels wrote. The host's
+ * work per star is two typed-array passes — positions into the upload (validity, start pixel,
+ * band) and x = ix + cx in float64 afterwards — and no object is made per star.
  */
 import type { GpuContext } from '../gpu/context.js';
 import {
-  INFO,
-  LM,
-  STAGE_NO_BACKGROUND,
-  STAGE_NO_PIXELS,
-  STAR_INFO_WORDS,
-  STAR_LM_WORDS,
+  CAT_CX,
+  CAT_CY,
+  CAT_INT_PLANES,
+  CAT_IX,
+  CAT_IY,
+  CAT_PLANES,
+  maxStarsPerRun,
+  POSITION_REJECTED,
   StarsGpuBatch,
   type StarsBatchConfig,
   type StarsBatchTimings,
 } from '../gpu/starsBatch.js';
-import type { BackgroundMap } from './background.js';
+import { GpuStarFrame, type FrameSky } from '../gpu/starsFrame.js';
+import { backgroundGrid, type BackgroundMap, type SkyGrid } from './background.js';
+import { MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, StarCatalogue, type StarColumns } from './catalogue.js';
 import type { Image } from './image.js';
-import { fittedShape, momentShape, newStarMeasurement, StarWorkspace, type StarPosition } from './measure.js';
-import { FIT_REASONS, PSF_PARAMS } from './psfModel.js';
-import {
-  FLAG_FIT_FAILED,
-  FLAG_INVALID_POSITION,
-  FLAG_NO_BACKGROUND,
-  FLAG_NO_SIGNAL,
-  FLAG_OUTSIDE,
-  FLAG_EDGE,
-  FLAG_SATURATED,
-  FLAG_NAN_PIXELS,
-  type MeasureMethod,
-  type MeasureOptions,
-  type StarMeasurement,
-} from './types.js';
+import { positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
+import { FLAG_INVALID_POSITION, FLAG_OUTSIDE, type MeasureOptions } from './types.js';
 
-
-/** The options as the measurement uses them (validated beforehand by FrameMeasurer). */
-export interface BatchSettings {
-  method: MeasureMethod;
-  fwhm: number;
-  gain: number;
-  annulus: boolean;
-  saturation: number;
-  beta: number;
-  rnFloor: number;
-  /** PSF model of the fit, -1 for moments. */
-  model: -1 | 0 | 1 | 2 | 3;
-}
-
-export function batchSettings(o: MeasureOptions): BatchSettings {
-  const method = o.method ?? 'gaussian';
-  const gain = o.gain ?? NaN;
-  const beta = o.beta ?? NaN;
-  const model = method === 'moments' ? -1 : method === 'gaussian' ? 0 : method === 'gaussianRotated' ? 1 : beta > 0 ? 2 : 3;
-  return {
-    method,
-    fwhm: o.fwhm ?? 3,
-    gain,
-    annulus: o.background === 'annulus',
-    saturation: o.saturation ?? Infinity,
-    beta,
-    rnFloor: gain > 0 ? (o.readNoise ?? 0) / gain : 0,
-    model,
-  };
-}
+export { GpuStarFrame } from '../gpu/starsFrame.js';
 
 export interface GpuBatchTuning {
-  /** Bytes of one frame band (forces bands on a small frame). */
+  /** Bytes of one frame band (forces bands on a small frame; only when the frame is made by the call). */
   maxTileBytes?: number;
   /** Stars per dispatch (forces chunking). */
   maxStarsPerDispatch?: number;
-  /** LM iterations per submission. */
+  /** LM iterations per submission (default: 8, 24, then the rest of the 100-iteration cap). */
   iterationsPerSubmission?: number;
 }
 
-export interface GpuBatchRun {
-  results: StarMeasurement[];
-  /** Milliseconds: upload (frame, sky maps and stars), extraction, fit loop, metrics, read-back and records. */
-  timings: StarsBatchTimings & { assembleMs: number; bands: number; chunks: number };
+export interface UploadFrameOptions {
+  /**
+   * The frame's sky: a tile grid (`backgroundGrid`) or a map (`backgroundMap`; its grid is used
+   * when it has one, else its planes, at 12 bytes per pixel). Default: `backgroundGrid(image)`.
+   */
+  background?: BackgroundMap | SkyGrid;
+  /** A frame to upload into instead of making one (same size and sky kind: its buffers are reused). */
+  into?: GpuStarFrame;
+  /** Upper bound on the bytes of one frame band (tests force bands with it). */
+  maxBandBytes?: number;
 }
 
-/** Measures every position on the GPU; results in input order. */
-export async function measureStarsGpu(
-  ctx: GpuContext,
-  image: Image,
-  map: BackgroundMap,
-  positions: ArrayLike<StarPosition>,
-  s: BatchSettings,
-  run: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; tuning?: GpuBatchTuning },
-): Promise<GpuBatchRun> {
+function isSkyGrid(b: BackgroundMap | SkyGrid): b is SkyGrid {
+  return 'nx' in b && 'ny' in b;
+}
+
+/**
+ * Puts a frame and its sky on the GPU for any number of `measureStarsBatch` calls: pass the
+ * returned frame instead of the image. `destroy()` frees it (and the buffers the calls made).
+ */
+export async function uploadFrame(ctx: GpuContext, image: Image, options: UploadFrameOptions = {}): Promise<GpuStarFrame> {
   const { width: W, height: H } = image;
-  const n = positions.length;
-  const results: StarMeasurement[] = new Array<StarMeasurement>(n);
-  const gpuIndex = new Int32Array(n).fill(-1);
-  const ix = new Int32Array(n);
-  const iy = new Int32Array(n);
-  const fx = new Float32Array(n);
-  const fy = new Float32Array(n);
-  let count = 0;
-  for (let k = 0; k < n; k++) {
-    const { x, y } = positions[k] as StarPosition;
-    const r = newStarMeasurement();
-    r.id = k;
-    r.xInput = x;
-    r.yInput = y;
-    r.method = s.method;
-    results[k] = r;
-    if (!Number.isFinite(x) || !Number.isFinite(y)) {
-      r.flags = FLAG_INVALID_POSITION;
-      r.message = `position x = ${x}, y = ${y} is not finite`;
-      continue;
-    }
-    if (x < -0.5 || y < -0.5 || x >= W - 0.5 || y >= H - 0.5) {
-      r.flags = FLAG_OUTSIDE;
-      r.message = `position x = ${x}, y = ${y} is outside the ${W}×${H} image (pixel centres 0…${W - 1}, 0…${H - 1})`;
-      continue;
-    }
-    // The start pixel travels as an integer and the offset as float32: absolute coordinates
-    // would lose 0.002 px of precision on a 16k frame.
-    const cx = Math.floor(x + 0.5);
-    const cy = Math.floor(y + 0.5);
-    ix[count] = cx;
-    iy[count] = cy;
-    fx[count] = x - cx;
-    fy[count] = y - cy;
-    gpuIndex[k] = count++;
+  if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new Error(`uploadFrame: image size ${W}×${H} must be positive integers`);
+  if (!(image.data instanceof Float32Array) || image.data.length !== W * H) throw new Error(`uploadFrame: image data must be a Float32Array of ${W}×${H} = ${W * H} pixels`);
+  const bg = options.background ?? backgroundGrid(image);
+  if (bg.width !== W || bg.height !== H) throw new Error(`uploadFrame: background is ${bg.width}×${bg.height}, image is ${W}×${H}`);
+  const grid = isSkyGrid(bg) ? bg : bg.grid;
+  const sky: FrameSky = grid
+    ? { kind: 'grid', nx: grid.nx, ny: grid.ny, background: grid.background, noise: grid.noise }
+    : { kind: 'planes', background: (bg as BackgroundMap).background, noise: (bg as BackgroundMap).noise };
+  const cells = sky.kind === 'grid' ? sky.nx * sky.ny : 0;
+  const planes = sky.kind === 'grid' ? 1 : 3;
+  let frame = options.into;
+  if (frame && (frame.isDestroyed || frame.ctx !== ctx || frame.width !== W || frame.height !== H || frame.planes !== planes || frame.gridCells < cells)) {
+    throw new Error(`uploadFrame: the frame given as 'into' holds ${frame.width}×${frame.height} pixels with ${frame.planes === 3 ? 'sky planes' : `a ${frame.gridCells}-cell sky grid`}; this image needs ${W}×${H} with ${planes === 3 ? 'sky planes' : `${cells} cells`}`);
   }
-  const ws = new StarWorkspace(s.fwhm, 'f64');
+  frame ??= new GpuStarFrame(ctx, { width: W, height: H, planes, gridCells: cells, ...(options.maxBandBytes ? { maxBandBytes: options.maxBandBytes } : {}) });
+  frame.upload(image.data, sky);
+  return frame;
+}
+
+export interface GpuBatchRun {
+  catalogue: StarCatalogue;
+  timings: StarsBatchTimings & { runs: number; hostMs: number };
+}
+
+/** The batch of kernels and buffers for these options on this frame, made on first use and kept with it. */
+async function batchFor(frame: GpuStarFrame, options: MeasureOptions, tuning: GpuBatchTuning): Promise<StarsGpuBatch> {
+  const o = resolveOptions(options);
+  const key = JSON.stringify([o.method, o.fwhm, o.gain, o.saturation, o.annulus, o.beta, o.rnFloor, tuning.maxStarsPerDispatch, tuning.iterationsPerSubmission]);
+  const had = frame.attached.get(key);
+  if (had) return had as StarsGpuBatch;
+  const ws = new StarWorkspace(o.fwhm, 'f64');
+  const model = o.method === 'moments' ? -1 : (o.model as 0 | 1 | 2 | 3);
   const config: StarsBatchConfig = {
-    width: W,
-    height: H,
     radius: ws.radius,
-    annulus: s.annulus,
-    model: s.model,
-    saturation: s.saturation,
-    rnFloor: s.rnFloor,
-    poisson: s.gain > 0 ? 1 / s.gain : 0,
+    annulus: o.annulus,
+    model,
+    method: MEASURE_METHODS.indexOf(o.method),
+    fwhm: o.fwhm,
+    saturation: o.saturation,
+    rnFloor: o.rnFloor,
+    poisson: o.gain > 0 ? 1 / o.gain : 0,
     sigmaW: ws.sigmaW,
     sigma0: ws.sigma0,
-    beta: s.beta,
+    beta: o.beta,
     dao: {
       radius: ws.daoRadius,
       tapOffset: ws.daoTapOffset,
@@ -148,135 +112,116 @@ export async function measureStarsGpu(
       kSum: ws.daoKSum,
       den: ws.daoDen,
     },
-    ...run.tuning,
+    ...(tuning.maxStarsPerDispatch === undefined ? {} : { maxStarsPerDispatch: tuning.maxStarsPerDispatch }),
+    ...(tuning.iterationsPerSubmission === undefined ? {} : { iterationsPerSubmission: tuning.iterationsPerSubmission }),
   };
-  run.signal?.throwIfAborted();
-  const tUp = performance.now();
-  const batch = await StarsGpuBatch.create(ctx, config, { count, ix, iy, fx, fy });
-  let out;
-  let frameUploadMs: number;
-  try {
-    batch.uploadFrame(image.data, map.background, map.noise);
-    frameUploadMs = performance.now() - tUp;
-    out = await batch.run({
-      ...(run.signal ? { signal: run.signal } : {}),
-      onProgress: (done, total) => run.onProgress?.(done + (n - count), total + (n - count)),
-    });
-  } finally {
-    batch.destroy();
-  }
-  const t0 = performance.now();
-  const axes = new Float64Array(3);
-  const shape = new Float64Array(5);
-  const info = out.info;
-  const lm = out.lm;
-  const R = ws.radius;
-  const np = s.model >= 0 ? (PSF_PARAMS[s.model] as number) : 0;
-  for (let k = 0; k < n; k++) {
-    const g = gpuIndex[k] as number;
-    if (g < 0) continue;
-    assemble(results[k] as StarMeasurement, info.subarray(g * STAR_INFO_WORDS, (g + 1) * STAR_INFO_WORDS), lm.subarray(g * STAR_LM_WORDS, (g + 1) * STAR_LM_WORDS), s, R, np, axes, shape);
-  }
-  const assembleMs = performance.now() - t0;
-  return {
-    results,
-    timings: { ...out.timings, uploadMs: out.timings.uploadMs + frameUploadMs, assembleMs, bands: batch.bands.length, chunks: batch.chunks.length },
-  };
+  const batch = await StarsGpuBatch.create(frame, config);
+  frame.attached.set(key, batch);
+  return batch;
 }
 
-function bitsU32(v: Float32Array, k: number): number {
-  return new Uint32Array(v.buffer, v.byteOffset + 4 * k, 1)[0] as number;
-}
-
-function bitsI32(v: Float32Array, k: number): number {
-  return new Int32Array(v.buffer, v.byteOffset + 4 * k, 1)[0] as number;
-}
-
-/** One record from the star's info and LM words: the tail of measureOne in measure.ts. */
-function assemble(res: StarMeasurement, info: Float32Array, lm: Float32Array, s: BatchSettings, R: number, np: number, axes: Float64Array, shape: Float64Array): void {
-  const stage = bitsU32(info, INFO.stage);
-  let flags = bitsU32(info, INFO.flags);
-  const ix = bitsI32(info, INFO.ix);
-  const iy = bitsI32(info, INFO.iy);
-  if (stage === STAGE_NO_BACKGROUND) {
-    res.flags = flags | FLAG_NO_BACKGROUND;
-    res.message = `no background estimate at x = ${ix}, y = ${iy}`;
-    return;
-  }
-  res.background = info[INFO.sky] as number;
-  res.backgroundNoise = info[INFO.sigma] as number;
-  if (stage === STAGE_NO_PIXELS) {
-    res.flags = flags | FLAG_NO_SIGNAL;
-    res.message = 'no valid pixel in the stamp';
-    return;
-  }
-  if (flags & FLAG_NO_SIGNAL) res.message = 'no positive signal under the moment window';
-  let cx = info[INFO.cx] as number;
-  let cy = info[INFO.cy] as number;
-  let fitted = false;
-  shape[0] = NaN;
-  shape[1] = NaN;
-  shape[2] = NaN;
-  let flux = info[INFO.sumFlux] as number;
-  if (s.model >= 0) {
-    const code = lm[LM.status] as number;
-    // A fit still active after the last submission ran out of iterations.
-    res.fitReason = FIT_REASONS[code] ?? 'maxIterations';
-    res.iterations = lm[LM.iterations] as number;
-    const p0 = lm[0] as number;
-    const p1 = lm[1] as number;
-    if (code === 0 && Math.abs(p0) <= R && Math.abs(p1) <= R) {
-      fitted = true;
-      cx = p0;
-      cy = p1;
-      const S = info[INFO.scale] as number;
-      const dof = Math.max((lm[LM.pixels] as number) - np, 1);
-      res.chi2Reduced = (lm[LM.chi2] as number) / dof;
-      // With a gain the weights are absolute inverse variances; without one only relative.
-      const scale = s.gain > 0 ? 1 : Math.max(res.chi2Reduced, 0);
-      res.xErr = Math.sqrt((lm[LM.varX] as number) * scale);
-      res.yErr = Math.sqrt((lm[LM.varY] as number) * scale);
-      shape[4] = s.beta;
-      fittedShape(s.model, lm, shape, axes);
-      flux = (shape[3] as number) * S;
-      if (s.model >= 2) res.beta = shape[4] as number;
-    } else {
-      flags |= FLAG_FIT_FAILED;
-      res.message = `${s.method} fit stopped: ${res.fitReason}; position and shape from windowed moments`;
+/** Measures every position on a GPU frame: the catalogue, in input order. */
+export async function measureStarsGpu(
+  frame: GpuStarFrame,
+  positions: StarPositions,
+  options: MeasureOptions,
+  run: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; tuning?: GpuBatchTuning },
+): Promise<GpuBatchRun> {
+  const tHost = performance.now();
+  const { width: W, height: H } = frame;
+  const batch = await batchFor(frame, options, run.tuning ?? {});
+  const method = resolveOptions(options).method;
+  const { count: n, read } = positionReader(positions);
+  const xInput = new Float64Array(n);
+  const yInput = new Float64Array(n);
+  const perRun = Math.max(1, maxStarsPerRun(frame.ctx));
+  const runs = Math.max(1, Math.ceil(n / perRun));
+  // One call's planes, or every run's gathered into one buffer when the stars need several calls.
+  const whole = runs === 1 ? undefined : new ArrayBuffer(4 * CAT_PLANES * n);
+  let planes: ArrayBuffer | undefined;
+  const timings = { uploadMs: 0, loopMs: 0, readbackMs: 0, submissions: 0, gpuMs: 0, chunks: 0, bands: 0 };
+  const xy = new Float64Array(2);
+  const bands = frame.bands.length;
+  let hostMs = performance.now() - tHost;
+  for (let r = 0; r < runs; r++) {
+    const th = performance.now();
+    const first = r * perRun;
+    const m = Math.min(perRun, n - first);
+    const starIn = new ArrayBuffer(16 * m);
+    const si = new Int32Array(starIn);
+    const sf = new Float32Array(starIn);
+    const bandOf = bands > 1 ? new Int32Array(m) : null;
+    for (let k = 0; k < m; k++) {
+      read(first + k, xy);
+      const x = xy[0] as number;
+      const y = xy[1] as number;
+      xInput[first + k] = x;
+      yInput[first + k] = y;
+      const o = 4 * k;
+      // NaN fails every comparison: both tests send it to the rejected branch.
+      if (!(x - x === 0 && y - y === 0)) {
+        si[o] = POSITION_REJECTED;
+        si[o + 1] = FLAG_INVALID_POSITION;
+      } else if (!(x >= -0.5 && y >= -0.5 && x < W - 0.5 && y < H - 0.5)) {
+        si[o] = POSITION_REJECTED;
+        si[o + 1] = FLAG_OUTSIDE;
+      } else {
+        // The start pixel travels as an integer and the offset as float32: absolute coordinates
+        // would lose 0.002 px of precision on a 16k frame.
+        const cx = Math.floor(x + 0.5);
+        const cy = Math.floor(y + 0.5);
+        si[o] = cx;
+        si[o + 1] = cy;
+        sf[o + 2] = x - cx;
+        sf[o + 3] = y - cy;
+        if (bandOf) bandOf[k] = frame.bandOfRow(cy);
+      }
     }
+    hostMs += performance.now() - th;
+    const out = await batch.run({ count: m, starIn, bandOf }, {
+      ...(run.signal ? { signal: run.signal } : {}),
+      onProgress: (done) => run.onProgress?.(first + done, n),
+    });
+    const t = out.timings;
+    timings.uploadMs += t.uploadMs;
+    timings.loopMs += t.loopMs;
+    timings.readbackMs += t.readbackMs;
+    timings.submissions += t.submissions;
+    timings.gpuMs += t.gpuMs;
+    timings.chunks = Math.max(timings.chunks, t.chunks);
+    timings.bands = Math.max(timings.bands, t.bands);
+    if (!whole) {
+      planes = out.catalogue;
+      continue;
+    }
+    const tc = performance.now();
+    const src = new Uint32Array(out.catalogue);
+    const dst = new Uint32Array(whole);
+    for (let p = 0; p < CAT_PLANES; p++) dst.set(src.subarray(p * m, (p + 1) * m), p * n + first);
+    hostMs += performance.now() - tc;
   }
-  res.method = fitted ? s.method : 'moments';
-  const cxx = info[INFO.cxx] as number;
-  if (Number.isFinite(cxx)) {
-    axes[0] = cxx;
-    axes[1] = info[INFO.cyy] as number;
-    axes[2] = info[INFO.cxy] as number;
-    // The Moffat model is circular: its shape comes from the moments even when the fit converged.
-    momentShape(axes, shape);
+  const tc = performance.now();
+  const buf = whole ?? planes ?? new ArrayBuffer(0);
+  const f32 = new Float32Array(buf);
+  const u32 = new Uint32Array(buf);
+  const i32 = new Int32Array(buf);
+  const cols: Record<string, Float64Array | Float32Array | Uint32Array> = { xInput, yInput };
+  STAR_FLOAT_FIELDS.forEach((f, p) => (cols[f] = f32.subarray(p * n, (p + 1) * n)));
+  STAR_INT_FIELDS.forEach((f, p) => (cols[f] = u32.subarray((CAT_INT_PLANES + p) * n, (CAT_INT_PLANES + p + 1) * n)));
+  // Positions in float64: the start pixel plus the float32 offset.
+  const x = new Float64Array(n);
+  const y = new Float64Array(n);
+  const cx = f32.subarray(CAT_CX * n, (CAT_CX + 1) * n);
+  const cy = f32.subarray(CAT_CY * n, (CAT_CY + 1) * n);
+  const ix = i32.subarray(CAT_IX * n, (CAT_IX + 1) * n);
+  const iy = i32.subarray(CAT_IY * n, (CAT_IY + 1) * n);
+  for (let k = 0; k < n; k++) {
+    x[k] = (ix[k] as number) + (cx[k] as number);
+    y[k] = (iy[k] as number) + (cy[k] as number);
   }
-  res.x = ix + cx;
-  res.y = iy + cy;
-  res.flux = flux;
-  res.fwhm = shape[0] as number;
-  res.eccentricity = shape[1] as number;
-  res.theta = shape[2] as number;
-  const sig = res.backgroundNoise;
-  const fwhmAp = Number.isFinite(res.fwhm) ? res.fwhm : s.fwhm;
-  const npix = Math.PI * (1.5 * fwhmAp) ** 2;
-  const varF = (s.gain > 0 ? Math.max(flux, 0) / s.gain : 0) + npix * sig * sig;
-  res.snr = varF > 0 ? flux / Math.sqrt(varF) : NaN;
-  res.peak = info[INFO.peak] as number;
-  res.peakCoreRatio = info[INFO.peakCoreRatio] as number;
-  res.marginalRoundness = info[INFO.marginalRoundness] as number;
-  res.marginalAsymmetry = info[INFO.marginalAsymmetry] as number;
-  res.laplacianSnr = info[INFO.laplacianSnr] as number;
-  res.sharpness = info[INFO.sharpness] as number;
-  res.roundness1 = info[INFO.roundness1] as number;
-  res.roundness2 = info[INFO.roundness2] as number;
-  res.flags |= flags;
-  if (res.flags & FLAG_NO_SIGNAL) res.status = 'failed';
-  else res.status = flags & FLAG_FIT_FAILED ? 'fallback' : 'ok';
-  if (res.message === '' && res.flags & (FLAG_EDGE | FLAG_SATURATED | FLAG_NAN_PIXELS)) {
-    res.message = 'measured without the stamp pixels that are off the image, NaN or saturated';
-  }
+  cols['x'] = x;
+  cols['y'] = y;
+  const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method });
+  hostMs += performance.now() - tc;
+  return { catalogue, timings: { ...timings, runs, hostMs } };
 }

@@ -4,10 +4,21 @@
  * Coordinates are zero-based with pixel centres at integers (FITS = ours + 1).
  */
 export { readFits, readF32, type Image } from './image.js';
-export { backgroundMap, annulusBackground, annulusScratch, sigmaClippedStats, type BackgroundMap, type BackgroundOptions } from './background.js';
+export { backgroundMap, backgroundGrid, type SkyGrid, annulusBackground, annulusScratch, sigmaClippedStats, type BackgroundMap, type BackgroundOptions } from './background.js';
 export { detectStars, type DetectOptions, type DetectedStar } from './detect.js';
-export { FrameMeasurer, measureStars, newStarMeasurement, stampRadius, StarWorkspace, type StarPosition } from './measure.js';
+export { FrameMeasurer, measureStars, newStarMeasurement, stampRadius, StarWorkspace, type StarPosition, type StarPositions } from './measure.js';
+export {
+  StarCatalogue,
+  STAR_STATUS,
+  MEASURE_METHODS,
+  NO_FIT_REASON,
+  STAR_FLOAT_FIELDS,
+  STAR_INT_FIELDS,
+  type StarColumns,
+  type FloatColumn,
+  type CatalogueMeta,
+} from './catalogue.js';
 export { createPsfFitter, newFitOutcome, FIT_REASONS, type FitReason, type FitStamp, type FitOutcome, type PsfFitter, type PsfModel, PSF_GAUSSIAN, PSF_GAUSSIAN_ROTATED, PSF_MOFFAT, PSF_MOFFAT_BETA } from './psfFit.js';
 export * from './types.js';
 export { measureStarsBatch, type BatchOptions } from './measureBatch.js';
-export type { GpuBatchTuning } from './batchGpu.js';
+export { uploadFrame, GpuStarFrame, type GpuBatchTuning, type UploadFrameOptions } from './batchGpu.js';

@@ -1,7 +1,9 @@
 /**
  * Per-star measurement: stamp, windowed moments, PSF fit, metrics. All per-star scratch lives in
- * a `StarWorkspace` allocated once per frame; the only allocation per star is its result record.
+ * a `StarWorkspace` allocated once per frame; results go into the columns of a StarCatalogue
+ * through one reused record, so nothing is allocated per star.
  */
+import { allocateStarColumns, NO_FIT_REASON, StarCatalogue, starMessage, writeStarRow, type CatalogueMeta, type StarColumns } from './catalogue.js';
 import { annulusBackground, annulusScratch, backgroundMap, type BackgroundMap } from './background.js';
 import type { Image } from './image.js';
 import {
@@ -15,6 +17,7 @@ import {
   PSF_MOFFAT_BETA,
   PSF_PARAMS,
   type FitOutcome,
+  type FitReason,
   type FitStamp,
   type PsfFitter,
   type PsfModel,
@@ -27,6 +30,7 @@ import {
   FLAG_MOMENTS_NOT_CONVERGED,
   FLAG_NAN_PIXELS,
   FLAG_NO_BACKGROUND,
+  FLAG_NO_PIXELS,
   FLAG_NO_SIGNAL,
   FLAG_OUTSIDE,
   FLAG_SATURATED,
@@ -746,10 +750,23 @@ const MODEL_OF: Record<Exclude<MeasureMethod, 'moments'>, PsfModel> = {
 };
 
 /** A result record with every field present (one hidden class for all records). */
+/**
+ * Ellipticity and the σ of both axes from FWHM and eccentricity (the fit's or the moments', as
+ * they were combined): q = minor/major = sqrt(1 − e²), σmaj·σmin = (FWHM/2.3548)².
+ */
+function ellipseAxes(res: StarMeasurement): void {
+  const q = Math.sqrt(Math.max(1 - res.eccentricity * res.eccentricity, 0));
+  const s = res.fwhm * FWHM_TO_SIGMA;
+  const r = Math.sqrt(q);
+  res.ellipticity = 1 - q;
+  res.semimajorSigma = s / r;
+  res.semiminorSigma = s * r;
+}
+
 export function newStarMeasurement(): StarMeasurement {
   return {
     id: -1, xInput: NaN, yInput: NaN, x: NaN, y: NaN, xErr: NaN, yErr: NaN, flux: NaN, fwhm: NaN,
-    eccentricity: NaN, theta: NaN, beta: NaN, background: NaN, backgroundNoise: NaN, snr: NaN,
+    eccentricity: NaN, ellipticity: NaN, semimajorSigma: NaN, semiminorSigma: NaN, theta: NaN, beta: NaN, background: NaN, backgroundNoise: NaN, snr: NaN,
     peak: NaN, sharpness: NaN, roundness1: NaN, roundness2: NaN, peakCoreRatio: NaN,
     marginalRoundness: NaN, marginalAsymmetry: NaN, laplacianSnr: NaN, chi2Reduced: NaN,
     iterations: 0, method: 'moments', fitReason: '', status: 'failed', flags: 0, message: '',
@@ -758,14 +775,15 @@ export function newStarMeasurement(): StarMeasurement {
 
 function resetRecord(r: StarMeasurement, id: number, x: number, y: number, method: MeasureMethod): void {
   r.id = id; r.xInput = x; r.yInput = y; r.x = NAN; r.y = NAN; r.xErr = NAN; r.yErr = NAN;
-  r.flux = NAN; r.fwhm = NAN; r.eccentricity = NAN; r.theta = NAN; r.beta = NAN;
+  r.flux = NAN; r.fwhm = NAN; r.eccentricity = NAN; r.ellipticity = NAN;
+  r.semimajorSigma = NAN; r.semiminorSigma = NAN; r.theta = NAN; r.beta = NAN;
   r.background = NAN; r.backgroundNoise = NAN; r.snr = NAN; r.peak = NAN; r.sharpness = NAN;
   r.roundness1 = NAN; r.roundness2 = NAN; r.peakCoreRatio = NAN; r.marginalRoundness = NAN;
   r.marginalAsymmetry = NAN; r.laplacianSnr = NAN; r.chi2Reduced = NAN; r.iterations = 0;
   r.method = method; r.fitReason = ''; r.status = 'failed'; r.flags = 0; r.message = '';
 }
 
-interface Resolved {
+export interface Resolved {
   method: MeasureMethod;
   fwhm: number;
   gain: number;
@@ -777,7 +795,8 @@ interface Resolved {
   model: PsfModel;
 }
 
-function resolveOptions(o: MeasureOptions): Resolved {
+/** Checks the options (throwing with measureStars' messages) and fills in the defaults. */
+export function resolveOptions(o: MeasureOptions): Resolved {
   const fwhm = o.fwhm ?? 3;
   if (!(fwhm > 0 && Number.isFinite(fwhm))) throw new Error(`measureStars: fwhm = ${String(o.fwhm)} must be a positive number`);
   const gain = o.gain ?? NaN;
@@ -891,12 +910,10 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   ws.flags = 0;
   if (!Number.isFinite(x) || !Number.isFinite(y)) {
     res.flags = FLAG_INVALID_POSITION;
-    res.message = `position x = ${x}, y = ${y} is not finite`;
     return res;
   }
   if (x < -0.5 || y < -0.5 || x >= W - 0.5 || y >= H - 0.5) {
     res.flags = FLAG_OUTSIDE;
-    res.message = `position x = ${x}, y = ${y} is outside the ${W}×${H} image (pixel centres 0…${W - 1}, 0…${H - 1})`;
     return res;
   }
   const R = ws.radius;
@@ -912,7 +929,6 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
     ws.flags &= FLAG_ANNULUS_FALLBACK;
     if (!localSky(ws, image, map, o)) {
       res.flags = ws.flags | FLAG_NO_BACKGROUND;
-      res.message = `no background estimate at x = ${ws.ix}, y = ${ws.iy}`;
       return res;
     }
     count = extractStamp(ws, image, o);
@@ -932,8 +948,7 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   res.background = ws.sky;
   res.backgroundNoise = ws.skySigma;
   if (centroid === CENTROID_NO_SIGNAL) {
-    res.flags = ws.flags | FLAG_NO_SIGNAL;
-    res.message = count === 0 ? 'no valid pixel in the stamp' : 'no positive signal under the moment window';
+    res.flags = ws.flags | FLAG_NO_SIGNAL | (count === 0 ? FLAG_NO_PIXELS : 0);
     // Keep the input position so metrics still describe the place asked for.
     ws.ix = centrePixel(x);
     ws.iy = centrePixel(y);
@@ -981,7 +996,6 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
       if (model === PSF_MOFFAT || model === PSF_MOFFAT_BETA) res.beta = shape[4] as number;
     } else {
       ws.flags |= FLAG_FIT_FAILED;
-      res.message = `${o.method} fit stopped: ${res.fitReason}; position and shape from windowed moments`;
     }
   }
   res.method = fitted ? o.method : 'moments';
@@ -998,13 +1012,11 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   res.fwhm = shape[0] as number;
   res.eccentricity = shape[1] as number;
   res.theta = shape[2] as number;
+  ellipseAxes(res);
   computeMetrics(ws, image, res, o);
   res.flags |= ws.flags;
   if (res.flags & FLAG_NO_SIGNAL) res.status = 'failed';
   else res.status = ws.flags & FLAG_FIT_FAILED ? 'fallback' : 'ok';
-  if (res.message === '' && (res.flags & (FLAG_EDGE | FLAG_SATURATED | FLAG_NAN_PIXELS))) {
-    res.message = 'measured without the stamp pixels that are off the image, NaN or saturated';
-  }
   return res;
 }
 
@@ -1267,6 +1279,34 @@ export interface StarPosition {
   y: number;
 }
 
+/** Positions as records, or as two columns (detectStars' output, a catalogue's x and y, typed arrays). */
+export type StarPositions = ArrayLike<StarPosition> | { x: ArrayLike<number>; y: ArrayLike<number> };
+
+/** Number of positions and a reader of position k's coordinates into xy[0], xy[1]. */
+export function positionReader(positions: StarPositions): { count: number; read: (k: number, xy: Float64Array) => void } {
+  if ('x' in positions && 'y' in positions && typeof positions.x === 'object' && typeof positions.y === 'object' && positions.x !== null && positions.y !== null) {
+    const px = positions.x;
+    const py = positions.y;
+    if (px.length !== py.length) throw new Error(`positions: x has ${px.length} entries, y has ${py.length}`);
+    return {
+      count: px.length,
+      read: (k, xy) => {
+        xy[0] = px[k] as number;
+        xy[1] = py[k] as number;
+      },
+    };
+  }
+  const list = positions as ArrayLike<StarPosition>;
+  return {
+    count: list.length,
+    read: (k, xy) => {
+      const p = list[k];
+      xy[0] = p === undefined || p === null ? NaN : Number(p.x);
+      xy[1] = p === undefined || p === null ? NaN : Number(p.y);
+    },
+  };
+}
+
 /**
  * Measures the stars of one frame: the background map, the resolved options and the per-star
  * workspace live here and are reused for every star.
@@ -1274,6 +1314,7 @@ export interface StarPosition {
 export class FrameMeasurer {
   readonly image: Image;
   readonly map: BackgroundMap;
+  readonly meta: CatalogueMeta;
   private readonly o: Resolved;
   private readonly ws: StarWorkspace;
 
@@ -1285,23 +1326,36 @@ export class FrameMeasurer {
     }
     this.image = image;
     this.map = background ?? backgroundMap(image);
+    this.meta = { width: image.width, height: image.height, method: this.o.method };
     this.ws = new StarWorkspace(this.o.fwhm, options.precision ?? 'f64');
     this.ws.fitStamp.beta = this.o.beta;
   }
 
   /** Measures the star near (x, y). Fills `out` when given (no allocation at all), else a new record. */
   measure(x: number, y: number, id = 0, out: StarMeasurement = newStarMeasurement()): StarMeasurement {
-    return measureOne(this.ws, this.image, this.map, this.o, id, x, y, out);
+    measureOne(this.ws, this.image, this.map, this.o, id, x, y, out);
+    const reason = out.fitReason === '' ? NO_FIT_REASON : FIT_REASONS.indexOf(out.fitReason as FitReason);
+    out.message = starMessage(out.flags, reason, x, y, this.meta);
+    return out;
+  }
+
+  /** Measures positions [from, to) of `read` into rows [from, to) of `columns`. */
+  measureRows(read: (k: number, xy: Float64Array) => void, from: number, to: number, columns: StarColumns, row = from): void {
+    const rec = newStarMeasurement();
+    const xy = new Float64Array(2);
+    for (let k = from; k < to; k++) {
+      read(k, xy);
+      measureOne(this.ws, this.image, this.map, this.o, k, xy[0] as number, xy[1] as number, rec);
+      writeStarRow(columns, row + k - from, rec);
+    }
   }
 }
 
-/** Measures every position: one result per input, in input order, each with a status. */
-export function measureStars(image: Image, positions: ArrayLike<StarPosition>, options: MeasureOptions = {}, background?: BackgroundMap): StarMeasurement[] {
+/** Measures every position: a catalogue with one row per input, in input order, each with a status. */
+export function measureStars(image: Image, positions: StarPositions, options: MeasureOptions = {}, background?: BackgroundMap): StarCatalogue {
   const m = new FrameMeasurer(image, options, background);
-  const out: StarMeasurement[] = new Array<StarMeasurement>(positions.length);
-  for (let k = 0; k < positions.length; k++) {
-    const p = positions[k] as StarPosition;
-    out[k] = m.measure(p.x, p.y, k);
-  }
-  return out;
+  const { count, read } = positionReader(positions);
+  const columns = allocateStarColumns(count);
+  m.measureRows(read, 0, count, columns);
+  return new StarCatalogue(count, columns, m.meta);
 }

@@ -1,17 +1,20 @@
 /**
  * measureStarsBatch: every star of a frame at once, on the GPU (stamps extracted in parallel,
- * LM driven from TypeScript; see src/gpu/starsBatch.ts) or on all CPU cores with worker_threads.
- * One result per position, in input order, with the fields and statuses of measureStars.
+ * LM driven from TypeScript, the catalogue written by the kernels; src/stars/batchGpu.ts) or on
+ * all CPU cores with worker_threads writing into shared columns. One catalogue row per
+ * position, in input order, with the fields and statuses of measureStars.
  */
-import { mapInWorkers, availableThreads } from '../cpu/workerPool.js';
+import { availableThreads, mapInWorkers } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import type { StarsBatchTimings } from '../gpu/starsBatch.js';
-import type { BackgroundMap } from './background.js';
-import { batchSettings, measureStarsGpu, type GpuBatchTuning } from './batchGpu.js';
+import { GpuStarFrame } from '../gpu/starsFrame.js';
+import { backgroundGrid, type BackgroundMap, type SkyGrid } from './background.js';
+import { measureStarsGpu, uploadFrame, type GpuBatchTuning } from './batchGpu.js';
+import { allocateStarColumns, StarCatalogue } from './catalogue.js';
 import type { Image } from './image.js';
-import { FrameMeasurer, type StarPosition } from './measure.js';
-import { starsWorker, unpackStar, type PackedStars, type StarsWorkerInit, type StarsWorkerJob } from './starsWorker.js';
-import type { MeasureOptions, StarMeasurement } from './types.js';
+import { FrameMeasurer, positionReader, resolveOptions, type StarPositions } from './measure.js';
+import { starsWorker, type StarsWorkerInit, type StarsWorkerJob } from './starsWorker.js';
+import type { MeasureOptions } from './types.js';
 
 export interface BatchOptions {
   /** 'auto' (default): the GPU when a hardware adapter exists, else the CPU with one notice on stderr. */
@@ -24,12 +27,15 @@ export interface BatchOptions {
   gpu?: GpuContext;
   /** Worker threads for the CPU path (default: one per core; 0 runs in the calling thread). */
   workers?: number;
-  /** A sky map of the frame to reuse (default: computed from the frame). */
-  background?: BackgroundMap;
+  /**
+   * A sky to reuse (default: computed from the frame): a map (`backgroundMap`, needed by the
+   * CPU path, whose grid the GPU path takes) or, for the GPU path only, a tile grid.
+   */
+  background?: BackgroundMap | SkyGrid;
   /** GPU tuning: band size, stars per dispatch, LM iterations per submission. */
   tuning?: GpuBatchTuning;
-  /** Receives the GPU time split (ms) of the call, for benchmarks. */
-  onTimings?: (t: StarsBatchTimings & { assembleMs: number; bands: number; chunks: number }) => void;
+  /** Receives the GPU call's timings (ms), for benchmarks. */
+  onTimings?: (t: StarsBatchTimings & { runs: number; hostMs: number }) => void;
 }
 
 let sharedGpu: Promise<GpuContext> | undefined;
@@ -78,12 +84,29 @@ function inSharedMemory(v: Float32Array): Float32Array {
   return s;
 }
 
-async function measureStarsCpu(image: Image, map: BackgroundMap, positions: ArrayLike<StarPosition>, options: MeasureOptions, o: BatchOptions): Promise<StarMeasurement[]> {
-  const n = positions.length;
+async function measureStarsCpu(image: Image, positions: StarPositions, options: MeasureOptions, o: BatchOptions): Promise<StarCatalogue> {
+  if (o.background && !('background' in o.background && o.background.background instanceof Float32Array)) {
+    throw new Error('measureStarsBatch: the CPU path needs a background map (backgroundMap), not a tile grid');
+  }
+  const measurer = new FrameMeasurer(image, options, o.background as BackgroundMap | undefined);
+  const map = measurer.map;
+  const { count: n, read } = positionReader(positions);
   const requested = o.workers ?? (await availableThreads());
+  const columns = allocateStarColumns(n, requested > 0);
+  if (requested === 0) {
+    measurer.measureRows(read, 0, n, columns);
+    o.onProgress?.(n, n);
+    return new StarCatalogue(n, columns, measurer.meta);
+  }
+  // The workers read the positions from the shared input columns.
+  const xy = new Float64Array(2);
+  for (let k = 0; k < n; k++) {
+    read(k, xy);
+    columns.xInput[k] = xy[0] as number;
+    columns.yInput[k] = xy[1] as number;
+  }
   const bounds = cpuJobBounds(n, requested);
   const jobs = bounds.length - 1;
-  const threads = Math.min(requested, jobs);
   const init: StarsWorkerInit = {
     width: image.width,
     height: image.height,
@@ -91,56 +114,55 @@ async function measureStarsCpu(image: Image, map: BackgroundMap, positions: Arra
     background: inSharedMemory(map.background),
     noise: inSharedMemory(map.noise),
     options,
+    columns,
   };
-  const out = new Array<StarMeasurement>(n);
   let done = 0;
-  await mapInWorkers<StarsWorkerInit, StarsWorkerJob, PackedStars>({
+  await mapInWorkers<StarsWorkerInit, StarsWorkerJob, number>({
     module: new URL('./starsWorker.js', import.meta.url),
     handler: starsWorker,
     init,
-    threads,
+    threads: Math.min(requested, jobs),
     ...(o.signal ? { signal: o.signal } : {}),
     jobs: {
       count: jobs,
-      make(j) {
-        const first = bounds[j] as number;
-        const m = (bounds[j + 1] as number) - first;
-        const xy = new Float64Array(2 * m);
-        for (let k = 0; k < m; k++) {
-          const p = positions[first + k] as StarPosition;
-          xy[2 * k] = p.x;
-          xy[2 * k + 1] = p.y;
-        }
-        return { data: { first, xy }, transfer: [xy.buffer] };
-      },
+      make: (j) => ({ data: { first: bounds[j] as number, count: (bounds[j + 1] as number) - (bounds[j] as number) } }),
     },
-    // Records are rebuilt as each job arrives, while the workers measure the next ones.
-    onDone: (j, packed) => {
-      const first = bounds[j] as number;
-      for (let k = 0; k < packed.count; k++) out[first + k] = unpackStar(packed, k);
-      done += packed.count;
+    onDone: (_j, count) => {
+      done += count;
       o.onProgress?.(done, n);
     },
   });
-  return out;
+  return new StarCatalogue(n, columns, measurer.meta);
 }
 
 /**
- * Measures every position of `image`: one result per position, in input order, each with a
- * status, as `measureStars` gives them. Bad options throw (before any work); bad positions and
- * bad pixels give per-star statuses.
+ * Measures every position of `image` — or of a frame already on the GPU (`uploadFrame`) — and
+ * returns the catalogue: one row per position, in input order, each with a status, as
+ * `measureStars` gives them. Bad options throw (before any work); bad positions and bad pixels
+ * give per-star statuses.
  */
 export async function measureStarsBatch(
-  image: Image,
-  positions: ArrayLike<StarPosition>,
+  image: Image | GpuStarFrame,
+  positions: StarPositions,
   options: MeasureOptions = {},
   batch: BatchOptions = {},
-): Promise<StarMeasurement[]> {
+): Promise<StarCatalogue> {
   const device = batch.device ?? 'auto';
   if (device !== 'gpu' && device !== 'cpu' && device !== 'auto') throw new Error(`measureStarsBatch: device = '${String(device)}' must be 'gpu', 'cpu' or 'auto'`);
   batch.signal?.throwIfAborted();
-  // Validates the options (with measureStars' messages) and computes the sky map once.
-  const map = new FrameMeasurer(image, options, batch.background).map;
+  resolveOptions(options);
+  const gpuRun = {
+    ...(batch.signal ? { signal: batch.signal } : {}),
+    ...(batch.onProgress ? { onProgress: batch.onProgress } : {}),
+    ...(batch.tuning ? { tuning: batch.tuning } : {}),
+  };
+  if (image instanceof GpuStarFrame) {
+    if (device === 'cpu') throw new Error("measureStarsBatch: a GPU frame cannot be measured with device: 'cpu' (pass the image)");
+    if (batch.gpu && batch.gpu !== image.ctx) throw new Error('measureStarsBatch: the GPU frame belongs to another GPU context than options.gpu');
+    const run = await measureStarsGpu(image, positions, options, gpuRun);
+    batch.onTimings?.(run.timings);
+    return run.catalogue;
+  }
   let ctx: GpuContext | undefined;
   if (device !== 'cpu') {
     try {
@@ -161,12 +183,17 @@ export async function measureStarsBatch(
     }
     ctx = undefined;
   }
-  if (ctx === undefined) return measureStarsCpu(image, map, positions, options, batch);
-  const run = await measureStarsGpu(ctx, image, map, positions, batchSettings(options), {
-    ...(batch.signal ? { signal: batch.signal } : {}),
-    ...(batch.onProgress ? { onProgress: batch.onProgress } : {}),
-    ...(batch.tuning ? { tuning: batch.tuning } : {}),
+  if (ctx === undefined) return measureStarsCpu(image, positions, options, batch);
+  // A frame for this call only: uploaded, measured, freed.
+  const frame = await uploadFrame(ctx, image, {
+    background: batch.background ?? backgroundGrid(image),
+    ...(batch.tuning?.maxTileBytes ? { maxBandBytes: batch.tuning.maxTileBytes } : {}),
   });
-  batch.onTimings?.(run.timings);
-  return run.results;
+  try {
+    const run = await measureStarsGpu(frame, positions, options, gpuRun);
+    batch.onTimings?.(run.timings);
+    return run.catalogue;
+  } finally {
+    frame.destroy();
+  }
 }

@@ -34,6 +34,8 @@ export const FLAG_OUTSIDE = 64;
 export const FLAG_NO_SIGNAL = 128;
 export const FLAG_ANNULUS_FALLBACK = 256;
 export const FLAG_NO_BACKGROUND = 512;
+/** Set with FLAG_NO_SIGNAL when the stamp holds no usable pixel at all. */
+export const FLAG_NO_PIXELS = 1024;
 
 const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_EDGE, 'edge'],
@@ -46,6 +48,7 @@ const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_NO_SIGNAL, 'noSignal'],
   [FLAG_ANNULUS_FALLBACK, 'annulusFallback'],
   [FLAG_NO_BACKGROUND, 'noBackground'],
+  [FLAG_NO_PIXELS, 'noPixels'],
 ];
 
 /** Names of the bits set in `flags`, e.g. ['edge', 'saturated']. */
@@ -73,6 +76,11 @@ export interface StarMeasurement {
   fwhm: number;
   /** sqrt(1 − (minor/major)²). */
   eccentricity: number;
+  /** 1 − minor/major (photutils' ellipticity). */
+  ellipticity: number;
+  /** σ along the major and minor axes, px (photutils' semimajor_sigma, semiminor_sigma): FWHM and eccentricity as two widths. */
+  semimajorSigma: number;
+  semiminorSigma: number;
   /** Major-axis angle, radians counter-clockwise from +x, in (−π/2, π/2]. */
   theta: number;
   /** Moffat β (NaN for other methods). */
