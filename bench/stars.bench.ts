@@ -132,7 +132,7 @@ export default async function (): Promise<void> {
     const gcFreshCount = gcFresh.count();
     gcFresh.stop();
     let err2 = 0;
-    for (let i = 0; i < STARS; i++) err2 += (all[i]!.x - truth[i]!.x) ** 2 + (all[i]!.y - truth[i]!.y) ** 2;
+    for (let i = 0; i < STARS; i++) err2 += (all.x[i]! - truth[i]!.x) ** 2 + (all.y[i]! - truth[i]!.y) ** 2;
     const bench = new Bench({ name, iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 });
     bench.add(name, () => {
       measureStars(image, starts, options, map);

@@ -163,6 +163,15 @@ const MAX_ITERATIONS = 100;
 const ITERATION_SCHEDULE = [8, 24, MAX_ITERATIONS - 32];
 /** Submissions whose passes are timed (more happen only with a small iterationsPerSubmission). */
 const TIMED_SUBMISSIONS = 16;
+/**
+ * While a mapping is pending, Dawn's Node binding polls the device from the JS thread (garbage
+ * for V8's collector every turn), so the thread first sleeps through this fraction of the time
+ * the same submission took per star in the previous call: its GPU time from the timestamps
+ * where the device has them (the wall time includes the polling and any wait in the queue),
+ * else its wall time. Shorter sleeps are left to the mapping itself (timer granularity).
+ */
+const SLEEP_FRACTION = 0.7;
+const MIN_SLEEP_MS = 2;
 /** Read-back layout: the active count, the pass timestamps, then the catalogue. */
 const TIMESTAMP_OFFSET = 16;
 const CATALOGUE_OFFSET = TIMESTAMP_OFFSET + 16 * TIMED_SUBMISSIONS;
@@ -216,6 +225,9 @@ export class StarsGpuBatch implements FrameAttachment {
   private paramData = new ArrayBuffer(0);
   private readonly perBand: Int32Array;
   private readonly bandFill: Int32Array;
+  /** ms per star still active at its start, of each submission of the last call (see SLEEP_FRACTION). */
+  private readonly msPerStar: number[] = [];
+  private readonly startCounts: number[] = [];
   private destroyed = false;
 
   private constructor(frame: GpuStarFrame, config: StarsBatchConfig, pipelines: Pipelines, sortN: number) {
@@ -538,14 +550,23 @@ export class StarsGpuBatch implements FrameAttachment {
     let catalogue: ArrayBuffer | undefined;
     let readbackMs = 0;
     let gpuMs = NaN;
+    let atStart = n;
     for (;;) {
       const ts = performance.now();
       this.ctx.submit((enc) => this.encode(enc, buffers, n, submissions === 0, submissions));
-      submissions++;
-      uploadMs += performance.now() - (submissions === 1 ? t0 : ts);
-      if (submissions === 1) t1 = performance.now();
+      const submitted = performance.now();
+      uploadMs += submitted - (submissions === 0 ? t0 : ts);
+      if (submissions === 0) t1 = submitted;
+      const rate = this.msPerStar[submissions];
+      if (rate !== undefined) {
+        const sleep = SLEEP_FRACTION * rate * atStart - (performance.now() - submitted);
+        if (sleep >= MIN_SLEEP_MS) await new Promise((resolve) => setTimeout(resolve, sleep));
+      }
       const mapped = await buffers.readback.map(CATALOGUE_OFFSET + 4 * CAT_PLANES * n);
       const tr = performance.now();
+      if (atStart > 0) this.msPerStar[submissions] = (tr - submitted) / atStart;
+      this.startCounts[submissions] = atStart;
+      submissions++;
       try {
         const active = this.pipelines.fit ? (new Uint32Array(mapped, 0, 1)[0] as number) : 0;
         activeWord[0] = active;
@@ -554,14 +575,20 @@ export class StarsGpuBatch implements FrameAttachment {
           if (this.timer) {
             const ticks = new BigUint64Array(mapped, TIMESTAMP_OFFSET, 2 * Math.min(submissions, TIMED_SUBMISSIONS));
             gpuMs = 0;
-            for (let s = 0; s < ticks.length; s += 2) gpuMs += Number((ticks[s + 1] as bigint) - (ticks[s] as bigint)) / 1e6;
+            for (let s = 0; s < ticks.length; s += 2) {
+              const ms = Number((ticks[s + 1] as bigint) - (ticks[s] as bigint)) / 1e6;
+              gpuMs += ms;
+              const started = this.startCounts[s >> 1] as number;
+              if (started > 0 && ms > 0) this.msPerStar[s >> 1] = ms / started;
+            }
           }
         }
       } finally {
         buffers.readback.unmap();
       }
       readbackMs += performance.now() - tr;
-      onProgress?.(n - (activeWord[0] as number), n);
+      atStart = activeWord[0] as number;
+      onProgress?.(n - atStart, n);
       if (catalogue) break;
       if (signal?.aborted) throw abortError(signal);
       if (submissions >= maxSubmissions) throw new GpuDeviceError(`star fits still active after ${submissions} submissions (${activeWord[0]} stars)`);

@@ -128,6 +128,7 @@ export async function measureStarsGpu(
   run: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; tuning?: GpuBatchTuning },
 ): Promise<GpuBatchRun> {
   const tHost = performance.now();
+  if (frame.isDestroyed) throw new Error('measureStarsBatch: this GPU frame was destroyed');
   const { width: W, height: H } = frame;
   const batch = await batchFor(frame, options, run.tuning ?? {});
   const method = resolveOptions(options).method;

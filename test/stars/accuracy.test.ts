@@ -16,7 +16,7 @@ function run(name: string, method: MeasureMethod, fwhm: number, precision: 'f64'
     f.image,
     f.stars.map((s) => ({ x: s.x_init, y: s.y_init })),
     { method, fwhm, gain: f.gain, readNoise: f.readNoise, saturation: f.saturation ?? undefined, precision },
-  );
+  ).toRecords();
   expect(res).toHaveLength(f.stars.length);
   return { clean: f.stars.map((s, i) => [s, res[i] as StarMeasurement] as [TruthStar, StarMeasurement]).filter(([s]) => isClean(s, fwhm)) };
 }

@@ -1,8 +1,9 @@
-/** measureStarsBatch with device 'cpu': the same records as measureStars, from worker threads. */
+/** measureStarsBatch with device 'cpu': the same catalogue as measureStars, from worker threads writing shared columns. */
 import { describe, expect, test } from 'vitest';
 import { backgroundMap, measureStars, newStarMeasurement, type StarMeasurement } from '../../src/stars/index.js';
 import { cpuJobBounds, measureStarsBatch } from '../../src/stars/measureBatch.js';
-import { packStars, unpackStar, starsWorker } from '../../src/stars/starsWorker.js';
+import { allocateStarColumns, StarCatalogue, writeStarRow } from '../../src/stars/catalogue.js';
+import { starsWorker } from '../../src/stars/starsWorker.js';
 import { loadField } from './fields.js';
 
 describe("measureStarsBatch, device 'cpu'", () => {
@@ -11,7 +12,7 @@ describe("measureStarsBatch, device 'cpu'", () => {
   const o = { method: 'gaussian' as const, fwhm: 3, gain: f.gain, readNoise: f.readNoise };
   const ref = measureStars(f.image, pos, o);
 
-  test('two worker threads give exactly the records of measureStars, in input order, with progress', async () => {
+  test('two worker threads give exactly the catalogue of measureStars, in input order, with progress', async () => {
     const seen: number[] = [];
     const res = await measureStarsBatch(f.image, pos, o, { device: 'cpu', workers: 2, onProgress: (done) => seen.push(done) });
     expect(res).toEqual(ref);
@@ -31,16 +32,15 @@ describe("measureStarsBatch, device 'cpu'", () => {
   });
 });
 
-describe('packed worker results', () => {
-  test('every field of a record survives the round trip: distinct values, NaN, ±0, ±∞, all flag bits, strings', () => {
-    // Distinct values in every field newStarMeasurement has, so a field the packing misses fails here.
+describe('catalogue rows written by workers', () => {
+  test('every field of a record survives a row of the columns: distinct values, NaN, ±0, ±∞, all flag bits', () => {
+    // Distinct values in every numeric field newStarMeasurement has, so a field the columns miss fails here.
     const distinct = newStarMeasurement() as unknown as Record<string, number | string>;
     Object.keys(distinct).forEach((key, k) => {
-      distinct[key] = typeof distinct[key] === 'number' ? k + 1 : `${key} ${k}`;
+      if (typeof distinct[key] === 'number') distinct[key] = k + 1;
     });
     const special: StarMeasurement = {
       ...newStarMeasurement(),
-      id: 2 ** 31 - 1,
       xInput: -0,
       yInput: Number.MAX_VALUE,
       x: Infinity,
@@ -53,34 +53,43 @@ describe('packed worker results', () => {
       method: 'moffat',
       fitReason: 'maxIterations',
       status: 'fallback',
-      flags: 1023,
-      message: 'position x = NaN, y = 3 is not finite — ünïcode',
+      flags: 2047,
     };
-    const records = [distinct as unknown as StarMeasurement, special, newStarMeasurement(), { ...special, id: 7, message: '' }];
-    const packed = packStars(records);
-    // Each distinct string is sent once.
-    expect(new Set(packed.strings).size).toBe(packed.strings.length);
-    const back = records.map((_, k) => unpackStar(packed, k));
-    expect(back).toEqual(records);
+    const records = [distinct as unknown as StarMeasurement, special, newStarMeasurement()];
+    const columns = allocateStarColumns(records.length, true);
+    records.forEach((r, k) => writeStarRow(columns, k, r));
+    const cat = new StarCatalogue(records.length, columns, { width: 10, height: 10, method: 'moffat' });
+    const back = cat.toRecords();
     for (let k = 0; k < records.length; k++) {
-      expect(Object.keys(back[k] as StarMeasurement)).toEqual(Object.keys(newStarMeasurement()));
-      expect(Object.is((back[k] as StarMeasurement).xInput, records[k]!.xInput)).toBe(true);
+      const r = records[k]!;
+      const b = back[k]!;
+      expect(Object.keys(b).sort()).toEqual(Object.keys(newStarMeasurement()).sort());
+      for (const key of Object.keys(r) as (keyof StarMeasurement)[]) {
+        if (key === 'id' || key === 'message') continue;
+        expect(Object.is(b[key], r[key]), `row ${k} ${key}: ${String(b[key])} vs ${String(r[key])}`).toBe(true);
+      }
+      expect(b.id).toBe(k);
+      expect(cat.at(k)!.x).toBe(r.x);
     }
   });
 
-  test('a worker handler in this thread packs exactly the records of measureStars', () => {
+  test('a worker handler in this thread writes exactly the rows of measureStars', () => {
     const f = loadField('stars_gauss_iso');
     const pos = [{ x: f.stars[0]!.x_init, y: f.stars[0]!.y_init }, { x: NaN, y: 1 }, { x: 1e9, y: 0 }, { x: 0, y: 0 }];
     const o = { method: 'moffat' as const, fwhm: 3 };
     const map = backgroundMap(f.image);
     const ref = measureStars(f.image, pos, o, map);
     const { width, height, data } = f.image;
-    const handle = starsWorker({ width, height, data, background: map.background, noise: map.noise, options: o });
-    const xy = new Float64Array(pos.flatMap((p) => [p.x, p.y]));
-    // Two slices through one handler: the record it reuses carries nothing from one star to the next.
-    const a = handle({ first: 0, xy: xy.subarray(0, 4) }).value;
-    const b = handle({ first: 2, xy: xy.subarray(4) }).value;
-    expect([unpackStar(a, 0), unpackStar(a, 1), unpackStar(b, 0), unpackStar(b, 1)]).toEqual(ref);
+    const columns = allocateStarColumns(pos.length, true);
+    pos.forEach((p, k) => {
+      columns.xInput[k] = p.x;
+      columns.yInput[k] = p.y;
+    });
+    const handle = starsWorker({ width, height, data, background: map.background, noise: map.noise, options: o, columns });
+    // Two ranges through one handler: the record it reuses carries nothing from one star to the next.
+    handle({ first: 0, count: 2 });
+    handle({ first: 2, count: 2 });
+    expect(new StarCatalogue(pos.length, columns, ref.meta)).toEqual(ref);
   });
 
   test('job bounds cover every star once, shrink towards the end and stay within the size limits', () => {

@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { measureStars, type MeasureMethod, type MeasureOptions, type StarMeasurement } from '../../src/stars/index.js';
+import { backgroundGrid, backgroundMap, uploadFrame } from '../../src/stars/index.js';
 import { measureStarsBatch } from '../../src/stars/measureBatch.js';
 import { gpuLabel, testGpu } from '../util/gpu.js';
 import { isClean, loadField, type Field } from './fields.js';
@@ -159,5 +160,67 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
     ).rejects.toThrow('stopped during');
     const again = await measureStarsBatch(f.image, pos.slice(0, 4), o, { device: 'gpu', gpu: ctx! });
     expect(again.status).toEqual(measureStars(f.image, pos.slice(0, 4), o).status);
+  });
+
+  test('a frame handle reused for 3 position lists gives the results of 3 separate calls', async () => {
+    const lists = [pos.slice(0, 40), pos.slice(25), [...pos.slice(10, 30)].reverse()];
+    const frame = await uploadFrame(ctx!, f.image);
+    try {
+      for (const list of lists) {
+        const separate = await measureStarsBatch(f.image, list, o, { device: 'gpu', gpu: ctx! });
+        expect(await measureStarsBatch(frame, list, o)).toEqual(separate);
+      }
+      // Another frame of the same size uploaded into the same buffers, then the first again.
+      const other = { ...f.image, data: f.image.data.map((v) => v + 50) };
+      await uploadFrame(ctx!, other, { into: frame });
+      expect(await measureStarsBatch(frame, lists[0]!, o)).toEqual(await measureStarsBatch(other, lists[0]!, o, { device: 'gpu', gpu: ctx! }));
+      await uploadFrame(ctx!, f.image, { into: frame });
+      expect(await measureStarsBatch(frame, lists[1]!, o)).toEqual(await measureStarsBatch(f.image, lists[1]!, o, { device: 'gpu', gpu: ctx! }));
+    } finally {
+      frame.destroy();
+    }
+    await expect(measureStarsBatch(frame, lists[0]!, o)).rejects.toThrow(/destroyed/);
+  });
+
+  test('the catalogue: float32 columns viewing one read-back copy, float64 positions, ≤ 3 round trips, positions as columns or records', async () => {
+    const xs = new Float64Array(pos.map((p) => p.x));
+    const ys = new Float64Array(pos.map((p) => p.y));
+    let submissions = 0;
+    const cat = await measureStarsBatch(f.image, { x: xs, y: ys }, o, { device: 'gpu', gpu: ctx!, onTimings: (t) => (submissions = t.submissions) });
+    expect(submissions).toBeGreaterThanOrEqual(1);
+    expect(submissions).toBeLessThanOrEqual(3);
+    expect(cat.flux).toBeInstanceOf(Float32Array);
+    expect(cat.x).toBeInstanceOf(Float64Array);
+    const planes = [cat.xErr, cat.flux, cat.fwhm, cat.snr, cat.chi2Reduced, cat.status, cat.flags, cat.iterations];
+    for (const p of planes) expect(p.buffer).toBe(cat.flux.buffer);
+    expect(cat.xInput).toEqual(xs);
+    expect(cat).toEqual(await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx! }));
+    // Views: a record reads the columns.
+    const v = cat.at(3)!;
+    expect(v.x).toBe(cat.x[3]);
+    expect(v.status).toBe('ok');
+    expect(cat.at(-1)!.id).toBe(cat.length - 1);
+    // SNR on the GPU agrees with the float64 CPU path.
+    const cpu = measureStars(f.image, pos, o);
+    for (let i = 0; i < cat.length; i++) {
+      if (cat.status[i] !== 0 || cpu.status[i] !== 0) continue;
+      expect(Math.abs(cat.snr[i]! / cpu.snr[i]! - 1), `star ${i} snr`).toBeLessThan(0.01);
+      expect(Math.abs(cat.ellipticity[i]! - cpu.ellipticity[i]!), `star ${i} ellipticity`).toBeLessThan(0.02);
+      expect(Math.abs(cat.semimajorSigma[i]! / cpu.semimajorSigma[i]! - 1), `star ${i} σ major`).toBeLessThan(0.01);
+    }
+  });
+
+  test('sky as full planes (a map without its grid) agrees with the sky grid interpolated on the GPU', async () => {
+    const map = backgroundMap(f.image);
+    const planes = { width: map.width, height: map.height, background: map.background, noise: map.noise };
+    const a = await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx!, background: planes });
+    const b = await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx!, background: backgroundGrid(f.image) });
+    expect(b.status).toEqual(a.status);
+    expect(b.flags).toEqual(a.flags);
+    for (let i = 0; i < a.length; i++) {
+      if (a.status[i] !== 0) continue;
+      expect(Math.abs(b.background[i]! - a.background[i]!), `star ${i} sky`).toBeLessThanOrEqual(1e-4 * Math.abs(a.background[i]!) + 1e-6);
+      expect(Math.abs(b.x[i]! - a.x[i]!), `star ${i} x`).toBeLessThanOrEqual(1e-3);
+    }
   });
 });

@@ -77,7 +77,7 @@ describe('DAOFIND sharpness and roundness1', () => {
   ] as const) {
     test(`FWHM ${fwhm} (${fwhm === 3 ? '5×5' : '7×7'} kernel) matches the definitions to 1e-10`, () => {
       const data = frame(k);
-      const [m] = measureStars({ data, width: W, height: H }, [{ x: 50, y: 41 }], { method: 'moments', fwhm });
+      const [m] = measureStars({ data, width: W, height: H }, [{ x: 50, y: 41 }], { method: 'moments', fwhm }).toRecords();
       if (!m) throw new Error('no result');
       const ref = reference(data, Math.floor(m.x + 0.5), Math.floor(m.y + 0.5), m.background, fwhm);
       expect(Math.abs(ref.roundness1)).toBeGreaterThan(0.01);
