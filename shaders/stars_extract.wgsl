@@ -302,39 +302,61 @@ struct Centroid {
   cy: f32,
 }
 
-// SExtractor-style windowed centroid, step doubled until a step grows (windowedCentroid).
+// SExtractor-style windowed centroid with Newton steps on g(c) − c (windowedCentroid): for a
+// Gaussian window ∂g/∂c is the windowed covariance over σw², summed in the same pass, so a
+// step is (I − C/σw²)⁻¹·(g − c) — the doubled plain step where that matrix is near singular,
+// plain windowed means once a residual grows (noise).
 fn windowedCentroid(cx0: f32, cy0: f32, lid: u32) -> Centroid {
   var c = Centroid(CENTROID_NOT_CONVERGED, cx0, cy0);
-  let inv2s2 = 1.0 / (2.0 * params.sigmaW * params.sigmaW);
-  var factor = 2.0;
-  var lastStep = BIG;
+  let s2 = params.sigmaW * params.sigmaW;
+  let inv2s2 = 1.0 / (2.0 * s2);
+  var newton = true;
+  var lastResidual = BIG;
   for (var it = 0u; it < params.centroidIterations; it++) {
     windowTables(c.cx, c.cy, inv2s2, lid);
     var acc = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
     for (var k = lid; k < NPIX; k += WG) {
-      let i = i32(k) % SIDE;
-      let j = i32(k) / SIDE;
-      let t = ex[i] * ey[j] * raw[k];
-      acc += vec4<f32>(t, t * f32(i - R), t * f32(j - R), 0.0);
+      let dx = f32(i32(k) % SIDE - R) - c.cx;
+      let dy = f32(i32(k) / SIDE - R) - c.cy;
+      let t = ex[i32(k) % SIDE] * ey[i32(k) / SIDE] * raw[k];
+      acc += vec4<f32>(t, t * dx, t * dy, t * dx * dy);
+      acc2 += vec4<f32>(t * dx * dx, t * dy * dy, 0.0, 0.0);
     }
     let s = reduceSum(acc, lid);
+    let q = reduceSum(acc2, lid);
     if (!(s.x > 0.0)) {
       c.status = CENTROID_NO_SIGNAL;
       return c;
     }
-    var dx = s.y / s.x - c.cx;
-    var dy = s.z / s.x - c.cy;
-    let stepLen = sqrt(dx * dx + dy * dy);
-    if (stepLen > lastStep) {
-      factor = 1.0;
+    let mx = s.y / s.x;
+    let my = s.z / s.x;
+    let residual = sqrt(mx * mx + my * my);
+    var dx = mx;
+    var dy = my;
+    if (residual > lastResidual) {
+      newton = false;
     }
-    lastStep = stepLen;
-    dx *= factor;
-    dy *= factor;
+    lastResidual = residual;
+    if (newton) {
+      let bxx = 1.0 - (q.x / s.x - mx * mx) / s2;
+      let byy = 1.0 - (q.y / s.x - my * my) / s2;
+      let bxy = -(s.w / s.x - mx * my) / s2;
+      let det = bxx * byy - bxy * bxy;
+      if (bxx > 0.1 && byy > 0.1 && bxx < 1.0 && byy < 1.0 && det > 0.01) {
+        dx = (byy * mx - bxy * my) / det;
+        dy = (bxx * my - bxy * mx) / det;
+      } else {
+        dx = 2.0 * mx;
+        dy = 2.0 * my;
+      }
+    }
+    // A window that runs off the stamp would follow noise: each move is capped at a quarter of it.
     let cap = 0.25 * f32(SIDE);
-    if (stepLen * factor > cap) {
-      dx *= cap / (stepLen * factor);
-      dy *= cap / (stepLen * factor);
+    let stepLen = sqrt(dx * dx + dy * dy);
+    if (stepLen > cap) {
+      dx *= cap / stepLen;
+      dy *= cap / stepLen;
     }
     c.cx += dx;
     c.cy += dy;
