@@ -28,6 +28,16 @@
 //
 // Dispatch: workgroup grid (gridX, gridY), star = id.x + id.y·gridX < count.
 //
+// Two builds of this one source (scripts/embed-shaders.mjs, the `include variant` line below),
+// which differ only in how evaluate() sums JᵀWJ, JᵀWr and χ² over the workgroup:
+//   stars_fit            (stars_fit_workgroup.wgsl) a row of `red` per invocation in workgroup
+//                        memory, reduced by a tree; compiles everywhere
+//   stars_fit/subgroups  (stars_fit_subgroups.wgsl) sums in registers, subgroupAdd, one row of
+//                        `red` per subgroup; needs the `subgroups` feature and the `subgroup_id`
+//                        WGSL language feature (src/gpu/starsFit.ts chooses)
+// Each declares the entry point `iterate` (its builtins differ), which calls fit() with the
+// invocation's ids in a struct Invocation, and defines clearSums / addSum / reduceSums.
+//
 // The LM_* offsets, BETA_MIN/MAX, isFiniteBits, nanValue and admissible come from
 // stars_common.wgsl, spliced in at the include line (its Params is the extraction's uniform,
 // hence FitParams here).
@@ -40,7 +50,7 @@ struct FitParams {
   // 0x7fc00000: a NaN the compiler cannot fold (a constant NaN is a WGSL error).
   nanBits: u32,
   // WG/2 at run time: a constant trip count lets lavapipe's LLVM unroll the reduction around
-  // its barriers, which made cold compiles take minutes.
+  // its barriers, which made cold compiles take minutes (read by the workgroup variant only).
   halfWg: u32,
 }
 
@@ -52,9 +62,12 @@ override SIDE: i32 = 2 * R + 1;
 override NPIX: u32 = u32(SIDE * SIDE);
 override NH: u32 = NP * (NP + 1u) / 2u;
 override NSUM: u32 = NH + NP + 1u;
+// One row of NSUM per invocation (workgroup variant) or per subgroup (subgroup variant: a
+// subgroup has at least one invocation, so there are at most WG of them, whatever their size).
 override NRED: u32 = NSUM * WG;
 
 //! include "stars_common.wgsl"
+//! include variant default="stars_fit_workgroup.wgsl" subgroups="stars_fit_subgroups.wgsl"
 
 const FIT_CONVERGED = 0u;
 const FIT_MAX_ITERATIONS = 1u;
@@ -217,9 +230,10 @@ fn pixelTerms(i: i32, j: i32, q: array<f32, 8>) -> Pixel {
   return px;
 }
 
-// JᵀWJ (packed), JᵀWr and χ² of the model at `trial` over the stamp, reduced pairwise over
-// the workgroup into red[0..NSUM).
-fn evaluate(lid: u32) {
+// JᵀWJ (packed), JᵀWr and χ² of the model at `trial` over the stamp, summed over the workgroup
+// into red[0..NSUM) by the variant's clearSums / addSum / reduceSums.
+fn evaluate(inv: Invocation) {
+  let lid = inv.lid;
   var q: array<f32, 8>;
   for (var k = 0u; k < 8u; k++) {
     q[k] = trial[k];
@@ -233,12 +247,7 @@ fn evaluate(lid: u32) {
     }
     workgroupBarrier();
   }
-  // Each invocation sums into its own row of red: a private array indexed through the
-  // triangular loops made lavapipe's LLVM take minutes to compile the kernel.
-  let row = lid * NSUM;
-  for (var s = 0u; s < NSUM; s++) {
-    red[row + s] = 0.0;
-  }
+  clearSums(inv);
   for (var k = lid; k < NPIX; k += WG) {
     let wt = wz[k];
     if (wt == 0.0) {
@@ -247,27 +256,19 @@ fn evaluate(lid: u32) {
     let px = pixelTerms(i32(k) % SIDE, i32(k) / SIDE, q);
     let r = zs[k] - px.model;
     let wr = wt * r;
-    red[row + NH + NP] += wr * r;
-    var h = row;
+    addSum(inv, NH + NP, wr * r);
+    var h = 0u;
     for (var a = 0u; a < NP; a++) {
       let ja = px.j[a];
-      red[row + NH + a] += wr * ja;
+      addSum(inv, NH + a, wr * ja);
       let wa = wt * ja;
       for (var b = 0u; b <= a; b++) {
-        red[h] += wa * px.j[b];
+        addSum(inv, h, wa * px.j[b]);
         h++;
       }
     }
   }
-  workgroupBarrier();
-  for (var hw = params.halfWg; hw > 0u; hw = hw >> 1u) {
-    if (lid < hw) {
-      for (var s = 0u; s < NSUM; s++) {
-        red[lid * NSUM + s] += red[(lid + hw) * NSUM + s];
-      }
-    }
-    workgroupBarrier();
-  }
+  reduceSums(inv);
 }
 
 // Cholesky of the packed lower triangle in place; false if not positive definite.
@@ -311,8 +312,9 @@ fn cholSolve(A: ptr<function, array<f32, 28>>, b: ptr<function, array<f32, 8>>) 
   }
 }
 
-@compute @workgroup_size(WG)
-fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+// The body of the entry point `iterate`, which each variant declares with the builtins it needs.
+fn fit(wid: vec3<u32>, inv: Invocation) {
+  let lid = inv.lid;
   let star = wid.x + wid.y * params.gridX;
   if (star >= params.count) {
     return;
@@ -448,7 +450,7 @@ fn iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       break;
     }
     if (ev >= 2u) {
-      evaluate(lid);
+      evaluate(inv);
     }
     if (lid == 0u && ev == 3u) {
       // Position: 1e-4 px. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ.

@@ -48,6 +48,12 @@ export interface GpuContextOptions {
   powerPreference?: GPUPowerPreference;
   /** Dawn toggles for Node, e.g. `adapter=NVIDIA` or `backend=vulkan`. */
   dawnFlags?: string[];
+  /**
+   * Request the `subgroups` feature when the adapter offers it (default true). `false` gives a
+   * device without it, on which kernels take their workgroup-memory builds: how tests run both
+   * builds of a kernel on one machine.
+   */
+  subgroups?: boolean;
 }
 
 /**
@@ -83,6 +89,8 @@ export class GpuContext {
   readonly device: GPUDevice;
   readonly adapterInfo: AdapterDescription;
   readonly hasTimestamps: boolean;
+  /** The device has the `subgroups` feature (WGSL `enable subgroups;`). */
+  readonly hasSubgroups: boolean;
   private lost: GPUDeviceLostInfo | undefined;
   private uncaptured: GPUError | undefined;
   private readonly pendingScopes: Promise<GPUError | null>[] = [];
@@ -100,6 +108,7 @@ export class GpuContext {
       isFallbackAdapter: Boolean((i as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     };
     this.hasTimestamps = device.features.has('timestamp-query');
+    this.hasSubgroups = device.features.has('subgroups');
     void device.lost.then((info) => {
       this.lost = info;
     });
@@ -127,7 +136,10 @@ export class GpuContext {
       if (typeof v === 'number') requiredLimits[name] = v;
     }
     const requiredFeatures: GPUFeatureName[] = [];
+    // Only names the adapter lists are requested: an unknown feature name (an older browser that
+    // has never heard of `subgroups`) would make requestDevice throw.
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    if (options.subgroups !== false && adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
     let device: GPUDevice;
     try {
       device = await adapter.requestDevice({ requiredLimits, requiredFeatures });

@@ -27,9 +27,13 @@ async function shaderModule(ctx: GpuContext, name: string): Promise<GPUShaderMod
   if (mod === undefined) {
     mod = ctx.device.createShaderModule({ label: name, code: shaderSource(name) });
     const info = await mod.getCompilationInfo();
-    const errors = info.messages.filter((m) => m.type === 'error');
-    if (errors.length > 0) {
-      const text = errors.map((m) => `${name}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
+    if (info.messages.some((m) => m.type === 'error')) {
+      // With the notes (type 'info') that follow each error: they name, e.g., the value that
+      // made control flow non-uniform for a barrier or a subgroup operation.
+      const text = info.messages
+        .filter((m) => m.type !== 'warning')
+        .map((m) => `${name}.wgsl:${m.lineNum}:${m.linePos}: ${m.type === 'info' ? 'note: ' : ''}${m.message}`)
+        .join('\n');
       throw new GpuDeviceError(`WGSL compilation failed:\n${text}`);
     }
     cache.set(name, mod);

@@ -21,6 +21,7 @@ import { BufferUsage, createStorageBuffer, ReadbackBuffer, upload } from './buff
 import { dispatchGrid } from './chunks.js';
 import { GpuDeviceError, type GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
+import { starsFitPipeline } from './starsFit.js';
 import type { FrameAttachment, FrameBand, GpuStarFrame } from './starsFrame.js';
 import { haloRows, MAX_HALO } from './starsFrame.js';
 
@@ -286,7 +287,7 @@ export class StarsGpuBatch implements FrameAttachment {
     const model = Math.max(config.model, 0);
     const [extract, fit, metrics] = await Promise.all([
       computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG }),
-      config.model >= 0 ? computePipeline(ctx, 'stars_fit', 'iterate', { MODEL: model, NP: MODEL_PARAMS[model] as number, R, WG }) : Promise.resolve(undefined),
+      config.model === -1 ? Promise.resolve(undefined) : starsFitPipeline(ctx, { model: config.model, np: MODEL_PARAMS[config.model] as number, R, wg: WG }),
       computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG }),
     ]);
     return new StarsGpuBatch(frame, config, { extract, fit, metrics }, sortN);

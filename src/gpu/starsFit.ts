@@ -1,0 +1,41 @@
+/**
+ * The star PSF fit kernel (shaders/stars_fit.wgsl, entry `iterate`) in the build the device
+ * runs: `stars_fit/subgroups` (sums in registers, reduced by subgroupAdd) where the device has
+ * the `subgroups` feature and WGSL has the `subgroup_id` builtin, else `stars_fit` (a row of
+ * workgroup memory per invocation, reduced by a tree). Both builds come from the one source
+ * (see scripts/embed-shaders.mjs) and declare the same bindings, so one bind group serves
+ * either: 0 params (uniform), 1 stamps, 2 lm, 3 activeCount.
+ */
+import type { GpuContext } from './context.js';
+import { computePipeline } from './pipelines.js';
+
+/** Parameters of each fit model 0…3 (gaussian, gaussianRotated, moffat, moffatBeta). */
+const MODEL_PARAMS = [6, 7, 5, 6] as const;
+
+export interface StarsFitKernel {
+  model: 0 | 1 | 2 | 3;
+  /** Its parameter count (6, 7, 5, 6). */
+  np: number;
+  /** Stamp radius: side 2R + 1. */
+  R: number;
+  /** Invocations per workgroup: a power of two ≥ 64 (the Gaussian tables use invocations 32…32 + side). */
+  wg: number;
+}
+
+/**
+ * Whether the fit kernel takes its subgroup build on `ctx`. The reduction holds for every
+ * subgroup size (rows indexed by subgroup_id, at most one per invocation), so the adapter's
+ * subgroup size range does not enter; `subgroup_id` is a WGSL language feature of its own
+ * (Chrome 144, Dawn in Node), hence the second test.
+ */
+export function starsFitUsesSubgroups(ctx: GpuContext): boolean {
+  return ctx.hasSubgroups && ctx.gpu.wgslLanguageFeatures?.has('subgroup_id') === true;
+}
+
+/** The compiled fit kernel for `o` (cached per device like every pipeline). */
+export function starsFitPipeline(ctx: GpuContext, o: StarsFitKernel): Promise<GPUComputePipeline> {
+  if (o.np !== MODEL_PARAMS[o.model]) throw new RangeError(`PSF model ${o.model} has ${MODEL_PARAMS[o.model]} parameters, not ${o.np}`);
+  if (!(o.wg >= 64 && (o.wg & (o.wg - 1)) === 0)) throw new RangeError(`workgroup size must be a power of two ≥ 64, got ${o.wg}`);
+  const shader = starsFitUsesSubgroups(ctx) ? 'stars_fit/subgroups' : 'stars_fit';
+  return computePipeline(ctx, shader, 'iterate', { MODEL: o.model, NP: o.np, R: o.R, WG: o.wg });
+}
