@@ -105,7 +105,11 @@ export interface BackgroundOptions {
 
 /** SEP/photutils `Background2D`-style map: tile statistics, 3×3 median filter, bilinear interpolation. */
 export function backgroundMap(image: Image, options: BackgroundOptions = {}): BackgroundMap {
-  const grid = backgroundGrid(image, options);
+  return mapFromGrid(backgroundGrid(image, options));
+}
+
+/** The per-pixel planes of a tile grid (bilinear between tile centres). */
+export function mapFromGrid(grid: SkyGrid): BackgroundMap {
   const { width: W, height: H, nx, ny } = grid;
   return {
     width: W,
@@ -116,21 +120,39 @@ export function backgroundMap(image: Image, options: BackgroundOptions = {}): Ba
   };
 }
 
-/** The tile grid of `backgroundMap`, without the full-resolution planes. */
-export function backgroundGrid(image: Image, options: BackgroundOptions = {}): SkyGrid {
-  const { width: W, height: H, data } = image;
+/** How a frame is cut into tiles, and the clipping of each tile's statistics. */
+export interface TileLayout {
+  width: number;
+  height: number;
+  nx: number;
+  ny: number;
+  kappa: number;
+  iterations: number;
+}
+
+export function tileLayout(width: number, height: number, options: BackgroundOptions = {}): TileLayout {
   const tile = Math.max(8, Math.floor(options.tileSize ?? 64));
-  const kappa = options.kappa ?? 3;
-  const iterations = options.iterations ?? 5;
-  const nx = Math.max(1, Math.round(W / tile));
-  const ny = Math.max(1, Math.round(H / tile));
-  const gridBg = new Float64Array(nx * ny);
-  const gridSd = new Float64Array(nx * ny);
+  return {
+    width,
+    height,
+    nx: Math.max(1, Math.round(width / tile)),
+    ny: Math.max(1, Math.round(height / tile)),
+    kappa: options.kappa ?? 3,
+    iterations: options.iterations ?? 5,
+  };
+}
+
+/**
+ * Clipped median and MAD σ of the tiles in tile rows [ty0, ty1) into bg and sd, row-major with
+ * tile row `base` at index 0; NaN for a tile with fewer than 3 finite pixels.
+ */
+export function tileStatistics(data: Float32Array, t: TileLayout, ty0: number, ty1: number, bg: Float64Array, sd: Float64Array, base = 0): void {
+  const { width: W, height: H, nx, ny } = t;
   const maxTile = (Math.ceil(W / nx) + 1) * (Math.ceil(H / ny) + 1);
   const vals = new Float64Array(maxTile);
   const scratch = new Float64Array(maxTile);
   const st = new Float64Array(3);
-  for (let ty = 0; ty < ny; ty++) {
+  for (let ty = ty0; ty < ty1; ty++) {
     const y0 = Math.floor((ty * H) / ny);
     const y1 = Math.floor(((ty + 1) * H) / ny);
     for (let tx = 0; tx < nx; tx++) {
@@ -143,18 +165,32 @@ export function backgroundGrid(image: Image, options: BackgroundOptions = {}): S
           if (Number.isFinite(v)) vals[n++] = v;
         }
       }
+      const k = (ty - base) * nx + tx;
       if (n < 3) {
-        gridBg[ty * nx + tx] = NaN;
-        gridSd[ty * nx + tx] = NaN;
+        bg[k] = NaN;
+        sd[k] = NaN;
         continue;
       }
-      sigmaClippedStats(vals, n, kappa, iterations, scratch, st);
-      gridBg[ty * nx + tx] = st[0] as number;
-      gridSd[ty * nx + tx] = st[1] as number;
+      sigmaClippedStats(vals, n, t.kappa, t.iterations, scratch, st);
+      bg[k] = st[0] as number;
+      sd[k] = st[1] as number;
     }
   }
+}
+
+/** The grid from the raw tile statistics: the 3×3 median filter over tiles. */
+export function finishGrid(t: TileLayout, bg: Float64Array, sd: Float64Array): SkyGrid {
+  return { width: t.width, height: t.height, nx: t.nx, ny: t.ny, background: medianFilter3(bg, t.nx, t.ny), noise: medianFilter3(sd, t.nx, t.ny) };
+}
+
+/** The tile grid of `backgroundMap`, without the full-resolution planes (one thread; `backgroundGridBatch` uses all cores). */
+export function backgroundGrid(image: Image, options: BackgroundOptions = {}): SkyGrid {
+  const t = tileLayout(image.width, image.height, options);
+  const bg = new Float64Array(t.nx * t.ny);
+  const sd = new Float64Array(t.nx * t.ny);
+  tileStatistics(image.data, t, 0, t.ny, bg, sd);
   // The 3×3 median filter removes tiles spoilt by a bright star; it also fills tiles with no valid pixel.
-  return { width: W, height: H, nx, ny, background: medianFilter3(gridBg, nx, ny), noise: medianFilter3(gridSd, nx, ny) };
+  return finishGrid(t, bg, sd);
 }
 
 function medianFilter3(g: Float64Array, nx: number, ny: number): Float64Array {

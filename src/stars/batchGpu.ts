@@ -19,7 +19,8 @@ import {
   type StarsBatchTimings,
 } from '../gpu/starsBatch.js';
 import { GpuStarFrame, type FrameSky } from '../gpu/starsFrame.js';
-import { backgroundGrid, type BackgroundMap, type SkyGrid } from './background.js';
+import type { BackgroundMap, SkyGrid } from './background.js';
+import { backgroundGridBatch } from './backgroundBatch.js';
 import { MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, StarCatalogue, type StarColumns } from './catalogue.js';
 import type { Image } from './image.js';
 import { positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
@@ -39,7 +40,7 @@ export interface GpuBatchTuning {
 export interface UploadFrameOptions {
   /**
    * The frame's sky: a tile grid (`backgroundGrid`) or a map (`backgroundMap`; its grid is used
-   * when it has one, else its planes, at 12 bytes per pixel). Default: `backgroundGrid(image)`.
+   * when it has one, else its planes, at 12 bytes per pixel). Default: `backgroundGridBatch(image)`.
    */
   background?: BackgroundMap | SkyGrid;
   /** A frame to upload into instead of making one (same size and sky kind: its buffers are reused). */
@@ -60,7 +61,7 @@ export async function uploadFrame(ctx: GpuContext, image: Image, options: Upload
   const { width: W, height: H } = image;
   if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new Error(`uploadFrame: image size ${W}×${H} must be positive integers`);
   if (!(image.data instanceof Float32Array) || image.data.length !== W * H) throw new Error(`uploadFrame: image data must be a Float32Array of ${W}×${H} = ${W * H} pixels`);
-  const bg = options.background ?? backgroundGrid(image);
+  const bg = options.background ?? (await backgroundGridBatch(image));
   if (bg.width !== W || bg.height !== H) throw new Error(`uploadFrame: background is ${bg.width}×${bg.height}, image is ${W}×${H}`);
   const grid = isSkyGrid(bg) ? bg : bg.grid;
   const sky: FrameSky = grid

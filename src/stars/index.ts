@@ -4,7 +4,8 @@
  * Coordinates are zero-based with pixel centres at integers (FITS = ours + 1).
  */
 export { readFits, readF32, type Image } from './image.js';
-export { backgroundMap, backgroundGrid, type SkyGrid, annulusBackground, annulusScratch, sigmaClippedStats, type BackgroundMap, type BackgroundOptions } from './background.js';
+export { backgroundGridBatch, type BackgroundBatchOptions } from './backgroundBatch.js';
+export { backgroundMap, backgroundGrid, mapFromGrid, type SkyGrid, annulusBackground, annulusScratch, sigmaClippedStats, type BackgroundMap, type BackgroundOptions } from './background.js';
 export { detectStars, type DetectOptions, type DetectedStar } from './detect.js';
 export { FrameMeasurer, measureStars, newStarMeasurement, stampRadius, StarWorkspace, type StarPosition, type StarPositions } from './measure.js';
 export {

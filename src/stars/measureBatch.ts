@@ -8,7 +8,8 @@ import { availableThreads, mapInWorkers } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import type { StarsBatchTimings } from '../gpu/starsBatch.js';
 import { GpuStarFrame } from '../gpu/starsFrame.js';
-import { backgroundGrid, type BackgroundMap, type SkyGrid } from './background.js';
+import { mapFromGrid, type BackgroundMap, type SkyGrid } from './background.js';
+import { backgroundGridBatch } from './backgroundBatch.js';
 import { measureStarsGpu, uploadFrame, type GpuBatchTuning } from './batchGpu.js';
 import { allocateStarColumns, StarCatalogue } from './catalogue.js';
 import type { Image } from './image.js';
@@ -88,7 +89,8 @@ async function measureStarsCpu(image: Image, positions: StarPositions, options: 
   if (o.background && !('background' in o.background && o.background.background instanceof Float32Array)) {
     throw new Error('measureStarsBatch: the CPU path needs a background map (backgroundMap), not a tile grid');
   }
-  const measurer = new FrameMeasurer(image, options, o.background as BackgroundMap | undefined);
+  const background = (o.background as BackgroundMap | undefined) ?? mapFromGrid(await backgroundGridBatch(image, {}, { ...(o.workers === undefined ? {} : { workers: o.workers }), ...(o.signal ? { signal: o.signal } : {}) }));
+  const measurer = new FrameMeasurer(image, options, background);
   const map = measurer.map;
   const { count: n, read } = positionReader(positions);
   const requested = o.workers ?? (await availableThreads());
@@ -186,7 +188,7 @@ export async function measureStarsBatch(
   if (ctx === undefined) return measureStarsCpu(image, positions, options, batch);
   // A frame for this call only: uploaded, measured, freed.
   const frame = await uploadFrame(ctx, image, {
-    background: batch.background ?? backgroundGrid(image),
+    background: batch.background ?? (await backgroundGridBatch(image, {}, { ...(batch.workers === undefined ? {} : { workers: batch.workers }), ...(batch.signal ? { signal: batch.signal } : {}) })),
     ...(batch.tuning?.maxTileBytes ? { maxBandBytes: batch.tuning.maxTileBytes } : {}),
   });
   try {

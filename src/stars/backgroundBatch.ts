@@ -1,0 +1,49 @@
+/**
+ * `backgroundGridBatch`: the tile grid of `backgroundGrid` computed on all cores, tile rows
+ * spread over worker threads reading the frame from shared memory. The same numbers as
+ * `backgroundGrid`, tile for tile.
+ */
+import { availableThreads, mapInWorkers } from '../cpu/workerPool.js';
+import { finishGrid, tileLayout, tileStatistics, type BackgroundOptions, type SkyGrid } from './background.js';
+import { backgroundWorker, type BackgroundWorkerInit, type BackgroundWorkerJob, type TileRows } from './backgroundWorker.js';
+import type { Image } from './image.js';
+
+export interface BackgroundBatchOptions {
+  /** Worker threads (default: one per core; 0 runs in the calling thread). */
+  workers?: number;
+  signal?: AbortSignal;
+}
+
+export async function backgroundGridBatch(image: Image, options: BackgroundOptions = {}, batch: BackgroundBatchOptions = {}): Promise<SkyGrid> {
+  const t = tileLayout(image.width, image.height, options);
+  const bg = new Float64Array(t.nx * t.ny);
+  const sd = new Float64Array(t.nx * t.ny);
+  const threads = Math.min(batch.workers ?? (await availableThreads()), t.ny);
+  batch.signal?.throwIfAborted();
+  if (threads <= 1) {
+    tileStatistics(image.data, t, 0, t.ny, bg, sd);
+    return finishGrid(t, bg, sd);
+  }
+  // Workers read the frame in place when it is shared; otherwise it is copied there once.
+  let data = image.data;
+  if (!(data.buffer instanceof SharedArrayBuffer)) {
+    data = new Float32Array(new SharedArrayBuffer(image.data.byteLength));
+    data.set(image.data);
+  }
+  // Four jobs per thread: tiles differ in cost (clipping iterations), so the threads even out.
+  const rowsPerJob = Math.max(1, Math.ceil(t.ny / (4 * threads)));
+  const jobs = Math.ceil(t.ny / rowsPerJob);
+  await mapInWorkers<BackgroundWorkerInit, BackgroundWorkerJob, TileRows>({
+    module: new URL('./backgroundWorker.js', import.meta.url),
+    handler: backgroundWorker,
+    init: { data, layout: t },
+    threads,
+    ...(batch.signal ? { signal: batch.signal } : {}),
+    jobs: { count: jobs, make: (j) => ({ data: { ty0: j * rowsPerJob, ty1: Math.min(t.ny, (j + 1) * rowsPerJob) } }) },
+    onDone: (j, rows) => {
+      bg.set(rows.bg, j * rowsPerJob * t.nx);
+      sd.set(rows.sd, j * rowsPerJob * t.nx);
+    },
+  });
+  return finishGrid(t, bg, sd);
+}
