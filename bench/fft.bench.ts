@@ -1,17 +1,40 @@
 /**
  * FFT benchmark: CPU real FFT (ours and fft.js side by side) and the batched GPU FFT (kernel
- * time from timestamp queries, and end to end with upload and read-back), 2048-point columns.
+ * time from timestamp queries, and end to end with upload and read-back), 2048-point columns,
+ * each GPU figure next to the kernel's modelled workgroup-memory wavefronts per column
+ * (scripts/fft-wavefronts.mjs). On a software adapter (lavapipe) the GPU figures are CPU
+ * emulation, labelled so: correctness runs, not GPU speed.
  * Writes bench/results/fft-<adapter>.json.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import FFT from 'fft.js';
 import { Bench } from 'tinybench';
 import { GpuContext, GpuUnavailableError } from '../src/gpu/context.js';
 import { BatchedFft } from '../src/gpu/fft.js';
 import { realFftPlan } from '../src/math/fft.js';
-import { machineInfo, slug, summarize, writeResult } from './util.js';
+import { machineInfo, projectRoot, slug, summarize, writeResult } from './util.js';
 
 const N = 2048;
 const BATCHES = [1000, 10_000];
+
+interface KernelWavefronts {
+  wavefronts: number;
+  workgroupLoads: number;
+  workgroupStores: number;
+  twiddleL1: number;
+}
+type WavefrontModel = (n: number, options?: { nOut?: number }) => { old: KernelWavefronts; new: KernelWavefronts };
+
+async function wavefrontModel(): Promise<WavefrontModel> {
+  const url = pathToFileURL(join(projectRoot, 'scripts', 'fft-wavefronts.mjs')).href;
+  return ((await import(url)) as { model: WavefrontModel }).model;
+}
+
+function wavefronts(k: KernelWavefronts): KernelWavefronts {
+  const { wavefronts: total, workgroupLoads, workgroupStores, twiddleL1 } = k;
+  return { wavefronts: total, workgroupLoads, workgroupStores, twiddleL1 };
+}
 
 function randomColumns(count: number): Float32Array {
   let s = 12345;
@@ -54,9 +77,13 @@ async function cpu(): Promise<Record<string, unknown>> {
   return { singleTransform: single, batches: batch, perTransformUs: { batchfit: ours, fftjs: theirs } };
 }
 
-async function gpu(ctx: GpuContext): Promise<Record<string, unknown>> {
+async function gpu(ctx: GpuContext, model: WavefrontModel): Promise<Record<string, unknown>> {
+  const software = ctx.adapterInfo.isFallbackAdapter || ctx.adapterInfo.architecture === 'software';
+  const device = software ? `software-emulated GPU (${ctx.describe()}): not GPU speed` : ctx.describe();
+  const tag = software ? 'software GPU' : 'GPU';
   const results: Record<string, unknown>[] = [];
   for (const nOut of [N / 2 + 1, 40]) {
+    const modelled = wavefronts(model(N, { nOut }).new);
     const fft = await BatchedFft.create(ctx, { n: N, nOut, capacity: BATCHES[BATCHES.length - 1]! });
     for (const b of BATCHES) {
       const input = randomColumns(N * b);
@@ -64,7 +91,7 @@ async function gpu(ctx: GpuContext): Promise<Record<string, unknown>> {
       await fft.forward(input, b, { out }); // warm-up: pipeline compiled, buffers touched
       const kernel: number[] = [];
       const bench = new Bench({ time: 1000, warmupTime: 0, iterations: 5 });
-      bench.add(`GPU ${b} columns, ${nOut} bins, end to end`, async () => {
+      bench.add(`${tag} ${b} columns, ${nOut} bins, end to end`, async () => {
         const r = await fft.forward(input, b, { out, timing: true });
         if (r.kernelMs !== undefined) kernel.push(r.kernelMs);
       });
@@ -73,23 +100,26 @@ async function gpu(ctx: GpuContext): Promise<Record<string, unknown>> {
       kernel.sort((a, c) => a - c);
       const kernelMs = kernel.length > 0 ? kernel[Math.floor(kernel.length / 2)]! : null;
       const row = {
+        device,
         columns: b,
         nOut,
         endToEndMedianMs: e2e!.medianMs,
         endToEndPerTransformUs: (e2e!.medianMs * 1000) / b,
         kernelMedianMs: kernelMs,
         kernelPerTransformUs: kernelMs === null ? null : (kernelMs * 1000) / b,
+        modelledWavefrontsPerColumn: modelled,
         samples: e2e!.samples,
       };
       console.log(
-        `GPU ${b} columns × ${N}, ${nOut} bins kept: end to end ${row.endToEndMedianMs.toFixed(2)} ms (${row.endToEndPerTransformUs.toFixed(3)} µs/transform)` +
-          (kernelMs === null ? '' : `, kernel ${kernelMs.toFixed(3)} ms (${row.kernelPerTransformUs!.toFixed(4)} µs/transform)`),
+        `${tag} ${b} columns × ${N}, ${nOut} bins kept: end to end ${row.endToEndMedianMs.toFixed(2)} ms (${row.endToEndPerTransformUs.toFixed(3)} µs/transform)` +
+          (kernelMs === null ? '' : `, kernel ${kernelMs.toFixed(3)} ms (${row.kernelPerTransformUs!.toFixed(4)} µs/transform)`) +
+          `; modelled ${modelled.wavefronts} workgroup-memory wavefronts per column`,
       );
       results.push(row);
     }
     fft.destroy();
   }
-  return { runs: results };
+  return { device, runs: results };
 }
 
 export default async function main(): Promise<void> {
@@ -104,8 +134,11 @@ export default async function main(): Promise<void> {
   if (ctx) {
     console.log(`adapter: ${ctx.describe()}${adapter!.isFallbackAdapter ? ' — software-emulated GPU: correctness only, not GPU speed' : ''}`);
   }
+  const model = await wavefrontModel();
+  const modelled = model(N);
+  console.log(`modelled workgroup-memory wavefronts per ${N}-point column: ${modelled.new.wavefronts} (the kernel before issue 11: ${modelled.old.wavefronts})`);
   const cpuResult = await cpu();
-  const gpuResult = ctx ? await gpu(ctx) : null;
+  const gpuResult = ctx ? await gpu(ctx, model) : null;
   const label = ctx ? slug(`${adapter!.vendor}-${adapter!.architecture}-${adapter!.device}`) : 'no-gpu';
   const path = writeResult(`fft-${label}`, {
     benchmark: 'fft',
@@ -116,6 +149,8 @@ export default async function main(): Promise<void> {
     softwareEmulatedGpu: adapter ? adapter.isFallbackAdapter || adapter.architecture === 'software' : null,
     cpu: cpuResult,
     gpu: gpuResult,
+    // scripts/fft-wavefronts.mjs, all bins: this kernel and the one it replaced.
+    wavefrontModel: { kernel: wavefronts(modelled.new), beforeIssue11: wavefronts(modelled.old) },
   });
   console.log(`wrote ${path}`);
   ctx?.destroy();

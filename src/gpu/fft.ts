@@ -2,6 +2,10 @@
  * Batched forward real-to-complex FFT on the GPU (shaders/fft.wgsl): `columns` real columns of
  * n samples → the first nOut complex bins of each, in float32.
  *
+ * The kernel is a Stockham FFT of the n/2 complex points, one workgroup of n/32 invocations per
+ * column, 16 points per invocation; `fftKernelPlan` and `fftTwiddles` give its passes and its
+ * pass-major twiddle table (scripts/fft-wavefronts.mjs models the same plan).
+ *
  * Buffers, bind groups and the pipeline are created once per `BatchedFft` for a capacity of
  * columns and reused by every call; batches beyond one storage binding are cut into chunks
  * that are all dispatched in one compute pass and one submission.
@@ -33,7 +37,77 @@ export interface FftRunResult {
 }
 
 const PARAMS_BYTES = 32;
-const WORKGROUP_SIZE = 256;
+
+/** Passes, workgroup and twiddle table of the kernel for an n-point transform. */
+export interface FftKernelPlan {
+  n: number;
+  /** log2(n/2), the kernel's LOG2_M. */
+  log2m: number;
+  /** n/32 invocations, 16 points each. */
+  workgroupSize: number;
+  /** Radix of pass 0 (2, 4, 8 or 16), read straight from the column. */
+  firstRadix: number;
+  /** Radix-16 passes after pass 0. */
+  radix16Passes: number;
+  /** Start of each radix-16 pass's twiddle block, in vec2 entries (multiples of 16). */
+  passTwiddleOffsets: number[];
+  /** Start of the split's W_n^k, k = 0..n/4. */
+  splitTwiddleOffset: number;
+  /** Length of the twiddle table, in vec2 entries. */
+  twiddleEntries: number;
+  /** Workgroup memory: the n/2 points once, no padding. */
+  workgroupBytes: number;
+}
+
+/** The kernel's plan for n (a power of two ≥ 256; device limits are checked by `BatchedFft.create`). */
+export function fftKernelPlan(n: number): FftKernelPlan {
+  if (!Number.isInteger(n) || n < 256 || (n & (n - 1)) !== 0) {
+    throw new RangeError(`n must be a power of two ≥ 256, got ${n}`);
+  }
+  const m = n / 2;
+  const log2m = Math.round(Math.log2(m));
+  // As FIRST_STAGES in the WGSL: log2m mod 4 radix-2 stages in pass 0, or 4.
+  const firstStages = ((log2m + 3) % 4) + 1;
+  const radix16Passes = (log2m - firstStages) / 4;
+  const passTwiddleOffsets: number[] = [];
+  let offset = 0;
+  for (let p = 0, ns = 1 << firstStages; p < radix16Passes; p++, ns *= 16) {
+    passTwiddleOffsets.push(offset);
+    offset += Math.ceil((15 * ns) / 16) * 16;
+  }
+  return {
+    n,
+    log2m,
+    workgroupSize: m / 16,
+    firstRadix: 1 << firstStages,
+    radix16Passes,
+    passTwiddleOffsets,
+    splitTwiddleOffset: offset,
+    twiddleEntries: offset + m / 2 + 1,
+    workgroupBytes: m * 8,
+  };
+}
+
+/**
+ * The kernel's twiddle table, interleaved (cos, sin) in f32, computed in float64 and rounded
+ * once: radix-16 pass p with stride Ns holds W_{16·Ns}^{r·k} at passTwiddleOffsets[p] + (r−1)·Ns + k
+ * (r = 1..15, k < Ns), so each of the pass's reads takes consecutive entries across invocations;
+ * the split's W_n^k (k = 0..n/4) follow at splitTwiddleOffset.
+ */
+export function fftTwiddles(n: number): Float32Array {
+  const plan = fftKernelPlan(n);
+  const tw = new Float32Array(2 * plan.twiddleEntries);
+  const put = (i: number, num: number, den: number): void => {
+    tw[2 * i] = Math.cos((-2 * Math.PI * num) / den);
+    tw[2 * i + 1] = Math.sin((-2 * Math.PI * num) / den);
+  };
+  for (let p = 0, ns = plan.firstRadix; p < plan.radix16Passes; p++, ns *= 16) {
+    const off = plan.passTwiddleOffsets[p]!;
+    for (let r = 1; r < 16; r++) for (let k = 0; k < ns; k++) put(off + (r - 1) * ns + k, r * k, 16 * ns);
+  }
+  for (let k = 0; k <= n / 4; k++) put(plan.splitTwiddleOffset + k, k, n);
+  return tw;
+}
 
 export class BatchedFft {
   readonly n: number;
@@ -50,6 +124,7 @@ export class BatchedFft {
   private readonly paramStride: number;
   private readonly paramData: Uint32Array;
   private readonly twiddles: GPUBuffer;
+  private readonly passes: number;
   private readonly chunkCapacity: number;
   private readonly bindGroups: GPUBindGroup[];
   private readonly readback: ReadbackBuffer;
@@ -81,11 +156,8 @@ export class BatchedFft {
     this.columns = createStorageBuffer(ctx, 'fft columns', o.capacity * inBytes, { wholeBinding: !chunked });
     this.spectrum = createStorageBuffer(ctx, 'fft spectrum', o.capacity * outBytes, { wholeBinding: !chunked });
 
-    const tw = new Float32Array(2 * o.n);
-    for (let j = 0; j < o.n; j++) {
-      tw[2 * j] = Math.cos((-2 * Math.PI * j) / o.n);
-      tw[2 * j + 1] = Math.sin((-2 * Math.PI * j) / o.n);
-    }
+    this.passes = fftKernelPlan(o.n).radix16Passes;
+    const tw = fftTwiddles(o.n);
     this.twiddles = createStorageBuffer(ctx, 'fft twiddles', tw.byteLength);
     upload(ctx, this.twiddles, tw);
 
@@ -117,23 +189,23 @@ export class BatchedFft {
     const { n, capacity } = options;
     const nOut = options.nOut ?? n / 2 + 1;
     const inputLength = options.inputLength ?? n;
-    if (!Number.isInteger(n) || n < 256 || (n & (n - 1)) !== 0) {
-      throw new RangeError(`n must be a power of two ≥ 256, got ${n}`);
-    }
-    const wgBytes = (n / 2) * 8;
-    if (wgBytes > ctx.limits.maxComputeWorkgroupStorageSize) {
+    const plan = fftKernelPlan(n);
+    const lim = ctx.limits;
+    if (plan.workgroupBytes > lim.maxComputeWorkgroupStorageSize) {
       throw new RangeError(
-        `n = ${n} needs ${wgBytes} bytes of workgroup memory, more than this device's ${ctx.limits.maxComputeWorkgroupStorageSize}`,
+        `n = ${n} needs ${plan.workgroupBytes} bytes of workgroup memory, more than this device's ${lim.maxComputeWorkgroupStorageSize}`,
       );
+    }
+    const maxWg = Math.min(lim.maxComputeInvocationsPerWorkgroup, lim.maxComputeWorkgroupSizeX);
+    if (plan.workgroupSize > maxWg) {
+      throw new RangeError(`n = ${n} needs workgroups of ${plan.workgroupSize} invocations, more than this device's ${maxWg}`);
     }
     if (!Number.isInteger(nOut) || nOut < 1 || nOut > n / 2 + 1) throw new RangeError(`nOut must be in 1..${n / 2 + 1}, got ${nOut}`);
     if (!Number.isInteger(inputLength) || inputLength < 1 || inputLength > n) {
       throw new RangeError(`inputLength must be in 1..${n}, got ${inputLength}`);
     }
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    const log2m = Math.round(Math.log2(n / 2));
-    const wg = Math.min(WORKGROUP_SIZE, ctx.limits.maxComputeInvocationsPerWorkgroup, n / 4);
-    const pipeline = await computePipeline(ctx, 'fft', 'forward', { LOG2_M: log2m, WG: wg });
+    const pipeline = await computePipeline(ctx, 'fft', 'forward', { LOG2_M: plan.log2m });
     return new BatchedFft(ctx, pipeline, {
       n,
       nOut,
@@ -166,6 +238,7 @@ export class BatchedFft {
       p[2] = this.inputLength;
       p[3] = this.inputLength;
       p[4] = dispatchGrid(ch.count, maxDim).x;
+      p[5] = this.passes;
     }
     upload(this.ctx, this.params, this.paramData);
   }

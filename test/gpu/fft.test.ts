@@ -51,7 +51,8 @@ describe.skipIf(!ctx)(`batched GPU FFT ${gpuLabel(ctx)}`, () => {
   };
   afterAll(() => made.forEach((f) => f.destroy()));
 
-  for (const n of [256, 2048, 4096]) {
+  // Pass 0 of the kernel has radix 8, 16, 2, 4, 8 for these sizes (log2(n/2) mod 4), then radix-16 passes.
+  for (const n of [256, 512, 1024, 2048, 4096]) {
     for (const columns of [1, 7]) {
       it(`n = ${n}, ${columns} column(s), full output`, async () => {
         const fft = await make({ n, capacity: columns });
@@ -63,6 +64,12 @@ describe.skipIf(!ctx)(`batched GPU FFT ${gpuLabel(ctx)}`, () => {
       expect(await relativeError(fft, 7, 3 * n)).toBeLessThanOrEqual(TOL);
     });
   }
+
+  // n = 8192 fills 32 KiB of workgroup memory with workgroups of 256: three radix-16 passes.
+  it.skipIf((ctx?.limits.maxComputeWorkgroupStorageSize ?? 0) < 32768)('n = 8192, 3 columns, full and truncated output', async () => {
+    expect(await relativeError(await make({ n: 8192, capacity: 3 }), 3, 8192)).toBeLessThanOrEqual(TOL);
+    expect(await relativeError(await make({ n: 8192, nOut: 40, capacity: 3 }), 3, 8193)).toBeLessThanOrEqual(TOL);
+  });
 
   it('n = 2048, 1000 columns, full and truncated output', async () => {
     const full = await make({ n: 2048, capacity: 1000 });
@@ -100,6 +107,9 @@ describe.skipIf(!ctx)(`batched GPU FFT ${gpuLabel(ctx)}`, () => {
   it('rejects sizes it cannot run, naming the value', async () => {
     await expect(BatchedFft.create(ctx!, { n: 1000, capacity: 1 })).rejects.toThrow(/n must be a power of two.*1000/);
     await expect(BatchedFft.create(ctx!, { n: 2048, nOut: 2000, capacity: 1 })).rejects.toThrow(/nOut.*2000/);
+    // The smallest power of two whose n/2 points (8 bytes each) exceed workgroup memory.
+    const tooLarge = 2 ** (Math.floor(Math.log2(ctx!.limits.maxComputeWorkgroupStorageSize / 4)) + 1);
+    await expect(BatchedFft.create(ctx!, { n: tooLarge, capacity: 1 })).rejects.toThrow(new RegExp(`n = ${tooLarge} needs ${4 * tooLarge} bytes of workgroup memory`));
     const fft = await make({ n: 256, capacity: 4 });
     await expect(fft.forward(new Float32Array(256), 5)).rejects.toThrow(/1280/);
   });
