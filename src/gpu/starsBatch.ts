@@ -83,9 +83,9 @@ export interface StarsBatchConfig {
 /** One call's stars, in input order. */
 export interface StarsRunInput {
   count: number;
-  /** 16 bytes per star: ix, iy (int32), fx, fy (float32); rejected positions as POSITION_REJECTED, flag. */
+  /** 16 bytes per star (from byte 0): ix, iy (int32), fx, fy (float32); rejected positions as POSITION_REJECTED, flag. */
   starIn: ArrayBuffer;
-  /** Band of each star (null: all in band 0). */
+  /** Band of each star, from index 0 (null: all in band 0). */
   bandOf: Int32Array | null;
 }
 
@@ -165,13 +165,17 @@ const ITERATION_SCHEDULE = [8, 24, MAX_ITERATIONS - 32];
 /** Submissions whose passes are timed (more happen only with a small iterationsPerSubmission). */
 const TIMED_SUBMISSIONS = 16;
 /**
- * While a mapping is pending, Dawn's Node binding polls the device from the JS thread (garbage
- * for V8's collector every turn), so the thread first sleeps through this fraction of the time
- * the same submission took per star in the previous call: its GPU time from the timestamps
- * where the device has them (the wall time includes the polling and any wait in the queue),
- * else its wall time. Shorter sleeps are left to the mapping itself (timer granularity).
+ * While a mapping is pending, Dawn's Node binding polls the device from the JS thread, and the
+ * polling's garbage (≈ 150 MB/s on lavapipe) keeps V8's collector busy: ~30 collections during
+ * a 1.5 s wait. So the thread first sleeps through most of the time the same submission is
+ * expected to take — the previous call's time for it (GPU time from the timestamps where the
+ * device has them, else wall time), scaled down to fewer stars but never up (a small call's
+ * time per star includes fixed costs) — and only then maps. The fraction slept adapts: down
+ * when the mapping was already done on waking (an oversleep of unknown length), up when it
+ * still had long to wait. Sleeps shorter than MIN_SLEEP_MS are left to the mapping (timer
+ * granularity).
  */
-const SLEEP_FRACTION = 0.7;
+const SLEEP_FRACTION = { start: 0.9, min: 0.5, max: 0.97 };
 const MIN_SLEEP_MS = 2;
 /** Read-back layout: the active count, the pass timestamps, then the catalogue. */
 const TIMESTAMP_OFFSET = 16;
@@ -195,6 +199,30 @@ function annulusPixels(R: number, RO: number): number {
 /** The uniform buffer of `chunks` chunks; each binds its extraction/metrics and fit parameters at PARAM_STRIDE. */
 function createParams(ctx: GpuContext, chunks: number): GPUBuffer {
   return ctx.device.createBuffer({ label: 'stars params', size: PARAM_STRIDE * Math.max(chunks, 1), usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+}
+
+// The per-star loops of a call live in small functions of their own: V8 optimizes those
+// reliably, where a loop inside the large async `run` stayed in slower code from call to call.
+
+function countBands(bandOf: Int32Array, n: number, perBand: Int32Array): void {
+  for (let k = 0; k < n; k++) {
+    const b = bandOf[k] as number;
+    perBand[b] = (perBand[b] as number) + 1;
+  }
+}
+
+/** Slot → input index: stars in input order within each band, bands from their first slot. */
+function fillOrder(order: Uint32Array, bandOf: Int32Array | null, n: number, bandSlot: Int32Array): void {
+  if (bandOf === null) {
+    for (let k = 0; k < n; k++) order[k] = k;
+    return;
+  }
+  const fill = bandSlot.slice();
+  for (let k = 0; k < n; k++) {
+    const b = bandOf[k] as number;
+    order[fill[b] as number] = k;
+    fill[b] = (fill[b] as number) + 1;
+  }
 }
 
 function abortError(signal: AbortSignal): unknown {
@@ -226,9 +254,12 @@ export class StarsGpuBatch implements FrameAttachment {
   private paramData = new ArrayBuffer(0);
   private readonly perBand: Int32Array;
   private readonly bandFill: Int32Array;
-  /** ms per star still active at its start, of each submission of the last call (see SLEEP_FRACTION). */
-  private readonly msPerStar: number[] = [];
-  private readonly startCounts: number[] = [];
+  /** Each submission of the last call: its time (ms) and the stars active at its start (see SLEEP_FRACTION). */
+  private readonly lastMs: number[] = [];
+  private readonly lastStars: number[] = [];
+  private sleepFraction = SLEEP_FRACTION.start;
+  private stagingIn = new ArrayBuffer(0);
+  private stagingBands = new Int32Array(0);
   private destroyed = false;
 
   private constructor(frame: GpuStarFrame, config: StarsBatchConfig, pipelines: Pipelines, sortN: number) {
@@ -296,6 +327,18 @@ export class StarsGpuBatch implements FrameAttachment {
   /** Bytes per slot of each buffer bound in ranges: info, lm, stamps. */
   private perSlotBytes(): number[] {
     return [4 * STAR_INFO_WORDS, 4 * STAR_LM_WORDS, this.config.model >= 0 ? 8 * this.npix : 4];
+  }
+
+  /**
+   * Host arrays for a call's `starIn` words and band indices, reused from call to call (fresh
+   * arrays cost their zeroing and page faults every call); valid until the next `run`.
+   */
+  staging(stars: number): { starIn: ArrayBuffer; bandOf: Int32Array } {
+    if (this.stagingIn.byteLength < 16 * stars) {
+      this.stagingIn = new ArrayBuffer(16 * stars);
+      this.stagingBands = new Int32Array(this.frame.bands.length > 1 ? stars : 0);
+    }
+    return { starIn: this.stagingIn, bandOf: this.stagingBands };
   }
 
   /** Buffers for at least `slots` slots and `stars` stars (grown by a quarter beyond, to spare regrowth). */
@@ -513,12 +556,7 @@ export class StarsGpuBatch implements FrameAttachment {
     perBand.fill(0);
     const bandOf = input.bandOf;
     if (bandOf === null) perBand[0] = n;
-    else {
-      for (let k = 0; k < n; k++) {
-        const b = bandOf[k] as number;
-        perBand[b] = (perBand[b] as number) + 1;
-      }
-    }
+    else countBands(bandOf, n, perBand);
     const bandSlot = this.bandFill;
     let slots = 0;
     for (let b = 0; b < bands; b++) {
@@ -526,24 +564,14 @@ export class StarsGpuBatch implements FrameAttachment {
       slots += Math.ceil((perBand[b] as number) / this.slotAlign) * this.slotAlign;
     }
     const buffers = this.ensureBuffers(Math.max(slots, this.slotAlign), n);
-    const order = this.order;
-    if (bandOf === null) {
-      for (let k = 0; k < n; k++) order[k] = k;
-    } else {
-      const fill = bandSlot.slice();
-      for (let k = 0; k < n; k++) {
-        const b = bandOf[k] as number;
-        order[fill[b] as number] = k;
-        fill[b] = (fill[b] as number) + 1;
-      }
-    }
+    fillOrder(this.order, bandOf, n, bandSlot);
     this.layoutChunks(buffers, bandSlot);
     const schedule = this.config.iterationsPerSubmission === undefined ? ITERATION_SCHEDULE : [this.config.iterationsPerSubmission];
     // One more submission than the cap needs when a constant count is forced: the first also evaluates the start.
     const maxSubmissions = this.config.iterationsPerSubmission === undefined ? ITERATION_SCHEDULE.length : Math.ceil(MAX_ITERATIONS / this.config.iterationsPerSubmission) + 1;
     this.writeParams(n, schedule[0] as number);
     upload(this.ctx, buffers.starIn, new Uint8Array(input.starIn, 0, 16 * n));
-    upload(this.ctx, buffers.order, order.subarray(0, slots));
+    upload(this.ctx, buffers.order, this.order.subarray(0, slots));
     const activeWord = new Uint32Array(1);
     let submissions = 0;
     let uploadMs = 0;
@@ -558,15 +586,21 @@ export class StarsGpuBatch implements FrameAttachment {
       const submitted = performance.now();
       uploadMs += submitted - (submissions === 0 ? t0 : ts);
       if (submissions === 0) t1 = submitted;
-      const rate = this.msPerStar[submissions];
-      if (rate !== undefined) {
-        const sleep = SLEEP_FRACTION * rate * atStart - (performance.now() - submitted);
-        if (sleep >= MIN_SLEEP_MS) await new Promise((resolve) => setTimeout(resolve, sleep));
-      }
+      const before = this.lastMs[submissions];
+      const expected = before === undefined ? 0 : before * Math.min(1, atStart / (this.lastStars[submissions] as number));
+      const sleep = this.sleepFraction * expected - (performance.now() - submitted);
+      const slept = sleep >= MIN_SLEEP_MS;
+      if (slept) await new Promise((resolve) => setTimeout(resolve, sleep));
+      const woke = performance.now();
       const mapped = await buffers.readback.map(CATALOGUE_OFFSET + 4 * CAT_PLANES * n);
       const tr = performance.now();
-      if (atStart > 0) this.msPerStar[submissions] = (tr - submitted) / atStart;
-      this.startCounts[submissions] = atStart;
+      if (slept) {
+        const polled = tr - woke;
+        if (polled < 1) this.sleepFraction = Math.max(SLEEP_FRACTION.min, this.sleepFraction - 0.05);
+        else if (polled > 0.05 * expected) this.sleepFraction = Math.min(SLEEP_FRACTION.max, this.sleepFraction + 0.02);
+      }
+      this.lastMs[submissions] = tr - submitted;
+      this.lastStars[submissions] = atStart;
       submissions++;
       try {
         const active = this.pipelines.fit ? (new Uint32Array(mapped, 0, 1)[0] as number) : 0;
@@ -579,8 +613,7 @@ export class StarsGpuBatch implements FrameAttachment {
             for (let s = 0; s < ticks.length; s += 2) {
               const ms = Number((ticks[s + 1] as bigint) - (ticks[s] as bigint)) / 1e6;
               gpuMs += ms;
-              const started = this.startCounts[s >> 1] as number;
-              if (started > 0 && ms > 0) this.msPerStar[s >> 1] = ms / started;
+              if (ms > 0) this.lastMs[s >> 1] = ms;
             }
           }
         }

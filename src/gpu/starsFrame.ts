@@ -103,15 +103,6 @@ export class GpuStarFrame {
     this.grid = createStorageBuffer(ctx, 'stars sky grid', Math.max(8 * layout.gridCells, 16));
   }
 
-  /** Index of the band that owns image row y (0 ≤ y < height). */
-  bandOfRow(y: number): number {
-    const bands = this.bands;
-    if (bands.length === 1) return 0;
-    // Bands own equal runs of rows (the last one may be shorter).
-    const own = (bands[0] as FrameBand).own1;
-    return Math.min(Math.floor(y / own), bands.length - 1);
-  }
-
   /**
    * Replaces the frame's pixels and sky. `data` is width·height pixels, row-major; the sky must
    * be of the kind the frame was made for (grid cells within its capacity).

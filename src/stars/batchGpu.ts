@@ -23,7 +23,7 @@ import type { BackgroundMap, SkyGrid } from './background.js';
 import { backgroundGridBatch } from './backgroundBatch.js';
 import { MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, StarCatalogue, type StarColumns } from './catalogue.js';
 import type { Image } from './image.js';
-import { positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
+import { fillPositions, positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
 import { FLAG_INVALID_POSITION, FLAG_OUTSIDE, type MeasureOptions } from './types.js';
 
 export { GpuStarFrame } from '../gpu/starsFrame.js';
@@ -83,6 +83,51 @@ export interface GpuBatchRun {
   timings: StarsBatchTimings & { runs: number; hostMs: number };
 }
 
+// The per-star loops of a call are small functions of their own, which V8 optimizes reliably.
+
+/**
+ * starIn words of stars [first, first + m): start pixel floor(x + ½) (int32) and offset
+ * (float32) — absolute float32 coordinates would lose 0.002 px on a 16k frame — or
+ * POSITION_REJECTED and the flag of a non-finite or off-image position; with bands, each star's.
+ */
+function packPositions(
+  xs: Float64Array, ys: Float64Array, first: number, m: number, W: number, H: number,
+  starIn: ArrayBuffer, bandOf: Int32Array | null, ownRows: number, bands: number,
+): void {
+  const si = new Int32Array(starIn);
+  const sf = new Float32Array(starIn);
+  for (let k = 0; k < m; k++) {
+    const x = xs[first + k] as number;
+    const y = ys[first + k] as number;
+    const o = 4 * k;
+    // NaN fails every comparison: both tests send it to the rejected branch, which any band
+    // may take (the kernels write its row and stop).
+    if (!(x - x === 0 && y - y === 0)) {
+      si[o] = POSITION_REJECTED;
+      si[o + 1] = FLAG_INVALID_POSITION;
+      if (bandOf) bandOf[k] = 0;
+    } else if (!(x >= -0.5 && y >= -0.5 && x < W - 0.5 && y < H - 0.5)) {
+      si[o] = POSITION_REJECTED;
+      si[o + 1] = FLAG_OUTSIDE;
+      if (bandOf) bandOf[k] = 0;
+    } else {
+      const cx = Math.floor(x + 0.5);
+      const cy = Math.floor(y + 0.5);
+      si[o] = cx;
+      si[o + 1] = cy;
+      sf[o + 2] = x - cx;
+      sf[o + 3] = y - cy;
+      // Bands own equal runs of rows (the last may be shorter).
+      if (bandOf) bandOf[k] = Math.min((cy / ownRows) | 0, bands - 1);
+    }
+  }
+}
+
+/** out = start pixel + float32 offset, in float64. */
+function addOffsets(start: Int32Array, offset: Float32Array, out: Float64Array): void {
+  for (let k = 0; k < out.length; k++) out[k] = (start[k] as number) + (offset[k] as number);
+}
+
 /** The batch of kernels and buffers for these options on this frame, made on first use and kept with it. */
 async function batchFor(frame: GpuStarFrame, options: MeasureOptions, tuning: GpuBatchTuning): Promise<StarsGpuBatch> {
   const o = resolveOptions(options);
@@ -133,7 +178,7 @@ export async function measureStarsGpu(
   const { width: W, height: H } = frame;
   const batch = await batchFor(frame, options, run.tuning ?? {});
   const method = resolveOptions(options).method;
-  const { count: n, read } = positionReader(positions);
+  const { count: n } = positionReader(positions);
   const xInput = new Float64Array(n);
   const yInput = new Float64Array(n);
   const perRun = Math.max(1, maxStarsPerRun(frame.ctx));
@@ -142,43 +187,18 @@ export async function measureStarsGpu(
   const whole = runs === 1 ? undefined : new ArrayBuffer(4 * CAT_PLANES * n);
   let planes: ArrayBuffer | undefined;
   const timings = { uploadMs: 0, loopMs: 0, readbackMs: 0, submissions: 0, gpuMs: 0, chunks: 0, bands: 0 };
-  const xy = new Float64Array(2);
   const bands = frame.bands.length;
+  const ownRows = (frame.bands[0] as { own1: number }).own1;
   let hostMs = performance.now() - tHost;
   for (let r = 0; r < runs; r++) {
     const th = performance.now();
     const first = r * perRun;
     const m = Math.min(perRun, n - first);
-    const starIn = new ArrayBuffer(16 * m);
-    const si = new Int32Array(starIn);
-    const sf = new Float32Array(starIn);
-    const bandOf = bands > 1 ? new Int32Array(m) : null;
-    for (let k = 0; k < m; k++) {
-      read(first + k, xy);
-      const x = xy[0] as number;
-      const y = xy[1] as number;
-      xInput[first + k] = x;
-      yInput[first + k] = y;
-      const o = 4 * k;
-      // NaN fails every comparison: both tests send it to the rejected branch.
-      if (!(x - x === 0 && y - y === 0)) {
-        si[o] = POSITION_REJECTED;
-        si[o + 1] = FLAG_INVALID_POSITION;
-      } else if (!(x >= -0.5 && y >= -0.5 && x < W - 0.5 && y < H - 0.5)) {
-        si[o] = POSITION_REJECTED;
-        si[o + 1] = FLAG_OUTSIDE;
-      } else {
-        // The start pixel travels as an integer and the offset as float32: absolute coordinates
-        // would lose 0.002 px of precision on a 16k frame.
-        const cx = Math.floor(x + 0.5);
-        const cy = Math.floor(y + 0.5);
-        si[o] = cx;
-        si[o + 1] = cy;
-        sf[o + 2] = x - cx;
-        sf[o + 3] = y - cy;
-        if (bandOf) bandOf[k] = frame.bandOfRow(cy);
-      }
-    }
+    const staging = batch.staging(m);
+    const starIn = staging.starIn;
+    const bandOf = bands > 1 ? staging.bandOf : null;
+    fillPositions(positions, first, m, xInput, yInput, first);
+    packPositions(xInput, yInput, first, m, W, H, starIn, bandOf, ownRows, bands);
     hostMs += performance.now() - th;
     const out = await batch.run({ count: m, starIn, bandOf }, {
       ...(run.signal ? { signal: run.signal } : {}),
@@ -217,10 +237,8 @@ export async function measureStarsGpu(
   const cy = f32.subarray(CAT_CY * n, (CAT_CY + 1) * n);
   const ix = i32.subarray(CAT_IX * n, (CAT_IX + 1) * n);
   const iy = i32.subarray(CAT_IY * n, (CAT_IY + 1) * n);
-  for (let k = 0; k < n; k++) {
-    x[k] = (ix[k] as number) + (cx[k] as number);
-    y[k] = (iy[k] as number) + (cy[k] as number);
-  }
+  addOffsets(ix, cx, x);
+  addOffsets(iy, cy, y);
   cols['x'] = x;
   cols['y'] = y;
   const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method });

@@ -1282,6 +1282,28 @@ export interface StarPosition {
 /** Positions as records, or as two columns (detectStars' output, a catalogue's x and y, typed arrays). */
 export type StarPositions = ArrayLike<StarPosition> | { x: ArrayLike<number>; y: ArrayLike<number> };
 
+/**
+ * Copies positions [from, from + count) into x and y from index `at`: one typed-array copy per
+ * coordinate when the positions are typed-array columns, else a loop.
+ */
+export function fillPositions(positions: StarPositions, from: number, count: number, x: Float64Array, y: Float64Array, at = 0): void {
+  if ('x' in positions && ArrayBuffer.isView(positions.x) && 'y' in positions && ArrayBuffer.isView(positions.y)) {
+    const px = positions.x as unknown as Float64Array;
+    const py = positions.y as unknown as Float64Array;
+    if (px.length !== py.length) throw new Error(`positions: x has ${px.length} entries, y has ${py.length}`);
+    x.set(px.subarray(from, from + count), at);
+    y.set(py.subarray(from, from + count), at);
+    return;
+  }
+  const { read } = positionReader(positions);
+  const xy = new Float64Array(2);
+  for (let k = 0; k < count; k++) {
+    read(from + k, xy);
+    x[at + k] = xy[0] as number;
+    y[at + k] = xy[1] as number;
+  }
+}
+
 /** Number of positions and a reader of position k's coordinates into xy[0], xy[1]. */
 export function positionReader(positions: StarPositions): { count: number; read: (k: number, xy: Float64Array) => void } {
   if ('x' in positions && 'y' in positions && typeof positions.x === 'object' && typeof positions.y === 'object' && positions.x !== null && positions.y !== null) {

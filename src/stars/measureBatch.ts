@@ -13,7 +13,7 @@ import { backgroundGridBatch } from './backgroundBatch.js';
 import { measureStarsGpu, uploadFrame, type GpuBatchTuning } from './batchGpu.js';
 import { allocateStarColumns, StarCatalogue } from './catalogue.js';
 import type { Image } from './image.js';
-import { FrameMeasurer, positionReader, resolveOptions, type StarPositions } from './measure.js';
+import { FrameMeasurer, fillPositions, positionReader, resolveOptions, type StarPositions } from './measure.js';
 import { starsWorker, type StarsWorkerInit, type StarsWorkerJob } from './starsWorker.js';
 import type { MeasureOptions } from './types.js';
 
@@ -101,12 +101,7 @@ async function measureStarsCpu(image: Image, positions: StarPositions, options: 
     return new StarCatalogue(n, columns, measurer.meta);
   }
   // The workers read the positions from the shared input columns.
-  const xy = new Float64Array(2);
-  for (let k = 0; k < n; k++) {
-    read(k, xy);
-    columns.xInput[k] = xy[0] as number;
-    columns.yInput[k] = xy[1] as number;
-  }
+  fillPositions(positions, 0, n, columns.xInput, columns.yInput);
   const bounds = cpuJobBounds(n, requested);
   const jobs = bounds.length - 1;
   const init: StarsWorkerInit = {
