@@ -66,12 +66,34 @@ function framePath(url: string): string | undefined {
 type Frame = Profiler.ProfileNode['callFrame'];
 
 /**
- * V8 profiles N-API callbacks as frames with neither name nor url nor script; dawn.node is
- * the only native addon batchfit loads, so such a frame is a call into Dawn. Builtins and
- * Node's own bindings (TypedArray `set`, fs `read`) have names.
+ * Names V8 gives dawn.node's callbacks besides none: a WebGPU interface (seen: `GPU`) or a
+ * WebGPU method, not necessarily the one running (seen: `setBlendConstant` for a compute
+ * encoder's call). The methods are read off the prototypes of the `webgpu` package's globals;
+ * collection-like names that builtins share (`has`, `keys`, …) are left out.
+ */
+const DAWN_METHODS: ReadonlySet<string> = await (async () => {
+  const names = new Set<string>();
+  try {
+    const { globals } = (await import('webgpu')) as unknown as { globals: Record<string, unknown> };
+    for (const v of Object.values(globals)) {
+      if (typeof v !== 'function' || !v.prototype) continue;
+      for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(v.prototype))) if (typeof d.value === 'function') names.add(name);
+    }
+  } catch {
+    // No webgpu package: its callbacks cannot appear either.
+  }
+  for (const shared of ['constructor', 'has', 'keys', 'values', 'entries', 'forEach', 'get', 'set', 'toString']) names.delete(shared);
+  return names;
+})();
+
+/**
+ * V8 profiles N-API callbacks as frames with neither url nor script and, mostly, no name;
+ * dawn.node is the only native addon batchfit loads, so such a frame is a call into Dawn, as is
+ * a native frame named after a WebGPU interface or method (DAWN_METHODS). Builtins and Node's
+ * own bindings (TypedArray `set`, fs `read`) have other names.
  */
 function isAddonCallback(f: Frame): boolean {
-  return f.functionName === '' && f.url === '' && f.scriptId === '0';
+  return f.url === '' && f.scriptId === '0' && (f.functionName === '' || /^GPU[A-Za-z]*$/.test(f.functionName) || DAWN_METHODS.has(f.functionName));
 }
 
 interface Verdict {

@@ -158,6 +158,8 @@ describe('classifyProfile', () => {
     fitSelf: fit,
     fitSet: frame(fit, 'set'),
     fitDawn: frame(fit, ''),
+    fitDawnNamed: frame(fit, 'GPU'),
+    fitDawnMethod: frame(fit, 'setBlendConstant'),
     fitFsRead: frame(frame(fit, 'readFileSync', 'node:fs'), 'read'),
     buildJs: frame(root, 'pack', url('build', 'src', 'gpu', 'buffers.js')),
     distJs: frame(root, '', url('dist', 'index.js')),
@@ -187,7 +189,7 @@ describe('classifyProfile', () => {
     expect(r.samples).toBe(order.length);
     expect(r.ms).toEqual({
       own: msOf('fitSelf') + msOf('fitSet') + msOf('buildJs') + msOf('distJs'),
-      webgpu: msOf('fitDawn') + msOf('webgpuJs') + msOf('webgpuNative') + msOf('dawnFromLoop'),
+      webgpu: msOf('fitDawn') + msOf('fitDawnNamed') + msOf('fitDawnMethod') + msOf('webgpuJs') + msOf('webgpuNative') + msOf('dawnFromLoop'),
       gc: msOf('gc'),
       idle: msOf('idle'),
       program: msOf('program'),
