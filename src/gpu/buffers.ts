@@ -15,6 +15,12 @@ export const BufferUsage = {
 const MAP_MODE_READ = 0x1;
 const MAP_MODE_WRITE = 0x2;
 
+const TIMED_OUT = Symbol('timed out');
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** Buffers are sized in multiples of 16 bytes: copies need 4, uniform structs 16. */
 export function paddedSize(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);
@@ -126,6 +132,34 @@ export class ReadbackBuffer {
       throw new GpuDeviceError(`read-back of ${b.label} failed: ${(e as Error).message}`, { cause: e });
     }
     return b.getMappedRange(0, size);
+  }
+
+  /**
+   * As `map`, for a wait the caller expects to be long: a pending `mapAsync` makes Dawn's Node
+   * binding poll the device from the JS thread in a tight loop whose garbage keeps V8's
+   * collector busy, so the mapping is probed instead — each probe's polling is cut short after
+   * `probeMs` (unmapping aborts a pending mapping) and the thread sleeps `gapMs` before the next.
+   */
+  async mapProbing(bytes: number, gapMs: number, probeMs = 1): Promise<ArrayBuffer> {
+    await this.ctx.settle();
+    const b = this.buffer;
+    const size = Math.ceil(bytes / 4) * 4;
+    for (;;) {
+      const mapping = b.mapAsync(MAP_MODE_READ, 0, size).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const first = await Promise.race([mapping, sleep(probeMs).then(() => TIMED_OUT)]);
+      if (first === undefined || b.mapState === 'mapped') return b.getMappedRange(0, size);
+      if (first !== TIMED_OUT) {
+        this.ctx.assertUsable();
+        throw new GpuDeviceError(`read-back of ${b.label} failed: ${(first as Error).message}`, { cause: first });
+      }
+      b.unmap();
+      // The aborted mapping settles (with an AbortError) before the buffer may be mapped again.
+      await mapping;
+      await sleep(gapMs);
+    }
   }
 
   unmap(): void {

@@ -167,15 +167,15 @@ const TIMED_SUBMISSIONS = 16;
 /**
  * While a mapping is pending, Dawn's Node binding polls the device from the JS thread, and the
  * polling's garbage (≈ 150 MB/s on lavapipe) keeps V8's collector busy: ~30 collections during
- * a 1.5 s wait. So the thread first sleeps through most of the time the same submission is
- * expected to take — the previous call's time for it (GPU time from the timestamps where the
- * device has them, else wall time), scaled down to fewer stars but never up (a small call's
- * time per star includes fixed costs) — and only then maps. The fraction slept adapts: down
- * when the mapping was already done on waking (an oversleep of unknown length), up when it
- * still had long to wait. Sleeps shorter than MIN_SLEEP_MS are left to the mapping (timer
- * granularity).
+ * a 1.5 s wait. So the thread first sleeps through SLEEP_FRACTION of the time the same
+ * submission is expected to take — the previous call's time for it (GPU time from the
+ * timestamps where the device has them, else wall time), scaled down to fewer stars but never
+ * up (a small call's time per star includes fixed costs) — and then probes the mapping every
+ * PROBE_GAP of that time (ReadbackBuffer.mapProbing). Waits shorter than MIN_SLEEP_MS are left
+ * to a plain mapping (timer granularity).
  */
-const SLEEP_FRACTION = { start: 0.9, min: 0.5, max: 0.97 };
+const SLEEP_FRACTION = 0.9;
+const PROBE_GAP = 0.01;
 const MIN_SLEEP_MS = 2;
 /** Read-back layout: the active count, the pass timestamps, then the catalogue. */
 const TIMESTAMP_OFFSET = 16;
@@ -257,7 +257,6 @@ export class StarsGpuBatch implements FrameAttachment {
   /** Each submission of the last call: its time (ms) and the stars active at its start (see SLEEP_FRACTION). */
   private readonly lastMs: number[] = [];
   private readonly lastStars: number[] = [];
-  private sleepFraction = SLEEP_FRACTION.start;
   private stagingIn = new ArrayBuffer(0);
   private stagingBands = new Int32Array(0);
   private destroyed = false;
@@ -588,17 +587,16 @@ export class StarsGpuBatch implements FrameAttachment {
       if (submissions === 0) t1 = submitted;
       const before = this.lastMs[submissions];
       const expected = before === undefined ? 0 : before * Math.min(1, atStart / (this.lastStars[submissions] as number));
-      const sleep = this.sleepFraction * expected - (performance.now() - submitted);
-      const slept = sleep >= MIN_SLEEP_MS;
-      if (slept) await new Promise((resolve) => setTimeout(resolve, sleep));
-      const woke = performance.now();
-      const mapped = await buffers.readback.map(CATALOGUE_OFFSET + 4 * CAT_PLANES * n);
-      const tr = performance.now();
-      if (slept) {
-        const polled = tr - woke;
-        if (polled < 1) this.sleepFraction = Math.max(SLEEP_FRACTION.min, this.sleepFraction - 0.05);
-        else if (polled > 0.05 * expected) this.sleepFraction = Math.min(SLEEP_FRACTION.max, this.sleepFraction + 0.02);
+      const sleep = SLEEP_FRACTION * expected - (performance.now() - submitted);
+      const bytes = CATALOGUE_OFFSET + 4 * CAT_PLANES * n;
+      let mapped: ArrayBuffer;
+      if (sleep >= MIN_SLEEP_MS) {
+        await new Promise((resolve) => setTimeout(resolve, sleep));
+        mapped = await buffers.readback.mapProbing(bytes, Math.max(1, PROBE_GAP * expected));
+      } else {
+        mapped = await buffers.readback.map(bytes);
       }
+      const tr = performance.now();
       this.lastMs[submissions] = tr - submitted;
       this.lastStars[submissions] = atStart;
       submissions++;
