@@ -111,8 +111,9 @@ function packPositions(
       si[o + 1] = FLAG_OUTSIDE;
       if (bandOf) bandOf[k] = 0;
     } else {
-      const cx = Math.floor(x + 0.5);
-      const cy = Math.floor(y + 0.5);
+      // floor(v + ½) as a truncation: v + ½ lies in [0, 2³¹) once the position is inside.
+      const cx = (x + 0.5) | 0;
+      const cy = (y + 0.5) | 0;
       si[o] = cx;
       si[o + 1] = cy;
       sf[o + 2] = x - cx;
