@@ -6,7 +6,8 @@
  *     (stars/s end to end, excluding the frame upload), the host CPU time of the call from a V8
  *     sampling profile of the JS thread split into batchfit's own code, webgpu (Dawn) and GC
  *     (bench/hostProfile.ts), per star; round trips (submissions waited on); GPU time of the
- *     passes from timestamp queries; GC events during the call (PerformanceObserver).
+ *     passes from timestamp queries; GC events during the call (PerformanceObserver); each with
+ *     a fresh catalogue and with the previous call's catalogue recycled (`into`).
  *   - CPU, all cores (device 'cpu', worker_threads) on the same lists, side by side.
  * Also the frame set-up: the sky grid on one thread (backgroundGrid) and on all cores
  * (backgroundGridBatch), and the upload.
@@ -34,18 +35,30 @@ function sizes(): number[] {
   return env ? env.split(',').map(Number) : [10_000, 100_000];
 }
 
-/** GC events (kind and ms) while fn runs. */
-async function withGcEvents<T>(fn: () => Promise<T>): Promise<{ value: T; gc: { kind: number; ms: number }[] }> {
-  const gc: { kind: number; ms: number }[] = [];
+/**
+ * GC events (kind and ms) that began while fn itself ran — not while the profiler that wraps
+ * it collects and classifies its samples, which allocates plenty.
+ */
+async function withGcEvents<T>(wrap: (fn: () => Promise<T>) => Promise<unknown>, fn: () => Promise<T>): Promise<{ gc: { kind: number; ms: number }[] }> {
+  const seen: { start: number; kind: number; ms: number }[] = [];
   const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gc.push({ kind: ((e as unknown as { detail?: { kind?: number } }).detail?.kind) ?? -1, ms: +e.duration.toFixed(3) });
+    for (const e of list.getEntries()) seen.push({ start: e.startTime, kind: ((e as unknown as { detail?: { kind?: number } }).detail?.kind) ?? -1, ms: +e.duration.toFixed(3) });
   });
   obs.observe({ entryTypes: ['gc'] });
+  let t0 = 0;
+  let t1 = 0;
   try {
-    const value = await fn();
+    await wrap(async () => {
+      t0 = performance.now();
+      try {
+        return await fn();
+      } finally {
+        t1 = performance.now();
+      }
+    });
     // Entries are delivered asynchronously.
     await new Promise((r) => setTimeout(r, 50));
-    return { value, gc };
+    return { gc: seen.filter((e) => e.start >= t0 && e.start <= t1).map(({ kind, ms }) => ({ kind, ms })) };
   } finally {
     obs.disconnect();
   }
@@ -104,17 +117,23 @@ export default async function (): Promise<void> {
     t = performance.now();
     await measureStarsBatch(frame, { x: xs.subarray(0, 64), y: ys.subarray(0, 64) }, options);
     (result['setup'] as Record<string, number>)['firstCallMs'] = +(performance.now() - t).toFixed(1);
-    for (const m of n) {
+    for (const [m, recycle] of n.flatMap((m) => [[m, false], [m, true]] as const)) {
       const positions = { x: xs.subarray(0, m), y: ys.subarray(0, m) };
-      // One unprofiled call at this size grows the buffers; the measured call reuses them.
-      await measureStarsBatch(frame, positions, options);
+      // One unprofiled call at this size grows the buffers; the measured calls reuse them. With
+      // `recycle` each call takes over the memory of the previous call's catalogue (`into`), as
+      // a loop over frames that keeps only the latest catalogue would.
+      let last = await measureStarsBatch(frame, positions, options);
       // Three profiled calls: the sampling profile of a 2-core VM varies by tens of per cent.
       const calls: { own: number; ownWebgpu: number; wall: number; gc: { kind: number; ms: number }[]; timings: Record<string, number>; ms: Record<string, number>; top: unknown[]; cat: StarCatalogue }[] = [];
       for (let r = 0; r < PROFILED_CALLS; r++) {
         let timings: Record<string, number> = {};
-        const { value, gc } = await withGcEvents(() =>
-          profileHost(() => measureStarsBatch(frame, positions, options, { onTimings: (s) => (timings = { ...s }) })),
+        let profiled: Awaited<ReturnType<typeof profileHost<StarCatalogue>>> | undefined;
+        const { gc } = await withGcEvents(
+          async (fn) => (profiled = await profileHost(fn)),
+          () => measureStarsBatch(frame, positions, options, { onTimings: (s) => (timings = { ...s }), ...(recycle ? { into: last } : {}) }),
         );
+        const value = profiled!;
+        last = value.value;
         const { profile } = value;
         const per = perItem(profile, m);
         calls.push({ own: per.ownUs, ownWebgpu: per.ownWebgpuUs, wall: profile.wallMs, gc, timings, ms: profile.ms, top: profile.topOwn.slice(0, 6), cat: value.value });
@@ -124,6 +143,7 @@ export default async function (): Promise<void> {
       const row = {
         device: `gpu: ${gpuLabel}`,
         stars: m,
+        catalogueMemory: recycle ? 'recycled (into: the previous catalogue)' : 'fresh',
         wallMs: +med.wall.toFixed(1),
         starsPerSecond: Math.round(m / (med.wall / 1000)),
         hostOwnUsPerStar: +med.own.toFixed(4),

@@ -87,6 +87,12 @@ export interface StarsRunInput {
   starIn: ArrayBuffer;
   /** Band of each star, from index 0 (null: all in band 0). */
   bandOf: Int32Array | null;
+  /**
+   * Where to copy the catalogue (at least CAT_PLANES·4·count bytes), instead of a new buffer:
+   * memory the caller recycles, whose pages are already mapped (the first touch of fresh pages
+   * costs more than the copy itself).
+   */
+  target?: ArrayBuffer;
 }
 
 export interface StarsBatchTimings {
@@ -105,7 +111,7 @@ export interface StarsBatchTimings {
 }
 
 export interface StarsRunResult {
-  /** CAT_PLANES planes of `count` 32-bit words (a copy: the caller owns it). */
+  /** CAT_PLANES planes of `count` 32-bit words (a copy the caller owns: `target` when given). */
   catalogue: ArrayBuffer;
   timings: StarsBatchTimings;
 }
@@ -604,7 +610,13 @@ export class StarsGpuBatch implements FrameAttachment {
         const active = this.pipelines.fit ? (new Uint32Array(mapped, 0, 1)[0] as number) : 0;
         activeWord[0] = active;
         if (active === 0) {
-          catalogue = mapped.slice(CATALOGUE_OFFSET, CATALOGUE_OFFSET + 4 * CAT_PLANES * n);
+          const bytes = 4 * CAT_PLANES * n;
+          if (input.target) {
+            new Uint8Array(input.target, 0, bytes).set(new Uint8Array(mapped, CATALOGUE_OFFSET, bytes));
+            catalogue = input.target;
+          } else {
+            catalogue = mapped.slice(CATALOGUE_OFFSET, CATALOGUE_OFFSET + bytes);
+          }
           if (this.timer) {
             const ticks = new BigUint64Array(mapped, TIMESTAMP_OFFSET, 2 * Math.min(submissions, TIMED_SUBMISSIONS));
             gpuMs = 0;

@@ -129,6 +129,9 @@ function addOffsets(start: Int32Array, offset: Float32Array, out: Float64Array):
   for (let k = 0; k < out.length; k++) out[k] = (start[k] as number) + (offset[k] as number);
 }
 
+/** The buffer behind the float and integer columns of each GPU catalogue, for `into`. */
+const catalogueStorage = new WeakMap<StarCatalogue, ArrayBuffer>();
+
 /** The batch of kernels and buffers for these options on this frame, made on first use and kept with it. */
 async function batchFor(frame: GpuStarFrame, options: MeasureOptions, tuning: GpuBatchTuning): Promise<StarsGpuBatch> {
   const o = resolveOptions(options);
@@ -172,7 +175,7 @@ export async function measureStarsGpu(
   frame: GpuStarFrame,
   positions: StarPositions,
   options: MeasureOptions,
-  run: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; tuning?: GpuBatchTuning },
+  run: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; tuning?: GpuBatchTuning; into?: StarCatalogue },
 ): Promise<GpuBatchRun> {
   const tHost = performance.now();
   if (frame.isDestroyed) throw new Error('measureStarsBatch: this GPU frame was destroyed');
@@ -180,12 +183,17 @@ export async function measureStarsGpu(
   const batch = await batchFor(frame, options, run.tuning ?? {});
   const method = resolveOptions(options).method;
   const { count: n } = positionReader(positions);
-  const xInput = new Float64Array(n);
-  const yInput = new Float64Array(n);
+  const into = run.into;
+  const recycled = into === undefined ? undefined : catalogueStorage.get(into);
+  if (into !== undefined && (recycled === undefined || into.length !== n)) {
+    throw new Error(`measureStarsBatch: into must be a catalogue of an earlier GPU call with as many rows as positions (${n}); it has ${into.length} rows${recycled === undefined ? ' and is not from the GPU path' : ''}`);
+  }
+  const xInput = into?.xInput ?? new Float64Array(n);
+  const yInput = into?.yInput ?? new Float64Array(n);
   const perRun = Math.max(1, maxStarsPerRun(frame.ctx));
   const runs = Math.max(1, Math.ceil(n / perRun));
   // One call's planes, or every run's gathered into one buffer when the stars need several calls.
-  const whole = runs === 1 ? undefined : new ArrayBuffer(4 * CAT_PLANES * n);
+  const whole = runs === 1 ? undefined : (recycled ?? new ArrayBuffer(4 * CAT_PLANES * n));
   let planes: ArrayBuffer | undefined;
   const timings = { uploadMs: 0, loopMs: 0, readbackMs: 0, submissions: 0, gpuMs: 0, chunks: 0, bands: 0 };
   const bands = frame.bands.length;
@@ -201,7 +209,7 @@ export async function measureStarsGpu(
     fillPositions(positions, first, m, xInput, yInput, first);
     packPositions(xInput, yInput, first, m, W, H, starIn, bandOf, ownRows, bands);
     hostMs += performance.now() - th;
-    const out = await batch.run({ count: m, starIn, bandOf }, {
+    const out = await batch.run({ count: m, starIn, bandOf, ...(runs === 1 && recycled ? { target: recycled } : {}) }, {
       ...(run.signal ? { signal: run.signal } : {}),
       onProgress: (done) => run.onProgress?.(first + done, n),
     });
@@ -232,8 +240,8 @@ export async function measureStarsGpu(
   STAR_FLOAT_FIELDS.forEach((f, p) => (cols[f] = f32.subarray(p * n, (p + 1) * n)));
   STAR_INT_FIELDS.forEach((f, p) => (cols[f] = u32.subarray((CAT_INT_PLANES + p) * n, (CAT_INT_PLANES + p + 1) * n)));
   // Positions in float64: the start pixel plus the float32 offset.
-  const x = new Float64Array(n);
-  const y = new Float64Array(n);
+  const x = into?.x ?? new Float64Array(n);
+  const y = into?.y ?? new Float64Array(n);
   const cx = f32.subarray(CAT_CX * n, (CAT_CX + 1) * n);
   const cy = f32.subarray(CAT_CY * n, (CAT_CY + 1) * n);
   const ix = i32.subarray(CAT_IX * n, (CAT_IX + 1) * n);
@@ -243,6 +251,7 @@ export async function measureStarsGpu(
   cols['x'] = x;
   cols['y'] = y;
   const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method });
+  catalogueStorage.set(catalogue, buf);
   hostMs += performance.now() - tc;
   return { catalogue, timings: { ...timings, runs, hostMs } };
 }

@@ -35,6 +35,13 @@ export interface BatchOptions {
   background?: BackgroundMap | SkyGrid;
   /** GPU tuning: band size, stars per dispatch, LM iterations per submission. */
   tuning?: GpuBatchTuning;
+  /**
+   * GPU path: a catalogue of an earlier GPU call with as many rows, no longer needed, whose
+   * memory this call's catalogue takes over (its columns are overwritten; it and the result share
+   * them). Measuring frame after frame, this saves the first touch of fresh memory, which costs
+   * more than filling it.
+   */
+  into?: StarCatalogue;
   /** Receives the GPU call's timings (ms), for benchmarks. */
   onTimings?: (t: StarsBatchTimings & { runs: number; hostMs: number }) => void;
 }
@@ -149,6 +156,7 @@ export async function measureStarsBatch(
   batch.signal?.throwIfAborted();
   resolveOptions(options);
   const gpuRun = {
+    ...(batch.into ? { into: batch.into } : {}),
     ...(batch.signal ? { signal: batch.signal } : {}),
     ...(batch.onProgress ? { onProgress: batch.onProgress } : {}),
     ...(batch.tuning ? { tuning: batch.tuning } : {}),

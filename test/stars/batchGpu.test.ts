@@ -200,6 +200,14 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
     expect(v.x).toBe(cat.x[3]);
     expect(v.status).toBe('ok');
     expect(cat.at(-1)!.id).toBe(cat.length - 1);
+    // A catalogue no longer needed lends its memory to the next call: same results, same buffers.
+    const again = await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx! });
+    const reused = await measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx!, into: again });
+    expect(reused.flux.buffer).toBe(again.flux.buffer);
+    expect(reused.x).toBe(again.x);
+    expect(reused).toEqual(cat);
+    await expect(measureStarsBatch(f.image, pos.slice(1), o, { device: 'gpu', gpu: ctx!, into: reused })).rejects.toThrow(/into must be a catalogue .* as many rows as positions \(\d+\); it has/);
+    await expect(measureStarsBatch(f.image, pos, o, { device: 'gpu', gpu: ctx!, into: measureStars(f.image, pos, o) })).rejects.toThrow(/not from the GPU path/);
     // SNR on the GPU agrees with the float64 CPU path.
     const cpu = measureStars(f.image, pos, o);
     for (let i = 0; i < cat.length; i++) {
