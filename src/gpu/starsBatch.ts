@@ -180,8 +180,8 @@ const TIMED_SUBMISSIONS = 16;
  * PROBE_GAP of that time (ReadbackBuffer.mapProbing). Waits shorter than MIN_SLEEP_MS are left
  * to a plain mapping (timer granularity).
  */
-const SLEEP_FRACTION = 0.9;
-const PROBE_GAP = 0.01;
+const SLEEP_FRACTION = 0.95;
+const PROBE_GAP = 0.02;
 const MIN_SLEEP_MS = 2;
 /** Read-back layout: the active count, the pass timestamps, then the catalogue. */
 const TIMESTAMP_OFFSET = 16;
