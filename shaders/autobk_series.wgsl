@@ -33,7 +33,8 @@
 //                  words) to df64 and forms r0 and χ0_q (df64 mat-vecs), writing the f32 r0 into
 //                  the LM's FFT output column and χ0_q into its consts, both in df64 into
 //                  `data`; resets the spectrum's LM state (λ0, δ = 0). A spectrum that fails a
-//                  check gets status REDO and is left out of the LM (the host fits it in float64).
+//                  check gets status REDO and is left out of the LM (the host fits it in float64);
+//                  so does one whose edge step exceeds MAX_GPU_EDGE_STEP.
 //   series_finish  after the LM loop: one df64 Gauss–Newton step from δ (kept when it lowers
 //                  χ²), then χ² (df64 residuals), χ = (χ0 − B·δ)/edgeStep on the k grid, the
 //                  coefficients c = μ[iek0] + c0' + δ and c0 = μ[iek0] + c0', written as float64
@@ -125,6 +126,11 @@ override MAXROWS: u32;
 override MAXCOEF: u32;
 override MAXNC: u32;
 
+// Largest |edge step| the GPU fits (MAX_GPU_EDGE_STEP of src/xafs/autobkBatchGpu.ts): Larch's
+// clamp weight s = 0.1 + 10·mean(r²) mixes a constant with μ units squared, and for μ in large
+// units the clamp rows outweigh the FFT rows beyond what the float32 LM resolves; such a row
+// gets status REDO and the host fits it in float64.
+const MAX_GPU_EDGE_STEP: f32 = 16.0;
 // Relative rounding noise of χ² summed in f32 from df64 residuals (a few hundred rows).
 const CHISQ_NOISE: f32 = 1e-6;
 // LM status words (autobk_lm.wgsl) and the result status codes.
@@ -287,6 +293,8 @@ fn series_setup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     step = edgeStepOf(sum);
     stepWords = encodeDf64(step);
   }
+  // Written as a negated ≤ so that a NaN step (already flagged above) stays flagged.
+  bad = bad || !(abs(step.x) <= MAX_GPU_EDGE_STEP);
   if (bad) {
     atomicOr(&wBad, 1u);
   }

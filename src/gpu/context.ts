@@ -160,6 +160,11 @@ export class GpuContext {
     return `${name || 'unknown adapter'}${a.isFallbackAdapter ? ' (fallback)' : ''}`;
   }
 
+  /** Whether the device is lost (destroyed, reset, or its driver gone). */
+  get isLost(): boolean {
+    return this.lost !== undefined;
+  }
+
   /** Throws if the device was lost or an earlier command failed outside an error scope. */
   assertUsable(): void {
     if (this.lost) throw new GpuDeviceError(`GPU device lost (${this.lost.reason}): ${this.lost.message}`);

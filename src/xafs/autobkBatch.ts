@@ -5,7 +5,7 @@
  * as views; a spectrum that cannot be fitted gets status 'error' and its own message.
  */
 import { availableThreads } from '../cpu/workerPool.js';
-import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
+import { GpuContext, GpuDeviceError, GpuUnavailableError } from '../gpu/context.js';
 import { df64Verdict } from '../gpu/df64SelfTest.js';
 import { autobkBatchCpu } from './autobkBatchCpu.js';
 import { autobkBatchGpu } from './autobkBatchGpu.js';
@@ -19,6 +19,13 @@ const MIN_SPECTRA_FOR_WORKERS = 32;
 /** Whether worker threads can share the batch planes (a browser page needs cross-origin isolation). */
 function canShareMemory(): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+}
+
+/** Whether ctx's device is lost: its loss is reported a moment after the first failing call. */
+async function lostDevice(ctx: GpuContext): Promise<boolean> {
+  if (ctx.isLost) return true;
+  await Promise.race([ctx.device.lost, new Promise((resolve) => setTimeout(resolve, 200))]);
+  return ctx.isLost;
 }
 
 /** The CPU back end with its sink: planes shared with the workers where memory can be shared. */
@@ -106,7 +113,21 @@ export async function autobkBatch(spectra: AutobkBatchInput, options: AutobkBatc
       (run.notice ?? console.warn)(`batchfit: the double-float self-test failed on ${verdict.adapter} (${verdict.detail}); autobkBatch runs on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`}).`);
       return await runOnCpu(batch, options, run, n, t0);
     }
-    return await autobkBatchGpu(ctx, batch, options, run, t0);
+    try {
+      return await autobkBatchGpu(ctx, batch, options, run, t0);
+    } catch (e) {
+      // A lost device (reset, driver gone, destroyed) is no fault of the input: a retained batch
+      // of a list or packed series is fitted again on the CPU, every spectrum, so none is lost and
+      // the result is the CPU path's. Chunks already handed to onChunk, or a stream's blocks
+      // already read, cannot be taken back: those runs fail with the device's error.
+      if (!(e instanceof GpuDeviceError) || !(await lostDevice(ctx))) throw e;
+      if (run.onChunk !== undefined || batch.kind === 'stream') {
+        throw new GpuDeviceError(`${e.message}; autobkBatch cannot finish ${batch.kind === 'stream' ? 'a streamed batch' : 'a batch delivered through onChunk'} on the CPU (its spectra were partly handed over or read)`, { cause: e });
+      }
+      const n = await threads();
+      (run.notice ?? console.warn)(`batchfit: ${e.message}; autobkBatch fits the batch again on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`}).`);
+      return await runOnCpu(batch, options, run, n, t0);
+    }
   } finally {
     if (owned) ctx.destroy();
   }

@@ -39,10 +39,14 @@ import {
   type OwnRow,
   WarningTable,
 } from './autobkBatchResults.js';
-import { chirBins, chirXftfOptions, type AutobkBatchOptions, type AutobkBatchRun, type BatchSpectrum, type BatchTimings, type ChirSettings } from './autobkBatchTypes.js';
+import { chirBins, chirXftfOptions, MAX_GPU_EDGE_STEP, type AutobkBatchOptions, type AutobkBatchRun, type BatchSpectrum, type BatchTimings, type ChirSettings } from './autobkBatchTypes.js';
 import { ftwindow } from './ftwindow.js';
 import { planSeries, seriesE0 } from './autobkSeries.js';
 import { chirOnGpu, fitSeriesOnGpu } from './autobkSeriesGpu.js';
+import { E0_GIVEN, STEP_GIVEN, autobkChunkHandler } from './autobkWorker.js';
+
+/** The warning of a spectrum over MAX_GPU_EDGE_STEP, fitted on the CPU. */
+export const CPU_FALLBACK_WARNING = `fitted on the CPU in float64: an edge step beyond ${MAX_GPU_EDGE_STEP} (μ in large units) weighs Larch's clamp terms beyond what the GPU's float32 resolves`;
 
 /** Spectra per chunk unless `maxChunk` says otherwise: bounds the CPU setups held at once. */
 const DEFAULT_CHUNK = 4096;
@@ -452,6 +456,8 @@ async function fitSpectraOnGpu(
     const t0 = performance.now();
     const first = next;
     const errors: [number, string][] = [];
+    // Spectra fitted on the CPU (MAX_GPU_EDGE_STEP), by local index.
+    const onHost: number[] = [];
     let plan: ChunkPlan | undefined;
     const local: number[] = [];
     while (next < source.count && (plan === undefined || plan.entries.length < chunkLimit)) {
@@ -469,6 +475,11 @@ async function fitSpectraOnGpu(
       } catch (err) {
         if (!(err instanceof RangeError)) throw err;
         errors.push([next - first, err.message]);
+        next++;
+        continue;
+      }
+      if (!(Math.abs(grids.edgeStep) <= MAX_GPU_EDGE_STEP)) {
+        onHost.push(next - first);
         next++;
         continue;
       }
@@ -536,8 +547,28 @@ async function fitSpectraOnGpu(
         ids[i] = warnings.id(g.warnings);
       }
       timings.readbackMs += performance.now() - t3;
-      await chirOf(columns, n, plan.shape.nfft);
     }
+    if (onHost.length > 0) {
+      const t4 = performance.now();
+      const fit = autobkChunkHandler({ options, chir: null, energy: null, shape, target: columns });
+      for (const i of onHost) {
+        const sp = source.at(first + i);
+        const energy = Float64Array.from(sp.energy);
+        const mu = Float64Array.from(sp.mu);
+        const given = new Uint8Array([(sp.e0 === undefined ? 0 : E0_GIVEN) | (sp.edgeStep === undefined ? 0 : STEP_GIVEN)]);
+        const reply = fit({
+          start: source.start + first + i, count: 1, energy, lengths: new Int32Array([energy.length, mu.length]), mu, given,
+          e0: new Float64Array([sp.e0 ?? NaN]), edgeStep: new Float64Array([sp.edgeStep ?? NaN]),
+        });
+        const r = reply.value;
+        for (const [, message] of r.errors) errors.push([i, message]);
+        const own = r.warningIds[0]! > 0 ? r.warningLists[r.warningIds[0]! - 1]! : [];
+        ids[i] = warnings.id([...own, CPU_FALLBACK_WARNING]);
+        for (const [, e, b] of r.ownEnergies) ownEnergies.push([i, e, b]);
+      }
+      timings.setupMs += performance.now() - t4;
+    }
+    if (plan !== undefined || onHost.length > 0) await chirOf(columns, n, plan?.shape.nfft ?? options.nfft ?? 2048);
     await sink.add({ columns, errors, warnings: warnings.lists.length > 0 ? { lists: warnings.lists, ids } : null, ownEnergies, bkgOnDemand: null });
     progress(sink.done);
   }

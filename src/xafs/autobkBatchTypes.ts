@@ -203,3 +203,15 @@ export function chirBins(options: AutobkBatchOptions, chir: true | ChirSettings)
   const rstep = Math.PI / (xo.kstep! * nfft);
   return Math.trunc(Math.min(nfft / 2, 1.01 + xo.rmaxOut! / rstep));
 }
+
+/**
+ * Largest |edge step| (μ units) the GPU fits; beyond it the spectrum is fitted on the CPU in
+ * float64, with a warning. Larch's clamp rows weigh χ by s = 0.1 + 10·mean(r²), with the FFT
+ * residual r in μ units: for μ in large units (raw fluorescence counts, edge steps of 10²–10⁶)
+ * the clamp rows outweigh the FFT rows by far more than float32 resolves, and the GPU's χ went
+ * 100 % wrong (with the clamps off it agrees at every scale). Every fixture has an edge step
+ * ≤ 16 and agrees to 1e-9 on the GPU; at 32 and beyond the first disagreements at 1e-4 appear.
+ * The list path (src/xafs/autobkBatchGpu.ts) and the series kernel (shaders/autobk_series.wgsl,
+ * MAX_GPU_EDGE_STEP) send such spectra to the host.
+ */
+export const MAX_GPU_EDGE_STEP = 16;

@@ -34,7 +34,7 @@ import {
   type OwnRow,
   type ResultSink,
 } from './autobkBatchResults.js';
-import type { AutobkBatchOptions, BatchTimings, ChirSettings } from './autobkBatchTypes.js';
+import { MAX_GPU_EDGE_STEP, type AutobkBatchOptions, type BatchTimings, type ChirSettings } from './autobkBatchTypes.js';
 import type { AutobkSeriesDesign } from './autobkSeries.js';
 import { E0_GIVEN, STEP_GIVEN, autobkChunkHandler, type AutobkWorkerInit } from './autobkWorker.js';
 
@@ -107,6 +107,9 @@ async function* seriesChunks(batch: Extract<Batch, { kind: 'packed' | 'stream' }
   }
   if (filled > 0) yield emit();
 }
+
+/** The warning of a series row the GPU left to the host (status REDO of shaders/autobk_series.wgsl). */
+export const REDO_WARNING = `fitted on the CPU in float64: the GPU's float32 could not take this row (μ beyond 2¹⁰⁰, or an edge step beyond ${MAX_GPU_EDGE_STEP}: μ in large units weighs Larch's clamp terms beyond what float32 resolves)`;
 
 /**
  * Fits every spectrum of a packed or streamed series into `sink`, in input order (the caller
@@ -271,8 +274,9 @@ export async function fitSeriesOnGpu(
       }
       const reply = (await hostFit({ start: c.start + s, count: 1, energy: null, lengths: null, mu: c.rowOf(s), given, e0: e0v, edgeStep: step })).value;
       for (const [, message] of reply.errors) errors.push([s, message]);
-      if (reply.warningIds[0]! > 0) ids[s] = lists.push(reply.warningLists[reply.warningIds[0]! - 1]!);
-      else ids[s] = 0;
+      // A row the host fitted says so (its error, if any, says why it could not be fitted at all).
+      if (reply.errors.length > 0) ids[s] = reply.warningIds[0]! > 0 ? lists.push(reply.warningLists[reply.warningIds[0]! - 1]!) : 0;
+      else ids[s] = lists.push([...(reply.warningIds[0]! > 0 ? reply.warningLists[reply.warningIds[0]! - 1]! : []), REDO_WARNING]);
       for (const [, energy, bkg] of reply.ownEnergies) ownEnergies.push([s, energy, bkg]);
       sink.r = reply.r;
     }
