@@ -177,6 +177,8 @@ var<workgroup> red: array<f32, WG>;
 var<workgroup> redLo: array<f32, WG>;
 var<workgroup> wFlag: u32;
 var<workgroup> wBad: atomic<u32>;
+// Largest biased float64 exponent of the row's μ (for the dead-channel check of the edge step).
+var<workgroup> wMaxExp: atomic<u32>;
 
 //! include "df64.wgsl"
 
@@ -258,15 +260,20 @@ fn series_setup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
   if (lid == 0u) {
     atomicStore(&wBad, 0u);
+    atomicStore(&wMaxExp, 0u);
   }
   workgroupBarrier();
   // Every sample finite and below 2^100, read from the exponent bits: the float64 cleaning of
   // the CPU path (which drops non-finite rows and re-grids) is the host's, for such spectra.
   let row = 2u * params.ne * s;
   var bad = false;
+  var maxExp = 0u;
   for (var j = lid; j < params.ne; j += WG) {
-    bad = bad || exponent64(mu[row + 2u * j + 1u]) >= MU_EXPONENT_LIMIT;
+    let e = exponent64(mu[row + 2u * j + 1u]);
+    bad = bad || e >= MU_EXPONENT_LIMIT;
+    maxExp = max(maxExp, e);
   }
+  atomicMax(&wMaxExp, maxExp);
 
   var step: vec2<f32>;
   var stepWords: vec2<u32>;
@@ -295,6 +302,12 @@ fn series_setup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
   // Written as a negated ≤ so that a NaN step (already flagged above) stays flagged.
   bad = bad || !(abs(step.x) <= MAX_GPU_EDGE_STEP);
+  // A dead channel: an edge step at pre_edge's floor, or below 2⁻³⁰ of the largest |μ| (the
+  // host's rule is 1e-10·max|μ|, about 2⁻³³; the rows in between go to the host, which decides).
+  workgroupBarrier();
+  let muExp = i32(atomicLoad(&wMaxExp)) - 1023;
+  let floorStep = exp2(f32(clamp(muExp - 30, -126, 127)));
+  bad = bad || !(abs(step.x) > max(MIN_EDGE_STEP, floorStep));
   if (bad) {
     atomicOr(&wBad, 1u);
   }

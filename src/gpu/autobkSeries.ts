@@ -136,7 +136,7 @@ function bytesPerSpectrum(m: AutobkSeriesMaps): number[] {
 
 /** Workgroup memory of series_setup/series_finish: every array autobk_series.wgsl declares. */
 export function seriesWorkgroupBytes(m: AutobkSeriesMaps): number {
-  return 4 * (3 * m.nIn + 3 * m.rows + 6 * m.nspl + m.nspl * m.nspl + Math.max(1, m.nc) + 2 * WG + 2);
+  return 4 * (3 * m.nIn + 3 * m.rows + 6 * m.nspl + m.nspl * m.nspl + Math.max(1, m.nc) + 2 * WG + 3);
 }
 
 export class AutobkSeriesGpu {

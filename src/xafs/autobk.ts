@@ -22,39 +22,65 @@ import { indexNearest, indexOf, interpLinear } from '../math/interp.js';
 import { applyHouseholderQt, float64Views, householderQr, invertSpd } from '../math/linalg.js';
 import { erf, studentTPpf } from '../math/studentT.js';
 import { truncatedRealDft, twiddleTable, type TwiddleTable } from '../math/truncatedDft.js';
-import { ftwindow, windowPrefix, type WindowName } from './ftwindow.js';
+import { ftwindow, windowName, type WindowName } from './ftwindow.js';
 import { preEdgeStep, type PreEdgeOptions } from './preEdge.js';
 import { ETOK, cleanSpectrum } from './xafsUtils.js';
+import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_NFFT, MIN_KSTEP, bool, checkEdgeStep, checkSignal, finite, finiteArray, nfftOf, num, optionsObject } from './validate.js';
 
+/**
+ * Larch's autobk options. Each is checked once, before anything is sized by it, and a value
+ * outside its range is an error naming it, its value and the range (src/xafs/validate.ts).
+ */
 export interface AutobkOptions {
-  /** R (Å) below which χ(R) is minimised (default 1); floored at 2·π/(kstep·nfft). */
+  /**
+   * R (Å) below which χ(R) is minimised (default 1), in (0, 10]; floored at 2·π/(kstep·nfft). It
+   * must leave at least as many Fourier residuals (2 per R bin below rbkg) as there are knots.
+   */
   rbkg?: number;
-  /** Number of spline knots instead of the Nyquist count; clipped to [5, 128]. */
+  /** Number of spline knots instead of the Nyquist count: an integer ≥ 1, clipped to [5, 128] with a warning. */
   nknots?: number;
-  /** Edge energy for k = 0 (Larch's ek0/e0); from preEdge when missing. */
+  /** Edge energy for k = 0 (Larch's ek0/e0), within the energy range; from preEdge when missing. */
   e0?: number;
-  /** Edge step, used only to scale χ; from preEdge when missing. */
+  /**
+   * Edge step, used only to scale χ; from preEdge when missing. Finite, with |edgeStep| above
+   * 1e-10·max|μ| (a smaller step is no edge).
+   */
   edgeStep?: number;
+  /** Start of the fitted k range (Å⁻¹), in [0, 100] and below kmax (default 0). */
   kmin?: number;
-  /** Default: the largest k of the data; larger values are clipped to it. */
+  /**
+   * End of the fitted k range (Å⁻¹), finite: default (or negative) the largest k of the data;
+   * larger values are clipped to it. The range used must end at k ≤ 100 Å⁻¹.
+   */
   kmax?: number;
+  /** k-weight of the residual transform, in [0, 5] (default 1). */
   kweight?: number;
+  /** Window sill width (Å⁻¹; Kaiser's β), in [0, 100] (default 0.1). */
   dk?: number;
+  /** Window name: hanning (default), parzen, welch, kaiser, gaussian or sine (first three letters count). */
   win?: WindowName | string;
+  /** FFT size: a power of two in [256, 65536] (default 2048), with room for the k grid (kmax/kstep + 1 points). */
   nfft?: number;
+  /** k grid step (Å⁻¹), in [0.001, 1] (default 0.05). */
   kstep?: number;
-  /** Optional standard χ(k) subtracted inside the fit (with kStd: on that grid, else on k). */
+  /** Optional standard χ(k) subtracted inside the fit (with kStd: on that grid, else on k); finite values. */
   kStd?: ArrayLike<number>;
   chiStd?: ArrayLike<number>;
-  /** Points of χ(k) at each end held towards zero (default 3). */
+  /** Points of χ(k) at each end held towards zero: an integer in [0, 100] (default 3), at most half the k points. */
   nclamp?: number;
+  /** Weights of the clamp rows at low and high k: |value| ≤ 1000 (defaults 0 and 1; the sign is ignored). */
   clampLo?: number;
   clampHi?: number;
-  /** Options of the internal preEdge call. */
+  /** Options of the internal preEdge call (checked by preEdge). */
   preEdgeOptions?: PreEdgeOptions;
+  /** Also return the uncertainty bands deltaChi and deltaBkg (default false). */
   calcUncertainties?: boolean;
+  /** Width of those bands in standard deviations, in (0, 5] (default 1). */
   errSigma?: number;
-  /** Solver settings; default Larch's leastsq tolerances (ftol = xtol = 1e-6, gtol = 0). */
+  /**
+   * Solver settings; default Larch's leastsq tolerances (ftol = xtol = 1e-6, gtol = 0). ftol, xtol
+   * and gtol in [0, 1], maxfev an integer in [1, 1e6], factor in (0, 1000].
+   */
   lm?: LmOptions;
 }
 
@@ -165,17 +191,6 @@ const MIN_POINTS_ABOVE_E0 = 10;
 /** No right-hand side to fold along with a factorisation. */
 const NO_COLUMNS = new Float64Array(0);
 
-function num(name: string, v: number | undefined, dflt: number): number {
-  const x = v ?? dflt;
-  if (!Number.isFinite(x)) throw new RangeError(`autobk: ${name} = ${x} is not a finite number`);
-  return x;
-}
-
-function int(name: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min) throw new RangeError(`autobk: ${name} = ${v} must be an integer ≥ ${min}`);
-  return v;
-}
-
 /**
  * Column j of A = −s·F·diag(ftwin)·B(kout) (s = 0.05/√π, F the first irbkg bins of the
  * nfft-point DFT), column-major (2·irbkg × nspl). Column j only needs the k points where B_j is
@@ -254,28 +269,48 @@ export interface AutobkSettings {
   options: AutobkOptions;
 }
 
-export function autobkSettings(options: AutobkOptions): AutobkSettings {
-  const kstep = num('kstep', options.kstep, 0.05);
-  if (!(kstep > 0)) throw new RangeError(`autobk: kstep = ${kstep} must be positive`);
-  const nfft = int('nfft', num('nfft', options.nfft, 2048), 4);
-  const rbkg = num('rbkg', options.rbkg, 1);
-  if (!(rbkg > 0)) throw new RangeError(`autobk: rbkg = ${rbkg} must be positive`);
-  const kweight = num('kweight', options.kweight, 1);
-  const dk = num('dk', options.dk, 0.1);
-  const win = options.win ?? 'hanning';
-  windowPrefix(win);
-  const nclamp = int('nclamp', num('nclamp', options.nclamp, 3), 0);
-  const clampLo = Math.abs(num('clampLo', options.clampLo, 0));
-  const clampHi = Math.abs(num('clampHi', options.clampHi, 1));
-  const kmin = num('kmin', options.kmin, 0);
-  if (kmin < 0) throw new RangeError(`autobk: kmin = ${kmin} must not be negative`);
+const WHAT = 'autobk';
+
+/** The largest rbkg (Å): the background lies below the first shell (Larch's typical 0.5–1.5 Å). */
+export const MAX_RBKG = 10;
+
+export function autobkSettings(optionsIn: AutobkOptions): AutobkSettings {
+  const options = optionsObject(WHAT, 'options', optionsIn) as AutobkOptions;
+  const kstep = num(WHAT, 'kstep', options.kstep, 0.05, { min: MIN_KSTEP, max: MAX_KSTEP, unit: 'Å⁻¹' });
+  const nfft = nfftOf(WHAT, options.nfft);
+  const rbkg = num(WHAT, 'rbkg', options.rbkg, 1, { min: 0, minOpen: true, max: MAX_RBKG, unit: 'Å' });
+  const kweight = num(WHAT, 'kweight', options.kweight, 1, { min: 0, max: MAX_KWEIGHT });
+  const dk = num(WHAT, 'dk', options.dk, 0.1, { min: 0, max: MAX_K, unit: 'Å⁻¹' });
+  const win = windowName(WHAT, 'win', options.win ?? 'hanning');
+  const nclamp = num(WHAT, 'nclamp', options.nclamp, 3, { min: 0, max: 100, integer: true });
+  const clampLo = Math.abs(num(WHAT, 'clampLo', options.clampLo, 0, { min: -MAX_CLAMP, max: MAX_CLAMP }));
+  const clampHi = Math.abs(num(WHAT, 'clampHi', options.clampHi, 1, { min: -MAX_CLAMP, max: MAX_CLAMP }));
+  const kmin = num(WHAT, 'kmin', options.kmin, 0, { min: 0, max: MAX_K, unit: 'Å⁻¹' });
+  finite(WHAT, 'kmax', options.kmax);
+  num(WHAT, 'nknots', options.nknots, MIN_KNOTS, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
+  if (options.chiStd !== undefined) finiteArray(WHAT, 'chiStd', options.chiStd);
+  if (options.kStd !== undefined) {
+    if (options.chiStd === undefined) throw new TypeError(`${WHAT}: kStd is given without chiStd`);
+    finiteArray(WHAT, 'kStd', options.kStd);
+  }
+  if (options.preEdgeOptions !== undefined) optionsObject(WHAT, 'preEdgeOptions', options.preEdgeOptions);
+  bool(WHAT, 'calcUncertainties', options.calcUncertainties, false);
+  num(WHAT, 'errSigma', options.errSigma, 1, { min: 0, minOpen: true, max: 5 });
+  const lm = optionsObject(WHAT, 'lm', options.lm) as LmOptions;
+  for (const key of ['ftol', 'xtol', 'gtol'] as const) num(WHAT, `lm.${key}`, lm[key], 0, { min: 0, max: 1 });
+  num(WHAT, 'lm.maxfev', lm.maxfev, 1, { min: 1, max: 1e6, integer: true });
+  num(WHAT, 'lm.factor', lm.factor, 100, { min: 0, minOpen: true, max: 1000 });
   return { kstep, nfft, rbkg, kweight, dk, win, nclamp, clampLo, clampHi, kmin, options };
 }
+
+/** Largest |clampLo|, |clampHi|: Larch's strong clamps are 10–20; the clamp rows must stay finite. */
+const MAX_CLAMP = 1000;
 
 /**
  * e0 and the edge step of a clean spectrum: as given (checked), else from pre_edge (which cleans
  * its input again, as Larch's does, unless `idempotent` says that cleaning leaves it unchanged).
- * The edge step is returned as given or found, before autobk takes its absolute value.
+ * The edge step is returned as given or found, before autobk takes its absolute value. A μ with
+ * no signal (max|μ| outside [1e-30, 1e30]) or no edge (a step within 1e-10·max|μ| of 0) is an error.
  */
 export function autobkEdge(
   energy: Float64Array,
@@ -285,17 +320,16 @@ export function autobkEdge(
   preEdgeOptions: PreEdgeOptions | undefined,
   idempotent = false,
 ): { e0: number; edgeStep: number } {
-  let e0 = e0In;
-  let edgeStep = edgeStepIn;
+  let e0 = finite('autobk', 'e0', e0In);
+  let edgeStep = finite('autobk', 'edgeStep', edgeStepIn);
   const ne = energy.length;
+  checkSignal('autobk', mu);
   if (e0 !== undefined) {
     if (!Number.isFinite(e0) || e0 < energy[0]! || e0 > energy[ne - 1]!) {
       throw new RangeError(`autobk: e0 = ${e0} is outside the energy range [${energy[0]}, ${energy[ne - 1]}]`);
     }
   }
-  if (edgeStep !== undefined && !(Number.isFinite(edgeStep) && edgeStep !== 0)) {
-    throw new RangeError(`autobk: edgeStep = ${edgeStep} must be a finite non-zero number`);
-  }
+  if (edgeStep !== undefined) checkEdgeStep('autobk', 'edgeStep', edgeStep, mu);
   if (e0 === undefined || edgeStep === undefined) {
     const opts = e0 === undefined ? (preEdgeOptions ?? {}) : { e0, ...preEdgeOptions };
     const pre = preEdgeStep(energy, mu, opts, idempotent);
@@ -339,15 +373,21 @@ export function autobkPlan(energy: Float64Array, e0: number, settings: AutobkSet
   if (options.kmax === undefined || options.kmax < 0) {
     kmax = kdata;
   } else {
-    kmax = num('kmax', options.kmax, 0);
+    kmax = options.kmax;
     if (kmax > kdata) {
       warnings.push(`kmax = ${kmax} is beyond the data; clipped to ${kdata}`);
       kmax = kdata;
     }
   }
+  // A stray energy far above the scan (1e16 eV) would size the k grid: it is named here, before any array.
+  if (!(kmax <= MAX_K)) {
+    throw new RangeError(`autobk: kmax = ${kmax} Å⁻¹ (the data's end: energy ${energy[ne - 1]} eV, e0 = ${e0}) must be at most ${MAX_K} Å⁻¹: give a smaller kmax or drop the stray energies`);
+  }
   if (!(kmax > kmin)) throw new RangeError(`autobk: kmin = ${kmin} must be below kmax = ${kmax}`);
   const nk = Math.trunc(1.01 + kmax / kstep);
-  if (nk > nfft) throw new RangeError(`autobk: ${nk} k points do not fit in nfft = ${nfft}`);
+  if (nk > nfft) {
+    throw new RangeError(`autobk: nfft = ${nfft} is too small for the ${nk} k points up to kmax = ${kmax} at kstep = ${kstep}: nfft must be at least ${nk} (a power of two ≤ ${MAX_NFFT}), or raise kstep or lower kmax`);
+  }
   const iemax = Math.min(ne, 2 + indexOf(energy, e0 + (kmax * kmax) / ETOK)) - 1;
   const nFit = iemax - iek0 + 1;
   if (nFit < 4) throw new RangeError(`autobk: only ${nFit} energy points between e0 and kmax`);
@@ -355,7 +395,7 @@ export function autobkPlan(energy: Float64Array, e0: number, settings: AutobkSet
   let nspl = 1 + Math.trunc((2 * rbkg * (kmax - kmin)) / Math.PI);
   const irbkg = Math.trunc(1 + ((nspl - 1) * Math.PI) / (2 * rgrid * (kmax - kmin)));
   if (irbkg > nfft / 2) throw new RangeError(`autobk: rbkg = ${rbkg} needs ${irbkg} R bins, more than nfft/2 = ${nfft / 2}`);
-  if (options.nknots !== undefined) nspl = int('nknots', options.nknots, 1);
+  if (options.nknots !== undefined) nspl = options.nknots;
   if (nspl < MIN_KNOTS || nspl > MAX_KNOTS) {
     const clipped = Math.min(MAX_KNOTS, Math.max(MIN_KNOTS, nspl));
     warnings.push(`nknots = ${nspl} clipped to ${clipped}`);
@@ -364,6 +404,14 @@ export function autobkPlan(energy: Float64Array, e0: number, settings: AutobkSet
   const nres = 2 * irbkg + 2 * nclamp;
   if (nres < nspl) {
     throw new RangeError(`autobk: nknots = ${nspl} exceeds the ${nres} residuals (2·irbkg + 2·nclamp); lower nknots or raise rbkg`);
+  }
+  // The Fourier rows alone must determine the knots (the clamp rows only hold the ends): the
+  // factor of the Fourier block (factorFourierDesign) needs 2·irbkg ≥ nspl.
+  if (2 * irbkg < nspl) {
+    // irbkg ≥ ⌈nspl/2⌉ needs 1 + (nspl_R − 1)·π/(2·rgrid·Δk) ≥ ⌈nspl/2⌉, nspl_R = 1 + ⌊2·rbkg·Δk/π⌋.
+    const dkRange = kmax - kmin;
+    const need = Math.max(2 * rgrid, (Math.ceil(((Math.ceil(nspl / 2) - 1) * 2 * rgrid * dkRange) / Math.PI) * Math.PI) / (2 * dkRange));
+    throw new RangeError(`autobk: rbkg = ${settings.rbkg} Å gives ${irbkg} R bins below rbkg (${2 * irbkg} Fourier residuals) for ${nspl} knots: rbkg must be at least about ${need.toPrecision(3)} Å on this grid (bins of π/(kstep·nfft) = ${rgrid.toPrecision(3)} Å), or give fewer nknots`);
   }
   if (2 * nclamp > nk) throw new RangeError(`autobk: nclamp = ${nclamp} needs ${2 * nclamp} k points, only ${nk} available`);
 
@@ -396,7 +444,8 @@ export function autobkPlan(energy: Float64Array, e0: number, settings: AutobkSet
     knotSamples[3 * i + 2] = Math.max(0, ik - 5);
     splK[i] = krawAll[ik]!;
     if (i > 0 && !(splK[i]! > splK[i - 1]!)) {
-      throw new RangeError(`autobk: nknots = ${nspl} is too many for this energy grid: knots ${i - 1} and ${i} fall on the same point k = ${splK[i]}`);
+      const why = options.nknots === undefined ? `rbkg = ${settings.rbkg} asks for nknots = ${nspl}` : `nknots = ${nspl}`;
+      throw new RangeError(`autobk: ${why}, too many for this energy grid: knots ${i - 1} and ${i} fall on the same point k = ${splK[i]}`);
     }
   }
   const knotFit = new SplineInterpolator(nspl);
@@ -907,7 +956,7 @@ export function autobkResult(
 
   if (options.calcUncertainties && covar !== null && dof > 0) {
     // χ and bkg are linear in c: ∂χ/∂c_j = −B_j(kout), ∂bkg/∂c_j = B_j(kraw); band = t·√(redchi·JᵀCJ).
-    const errSigma = num('errSigma', options.errSigma, 1);
+    const errSigma = options.errSigma ?? 1;
     const p = (1 + erf(errSigma / Math.SQRT2)) / 2;
     const band = (basis: SplineBasis, npts: number, out: Float64Array, offset: number): void => {
       const t = studentTPpf(p, npts - nspl);

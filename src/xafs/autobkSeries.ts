@@ -123,16 +123,17 @@ export function seriesE0(e0: number | Float64Array | undefined): number | null {
  * path: a grid that cleaning would change (unsorted, non-finite, duplicate energies), chiStd,
  * a setup autobk refuses (then each spectrum gets autobk's own error), or, when the edge steps
  * are not given, pre_edge options under which the step is no fixed functional of μ.
- * The maps depend on the grid, e0 and options only: they are built from μ = 0.
+ * The maps depend on the grid, e0 and options only: they are built from μ = 1.
  */
 export function planSeries(energy: Float64Array, e0: number, options: AutobkBatchOptions, stepsGiven: boolean): AutobkSeriesDesign | null {
   if (options.chiStd !== undefined) return null;
   let grids: AutobkGrids & AutobkCleaning;
   try {
-    // The edge step only scales χ; the grids do not depend on it.
-    grids = autobkGrids(energy, new Float64Array(energy.length), { ...options, e0, edgeStep: 1 });
+    // The edge step only scales χ and the grids do not depend on μ: any μ with a signal will do.
+    grids = autobkGrids(energy, new Float64Array(energy.length).fill(1), { ...options, e0, edgeStep: 1 });
   } catch (err) {
-    if (err instanceof RangeError) return null;
+    // A bad option or grid: each spectrum then gets autobk's own error on the per-spectrum path.
+    if (err instanceof RangeError || err instanceof TypeError) return null;
     throw err;
   }
   if (grids.droppedNonFinite !== 0 || grids.sorted || grids.separatedDuplicates !== 0) return null;

@@ -10,27 +10,29 @@
  *   - post-edge polynomial of degree nnorm fitted to μ − pre(E) over [b1, b2);
  *   - step s = (pre(x0) + post(x0)) − pre(x0), x0 = E[ie0], the grid energy nearest e0 (not e0
  *     itself), the post polynomial extrapolated there;
- *   - edgeStep = max(1e-12, |s|).
+ *   - edgeStep = |s|, and an error (no edge) unless s is finite with |s| above
+ *     max(1e-12, 1e-10·max|μ|) (validate.ts, checkEdgeStep), or max|μ| is outside [1e-30, 1e30].
  * Every fit is a linear least-squares solve on a fixed design, so s = Σ w_i·μ_i. The only
- * non-linear steps are the final |s| and the 1e-12 floor; the map gives the signed s, and a
- * caller takes max(1e-12, |s|) to get preEdge's edgeStep (planSeries keeps |edgeStep| too).
+ * non-linear steps are the final |s| and the no-edge check; the map gives the signed s, and a
+ * caller takes |s| after the same checks (checkSignal, checkEdgeStep) to get preEdge's edgeStep
+ * or its error.
  *
  * Non-finite μ: preEdge's cleaning drops every row whose μ is not finite, anywhere on the grid,
  * then recomputes all ranges on the shorter grid; the functional cannot follow that. A caller
  * must send any spectrum with a non-finite μ (planSeries: any |μ| ≥ 1e30) to preEdge, and check
- * that Σ w_i·μ_i is finite (huge finite μ can still overflow it). A step of 0 cannot come out of
- * preEdge (the 1e-12 floor), so only a non-finite sum sends a spectrum elsewhere; tiny steps are
- * a cancellation of the two fits, whose relative agreement with preEdge is then lost.
+ * that Σ w_i·μ_i is finite (huge finite μ can still overflow it). A step near the no-edge bound is
+ * a cancellation of the two fits, whose relative agreement with preEdge is then lost: such a
+ * spectrum's verdict may differ from preEdge's (a caller can refit it with preEdge).
  */
 import { indexNearest, indexOf } from '../math/interp.js';
 import { applyReflector, householderQr } from '../math/linalg.js';
-import { preEdge, type PreEdgeOptions, type PreEdgeResult } from './preEdge.js';
+import { preEdgeRanges, type PreEdgeOptions } from './preEdge.js';
 
 export interface EdgeStepMap {
   /** First index of μ the fits read (the first pre-edge sample, or the first post-edge one if lower). */
   start: number;
   /**
-   * The signed step is Σ_i weights[i]·μ[start + i]; preEdge's edgeStep is max(1e-12, |that|).
+   * The signed step is Σ_i weights[i]·μ[start + i]; preEdge's edgeStep is |that| (see the checks above).
    * Spans up to the last sample either fit reads; samples between the two ranges weigh 0.
    */
   weights: Float64Array;
@@ -114,13 +116,13 @@ export function edgeStepMap(energy: Float64Array, e0: number, options: PreEdgeOp
   if (opts.step !== undefined || e0Used === undefined || !(e0Used >= energy[1]! && e0Used <= energy[n - 2]!)) return null;
 
   // preEdge resolves the ranges and degrees (defaults, swaps, clipping, the short pre-edge
-  // fallback to npre = 0) from the grid, e0 and options alone; one run on any μ reports them
-  // (fitEdge is not exported), and fails exactly when every μ would.
-  let fit: PreEdgeResult;
+  // fallback to npre = 0) from the grid, e0 and options alone; preEdgeRanges reports them, and
+  // fails exactly when preEdge would for every μ.
+  let fit: ReturnType<typeof preEdgeRanges>;
   try {
-    fit = preEdge(energy, new Float64Array(n), { ...opts, makeFlat: false });
+    fit = preEdgeRanges(energy, opts);
   } catch (err) {
-    if (err instanceof RangeError) return null;
+    if (err instanceof RangeError || err instanceof TypeError) return null;
     throw err;
   }
   if (fit.droppedNonFinite !== 0 || fit.sorted || fit.separatedDuplicates !== 0) return null;

@@ -3,18 +3,24 @@
  * hanning, parzen, welch, kaiser, gaussian, sine. Window names are matched on their first three
  * letters, case-insensitively, as in Larch.
  */
+import { finite, finiteArray, num, optionsObject, show } from './validate.js';
 
 export type WindowName = 'hanning' | 'parzen' | 'welch' | 'kaiser' | 'gaussian' | 'sine';
 
+/** Options of ftwindow; x itself must be finite. */
 export interface FtWindowOptions {
-  /** Start of the window's plateau region (default min x). */
+  /** Start of the window's plateau region (default min x); finite. */
   xmin?: number;
-  /** End of the window's plateau region (default max x). */
+  /** End of the window's plateau region (default max x); finite. */
   xmax?: number;
-  /** Taper width at xmin (default 1); the Kaiser β and the Gaussian σ for those windows. */
+  /**
+   * Taper width at xmin (default 1); the Kaiser β and the Gaussian σ for those windows. In
+   * [0, 100] (Å⁻¹ or Å): a sill is at most the grid's range, and I0(β) stays finite.
+   */
   dx?: number;
-  /** Taper width at xmax (default dx). */
+  /** Taper width at xmax (default dx), in [0, 100]. */
   dx2?: number;
+  /** hanning (default), parzen, welch, kaiser, gaussian or sine; the first three letters count. */
   window?: WindowName | string;
 }
 
@@ -28,6 +34,20 @@ export function windowPrefix(window: string): WindowPrefix {
   }
   return p as WindowPrefix;
 }
+
+/** A window option: a string naming a known window (returned as given). */
+export function windowName(what: string, name: string, window: unknown): string {
+  if (typeof window !== 'string') throw new TypeError(`${what}: ${name} = ${show(window)} must be one of hanning, parzen, welch, kaiser, gaussian, sine`);
+  try {
+    windowPrefix(window);
+  } catch (e) {
+    throw new RangeError(`${what}: ${name} = ${show(window)} is not one of hanning, parzen, welch, kaiser, gaussian, sine`, { cause: e });
+  }
+  return window;
+}
+
+/** Largest taper width (see FtWindowOptions.dx). */
+export const MAX_WINDOW_WIDTH = 100;
 
 /** Modified Bessel function I0 by its power series (arguments here are at most a few tens). */
 export function besselI0(x: number): number {
@@ -43,11 +63,19 @@ export function besselI0(x: number): number {
 }
 
 /** The window on x into out (allocated when not given). */
-export function ftwindow(x: ArrayLike<number>, options: FtWindowOptions = {}, out?: Float64Array): Float64Array {
+export function ftwindow(x: ArrayLike<number>, optionsIn: FtWindowOptions = {}, out?: Float64Array): Float64Array {
+  const options = optionsObject('ftwindow', 'options', optionsIn) as FtWindowOptions;
+  const name = windowPrefix(windowName('ftwindow', 'window', options.window ?? 'hanning'));
+  const width = { min: 0, max: MAX_WINDOW_WIDTH };
+  let dx1 = num('ftwindow', 'dx', options.dx, 1, width);
+  const dx2 = num('ftwindow', 'dx2', options.dx2, dx1, width);
+  finite('ftwindow', 'xmin', options.xmin);
+  finite('ftwindow', 'xmax', options.xmax);
+  finiteArray('ftwindow', 'x', x);
   const n = x.length;
+  if (out !== undefined && !(out instanceof Float64Array && out.length >= n)) throw new TypeError(`ftwindow: out must be a Float64Array of at least ${n} values`);
   const w = out ?? new Float64Array(n);
   if (n === 0) return w;
-  const name = windowPrefix(options.window ?? 'hanning');
   let xlo = Infinity;
   let xhi = -Infinity;
   for (let i = 0; i < n; i++) {
@@ -56,8 +84,6 @@ export function ftwindow(x: ArrayLike<number>, options: FtWindowOptions = {}, ou
   }
   const xmin = options.xmin ?? xlo;
   const xmax = options.xmax ?? xhi;
-  let dx1 = options.dx ?? 1;
-  const dx2 = options.dx2 ?? dx1;
   let xstep = n > 1 ? (x[n - 1]! - x[0]!) / (n - 1) : NaN;
   if (!(xstep >= 0)) xstep = 1e-3;
   const eps = 1e-4 * xstep;
@@ -66,11 +92,13 @@ export function ftwindow(x: ArrayLike<number>, options: FtWindowOptions = {}, ou
   let x3 = xmax - dx2 / 2 - eps;
   let x4 = Math.min(xhi, xmax + dx2 / 2);
   if (name === 'gau') dx1 = Math.max(dx1, eps);
-  const asInt = (v: number): number => Math.trunc((v + eps) / xstep);
-  let i1 = Math.max(0, asInt(x1));
-  const i2 = Math.max(0, asInt(x2));
-  let i3 = Math.min(n - 1, asInt(x3));
-  const i4 = Math.min(n - 1, asInt(x4));
+  // Indices on the grid, clamped to it: sills wider than the grid (or a plateau outside it) must
+  // neither index past the ends nor make the taper loops run over ~1e300 indices.
+  const asInt = (v: number): number => Math.min(n - 1, Math.max(0, Math.trunc((v + eps) / xstep)));
+  let i1 = asInt(x1);
+  const i2 = asInt(x2);
+  let i3 = asInt(x3);
+  const i4 = asInt(x4);
   if (i2 === i1) i1 = Math.max(0, i2 - 1);
   if (i4 === i3) i3 = Math.max(i2, i4 - 1);
   x1 = x[i1]!;
@@ -79,6 +107,10 @@ export function ftwindow(x: ArrayLike<number>, options: FtWindowOptions = {}, ou
   x4 = x[i4]!;
   if (x1 === x2) x2 += eps;
   if (x3 === x4) x4 += eps;
+  // Kaiser, Gaussian and sine windows divide by the support x4 − x1.
+  if (!(x4 > x1)) {
+    throw new RangeError(`ftwindow: xmin = ${xmin}, xmax = ${xmax} with dx = ${dx1}, dx2 = ${dx2} leave the window no width on the grid [${xlo}, ${xhi}]`);
+  }
 
   w.fill(0);
   for (let i = i2; i < i3; i++) w[i] = 1;

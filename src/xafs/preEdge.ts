@@ -6,23 +6,30 @@ import { indexNearest, indexOf, roundHalfEven } from '../math/interp.js';
 import { polyfit, polyval } from '../math/polyfit.js';
 import { findE0Clean } from './findE0.js';
 import { cleanSpectrum } from './xafsUtils.js';
+import { bool, checkEdgeStep, checkSignal, finite, num, optionsObject } from './validate.js';
 
+/**
+ * Larch's pre_edge options, each checked before use (an error names it, its value and its range).
+ * The edge step, given or fitted, must be an edge: finite, with |step| above max(1e-12,
+ * 1e-10·max|μ|) (constant μ or a dead channel is an error, not a step of rounding noise), and
+ * max|μ| must lie in [1e-30, 1e30].
+ */
 export interface PreEdgeOptions {
-  /** Edge energy; found with findE0 when missing or outside (E[1], E[n−2]). */
+  /** Edge energy (finite); found with findE0 when missing or outside (E[1], E[n−2]). */
   e0?: number;
-  /** Edge step; taken from the fits when missing. */
+  /** Edge step, positive; taken from the fits when missing. */
   step?: number;
-  /** Pre-edge range, relative to e0 (eV). */
+  /** Pre-edge range, relative to e0 (eV); finite. */
   pre1?: number;
   pre2?: number;
-  /** Normalisation range, relative to e0 (eV); a negative norm2 counts from the last energy. */
+  /** Normalisation range, relative to e0 (eV), finite; a negative norm2 counts from the last energy. */
   norm1?: number;
   norm2?: number;
-  /** Degree of the post-edge polynomial (0–5); by default from the range width. */
+  /** Degree of the post-edge polynomial: an integer in [0, 5]; by default from the range width. */
   nnorm?: number;
-  /** Energy exponent of the pre-edge fit (μ·E^nvict is fitted with a line). */
+  /** Energy exponent of the pre-edge fit (μ·E^nvict is fitted with a line), in [−5, 5] (Larch's Victoreen 0–4). */
   nvict?: number;
-  /** 0 for a constant pre-edge (Larch's npre). */
+  /** Pre-edge degree (Larch's npre): 0 for a constant, 1 for a line (default). */
   npre?: number;
   /** Compute the flattened spectrum (default true). */
   makeFlat?: boolean;
@@ -61,13 +68,11 @@ export interface PreEdgeResult {
 }
 
 const MAX_NNORM = 5;
-
-function checkFinite(name: string, v: number | undefined): void {
-  if (v !== undefined && !Number.isFinite(v)) throw new RangeError(`preEdge: ${name} = ${v} is not a finite number`);
-}
+const MAX_NVICT = 5;
+const WHAT = 'preEdge';
 
 /** The fitted edge of a clean spectrum: e0, the pre-edge line, the post-edge polynomial and the step. */
-interface EdgeFit {
+export interface EdgeFit {
   e0: number;
   ie0: number;
   edgeStep: number;
@@ -83,8 +88,15 @@ interface EdgeFit {
   npre: number;
 }
 
-function checkOptions(options: PreEdgeOptions): void {
-  for (const key of ['e0', 'step', 'pre1', 'pre2', 'norm1', 'norm2', 'nnorm', 'nvict', 'npre'] as const) checkFinite(key, options[key]);
+function checkOptions(optionsIn: PreEdgeOptions | undefined): PreEdgeOptions {
+  const options = optionsObject(WHAT, 'options', optionsIn) as PreEdgeOptions;
+  for (const key of ['e0', 'pre1', 'pre2', 'norm1', 'norm2'] as const) finite(WHAT, key, options[key]);
+  num(WHAT, 'step', options.step, 1, { min: 0, minOpen: true, max: Infinity });
+  num(WHAT, 'nnorm', options.nnorm, 0, { min: 0, max: MAX_NNORM, integer: true });
+  num(WHAT, 'nvict', options.nvict, 0, { min: -MAX_NVICT, max: MAX_NVICT });
+  num(WHAT, 'npre', options.npre, 1, { min: 0, max: 1, integer: true });
+  bool(WHAT, 'makeFlat', options.makeFlat, true);
+  return options;
 }
 
 /** Last i with e[i] − e0 ≤ v, 0 below the first (indexOf on the grid relative to e0, without building it). */
@@ -106,7 +118,7 @@ function indexOfRelative(e: Float64Array, e0: number, v: number): number {
  * The fits of pre_edge on a clean spectrum, computing only the arrays the fits read (the fitted
  * ranges), so that callers needing just e0 and the edge step build no full-length arrays.
  */
-function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): EdgeFit {
+function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions, requireEdge = true): EdgeFit {
   const n = e.length;
   if (n < 10) throw new RangeError(`preEdge needs at least 10 finite points, got ${n}`);
   const emin = e[0]!;
@@ -134,7 +146,6 @@ function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): Edg
   if (norm1 > norm2) [norm1, norm2] = [norm2, norm1];
   norm1 = Math.min(norm1, norm2 - 2);
   let nnorm = options.nnorm ?? (norm2 - norm1 < 30 ? 0 : norm2 - norm1 < 300 ? 1 : 2);
-  nnorm = Math.max(Math.min(Math.trunc(nnorm), MAX_NNORM), 0);
 
   // Pre-edge line over [p1, p2).
   let p1 = indexOf(e, pre1 + e0);
@@ -151,7 +162,11 @@ function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): Edg
   } else {
     if (p2 - p1 < 2) p2 = Math.min(n, p1 + 2);
     const omu = fitValues(p2 - p1);
-    for (let i = p1; i < p2; i++) omu[i - p1] = y[i]! * e[i]! ** nvict;
+    for (let i = p1; i < p2; i++) {
+      omu[i - p1] = y[i]! * e[i]! ** nvict;
+      // E^nvict of E ≤ 0 (energies relative to e0) is NaN or infinite: the option, not μ, is at fault.
+      if (!Number.isFinite(omu[i - p1]!)) throw new RangeError(`preEdge: nvict = ${nvict} needs energies > 0 in the pre-edge range (E^nvict), got E = ${e[i]} eV`);
+    }
     const c = polyfit(e.subarray(p1, p2), omu, 1);
     preOffset = c[0]!;
     preSlope = c[1]!;
@@ -168,13 +183,18 @@ function fitEdge(e: Float64Array, y: Float64Array, options: PreEdgeOptions): Edg
     nnorm = Math.min(1, nnorm);
   }
   p1 = Math.max(0, p1);
-  const presub = fitValues(Math.max(0, p2 - p1));
+  // A range that ends below its start (norm2 below the data once swapped and clipped) holds no point.
+  if (p2 <= p1) throw new RangeError(`preEdge: the normalisation range norm1 = ${norm1}, norm2 = ${norm2} eV (from e0 = ${e0}) holds no data point`);
+  const presub = fitValues(p2 - p1);
   for (let i = p1; i < p2; i++) presub[i - p1] = y[i]! - preEdgeAt(preOffset, preSlope, nvict, e[i]!);
-  const normCoefs = polyfit(e.subarray(p1, Math.max(p1, p2)), presub, nnorm);
+  const normCoefs = polyfit(e.subarray(p1, p2), presub, nnorm);
 
   const pre0 = preEdgeAt(preOffset, preSlope, nvict, e[ie0]!);
   let edgeStep = options.step ?? pre0 + polyval(normCoefs, e[ie0]!) - pre0;
-  edgeStep = Math.max(1e-12, Math.abs(edgeStep));
+  // Larch floors the step at 1e-12; a step that small (or within rounding of μ) is no edge, so
+  // the check makes the floor moot.
+  if (requireEdge) checkEdgeStep(WHAT, options.step === undefined ? 'edge step' : 'step', edgeStep, y);
+  edgeStep = Math.abs(edgeStep);
   return { e0, ie0, edgeStep, preOffset, preSlope, normCoefs, pre1, pre2, norm1, norm2, nnorm, nvict, npre };
 }
 
@@ -196,8 +216,8 @@ function preEdgeAt(offset: number, slope: number, nvict: number, x: number): num
  * needs nothing else). `clean`: the input is known to be left unchanged by cleaning (finite,
  * increasing, no near-duplicate energies), so it is used as it is.
  */
-export function preEdgeStep(energy: ArrayLike<number>, mu: ArrayLike<number>, options: PreEdgeOptions = {}, clean = false): { e0: number; edgeStep: number } {
-  checkOptions(options);
+export function preEdgeStep(energy: ArrayLike<number>, mu: ArrayLike<number>, optionsIn: PreEdgeOptions = {}, clean = false): { e0: number; edgeStep: number } {
+  const options = checkOptions(optionsIn);
   let e: Float64Array;
   let y: Float64Array;
   if (clean && energy instanceof Float64Array && mu instanceof Float64Array) {
@@ -208,16 +228,31 @@ export function preEdgeStep(energy: ArrayLike<number>, mu: ArrayLike<number>, op
     e = c.energy;
     y = c.mu;
   }
+  checkSignal(WHAT, y);
   const fit = fitEdge(e, y, options);
   return { e0: fit.e0, edgeStep: fit.edgeStep };
 }
 
-export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, options: PreEdgeOptions = {}): PreEdgeResult {
-  checkOptions(options);
+/**
+ * The ranges, degrees and e0 pre_edge resolves on a grid, whatever μ is (no signal or edge
+ * check): the fixed design of edgeStepMap. Returns them with what cleaning did to the grid.
+ */
+export function preEdgeRanges(energy: Float64Array, options: PreEdgeOptions = {}): Omit<EdgeFit, 'edgeStep' | 'preOffset' | 'preSlope' | 'normCoefs'> & CleanReport {
+  const opts = checkOptions(options);
+  const clean = cleanSpectrum(energy, new Float64Array(energy.length), WHAT);
+  const { e0, ie0, pre1, pre2, norm1, norm2, nnorm, nvict, npre } = fitEdge(clean.energy, clean.mu, opts, false);
+  return { e0, ie0, pre1, pre2, norm1, norm2, nnorm, nvict, npre, droppedNonFinite: clean.droppedNonFinite, sorted: clean.sorted, separatedDuplicates: clean.separatedDuplicates };
+}
+
+type CleanReport = Pick<PreEdgeResult, 'droppedNonFinite' | 'sorted' | 'separatedDuplicates'>;
+
+export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, optionsIn: PreEdgeOptions = {}): PreEdgeResult {
+  const options = checkOptions(optionsIn);
   const clean = cleanSpectrum(energy, mu, 'preEdge');
   const e = clean.energy;
   const y = clean.mu;
   const n = e.length;
+  checkSignal(WHAT, y);
   const fit = fitEdge(e, y, options);
   const { e0, ie0, edgeStep, preOffset, preSlope, normCoefs, nvict } = fit;
 

@@ -1,4 +1,5 @@
 /** XAFS constants and Larch's input cleaning (sort, separate duplicates, drop non-finite rows). */
+import { arrayOf } from './validate.js';
 
 /**
  * eV·Å² per Å⁻²: k = √(ETOK·(E − E0)). The CODATA-2018 value (scipy 1.10), which the Larch
@@ -41,9 +42,13 @@ export interface CleanSpectrum {
 
 /**
  * Validates and cleans (energy, mu) as Larch's pre_edge does: drop non-finite pairs, sort by
- * energy when out of order (stable), separate duplicate energies. Inputs are never modified.
+ * energy when out of order (stable), separate duplicate energies. Inputs are never modified;
+ * each must be an array or typed array of numbers (an entry that is not a number is dropped as
+ * non-finite).
  */
-export function cleanSpectrum(energy: ArrayLike<number>, mu: ArrayLike<number>, what = 'spectrum'): CleanSpectrum {
+export function cleanSpectrum(energyIn: ArrayLike<number>, muIn: ArrayLike<number>, what = 'spectrum'): CleanSpectrum {
+  const energy = arrayOf(what, 'energy', energyIn);
+  const mu = arrayOf(what, 'mu', muIn);
   if (energy.length !== mu.length) {
     throw new RangeError(`${what}: energy has ${energy.length} points but mu has ${mu.length}`);
   }

@@ -5,20 +5,29 @@
  */
 import { complexFftPlan, realFftPlan } from '../math/fft.js';
 import { interpLinear } from '../math/interp.js';
-import { ftwindow, type WindowName } from './ftwindow.js';
+import { MAX_WINDOW_WIDTH, ftwindow, windowName, type WindowName } from './ftwindow.js';
+import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_R, MIN_KSTEP, checkNum, finiteArray, nfftOf, num, optionsObject } from './validate.js';
 
+/**
+ * Options of xftf, each checked before use (an error names it, its value and its range); k and
+ * χ must be finite, k increasing.
+ */
 export interface XftfOptions {
+  /** Window plateau in k (Å⁻¹), each in [0, 100] (defaults 0 and 20). */
   kmin?: number;
   kmax?: number;
-  /** k-weight (default 2). */
+  /** k-weight, in [0, 5] (default 2). */
   kweight?: number;
+  /** Window sills (Å⁻¹; Kaiser's β), in [0, 100] (default 1; dk2 defaults to dk). */
   dk?: number;
   dk2?: number;
+  /** Window name (default kaiser); see ftwindow. */
   window?: WindowName | string;
-  /** Largest R returned (Å, default 10). */
+  /** Largest R returned (Å), in (0, 100] (default 10). */
   rmaxOut?: number;
+  /** FFT size: a power of two in [256, 65536] (default 2048). */
   nfft?: number;
-  /** k grid step (default k[1] − k[0]). */
+  /** k grid step (Å⁻¹), in [0.001, 1] (default k[1] − k[0], which must then lie in that range). */
   kstep?: number;
 }
 
@@ -33,16 +42,24 @@ export interface XftfResult {
   kwin: Float64Array;
 }
 
+/**
+ * Options of xftr, checked as xftf's; r, chirRe and chirIm must be finite, r increasing, and its
+ * step must give kstep = π/(rstep·nfft) in [0.001, 1] Å⁻¹.
+ */
 export interface XftrOptions {
+  /** Window plateau in R (Å), each in [0, 100] (defaults 0 and 20). */
   rmin?: number;
   rmax?: number;
-  /** R-weight (default 0). */
+  /** R-weight, in [0, 5] (default 0). */
   rweight?: number;
+  /** Window sills (Å), in [0, 100] (default 1; dr2 defaults to dr). */
   dr?: number;
   dr2?: number;
+  /** Window name (default kaiser); see ftwindow. */
   window?: WindowName | string;
-  /** Largest q returned (Å⁻¹, default 30). */
+  /** Largest q returned (Å⁻¹), in (0, 100] (default 30). */
   qmaxOut?: number;
+  /** FFT size: a power of two in [256, 65536] (default 2048). */
   nfft?: number;
 }
 
@@ -55,16 +72,17 @@ export interface XftrResult {
   rwin: Float64Array;
 }
 
-function positive(name: string, v: number): number {
-  if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} = ${v} must be a positive number`);
-  return v;
-}
+const K_RANGE = { min: 0, max: MAX_K, unit: 'Å⁻¹' };
+const R_RANGE = { min: 0, max: MAX_R, unit: 'Å' };
+const WIDTH = { min: 0, max: MAX_WINDOW_WIDTH };
+const KSTEP = { min: MIN_KSTEP, max: MAX_KSTEP, unit: 'Å⁻¹' };
 
-function checkNfft(nfft: number): number {
-  if (!(Number.isInteger(nfft) && nfft >= 4 && (nfft & (nfft - 1)) === 0)) {
-    throw new RangeError(`nfft = ${nfft} must be a power of two ≥ 4`);
+/** A finite, strictly increasing grid (k or R) of at least 2 points. */
+function checkGrid(what: string, name: string, x: ArrayLike<number>): void {
+  if (x.length < 2) throw new RangeError(`${what}: ${name} needs at least 2 points, got ${x.length}`);
+  for (let i = 1; i < x.length; i++) {
+    if (!(x[i]! > x[i - 1]!)) throw new RangeError(`${what}: ${name} must increase: ${name}[${i - 1}] = ${x[i - 1]}, ${name}[${i}] = ${x[i]}`);
   }
-  return nfft;
 }
 
 /** numpy.unwrap of the phases atan2(im, re). */
@@ -89,8 +107,10 @@ function unwrappedPhase(re: Float64Array, im: Float64Array): Float64Array {
 /**
  * Larch's xftf_fast: (kstep/√π)·FFT(x zero-padded to nfft), bins 0..nfft/2−1, split re/im.
  */
-export function xftfFast(x: ArrayLike<number>, nfft = 2048, kstep = 0.05): { re: Float64Array; im: Float64Array } {
-  checkNfft(nfft);
+export function xftfFast(xIn: ArrayLike<number>, nfftIn = 2048, kstepIn = 0.05): { re: Float64Array; im: Float64Array } {
+  const x = finiteArray('xftf', 'x', xIn);
+  const nfft = nfftOf('xftf', nfftIn);
+  const kstep = checkNum('xftf', 'kstep', kstepIn, KSTEP);
   if (x.length > nfft) throw new RangeError(`xftf: ${x.length} points do not fit in nfft = ${nfft}`);
   const spec = new Float64Array(nfft + 2);
   realFftPlan(nfft).forward(x, spec);
@@ -106,8 +126,12 @@ export function xftfFast(x: ArrayLike<number>, nfft = 2048, kstep = 0.05): { re:
 }
 
 /** Larch's xftr_fast: (4√π/kstep)·IFFT(c zero-padded to nfft), first nfft/2 points. */
-export function xftrFast(re: ArrayLike<number>, im: ArrayLike<number>, nfft = 2048, kstep = 0.05): { re: Float64Array; im: Float64Array } {
-  checkNfft(nfft);
+export function xftrFast(reIn: ArrayLike<number>, imIn: ArrayLike<number>, nfftIn = 2048, kstepIn = 0.05): { re: Float64Array; im: Float64Array } {
+  const re = finiteArray('xftr', 're', reIn);
+  const im = finiteArray('xftr', 'im', imIn);
+  const nfft = nfftOf('xftr', nfftIn);
+  const kstep = checkNum('xftr', 'kstep', kstepIn, KSTEP);
+  if (im.length !== re.length) throw new RangeError(`xftr: re has ${re.length} points but im has ${im.length}`);
   if (re.length > nfft) throw new RangeError(`xftr: ${re.length} points do not fit in nfft = ${nfft}`);
   const outRe = new Float64Array(nfft);
   const outIm = new Float64Array(nfft);
@@ -124,30 +148,35 @@ export function xftrFast(re: ArrayLike<number>, im: ArrayLike<number>, nfft = 20
 }
 
 /** Forward XAFS transform χ(k) → χ(R) (Larch's xftf). */
-export function xftf(k: ArrayLike<number>, chi: ArrayLike<number>, options: XftfOptions = {}): XftfResult {
+export function xftf(kIn: ArrayLike<number>, chiIn: ArrayLike<number>, optionsIn: XftfOptions = {}): XftfResult {
+  const W = 'xftf';
+  const options = optionsObject(W, 'options', optionsIn) as XftfOptions;
+  const k = finiteArray(W, 'k', kIn);
+  const chi = finiteArray(W, 'chi', chiIn);
   if (k.length !== chi.length) throw new RangeError(`xftf: k has ${k.length} points but chi has ${chi.length}`);
-  if (k.length < 2) throw new RangeError(`xftf needs at least 2 points, got ${k.length}`);
-  const nfft = checkNfft(options.nfft ?? 2048);
-  const kstep = positive('kstep', options.kstep ?? k[1]! - k[0]!);
-  const kmin = options.kmin ?? 0;
-  const kmax = options.kmax ?? 20;
-  const kweight = options.kweight ?? 2;
-  const dk = options.dk ?? 1;
-  const dk2 = options.dk2 ?? dk;
-  let kmaxData = -Infinity;
-  for (let i = 0; i < k.length; i++) kmaxData = Math.max(kmaxData, k[i]!);
+  checkGrid(W, 'k', k);
+  const nfft = nfftOf(W, options.nfft);
+  const kstep = options.kstep === undefined ? checkNum(W, 'kstep (k[1] − k[0])', k[1]! - k[0]!, KSTEP) : checkNum(W, 'kstep', options.kstep, KSTEP);
+  const kmin = num(W, 'kmin', options.kmin, 0, K_RANGE);
+  const kmax = num(W, 'kmax', options.kmax, 20, K_RANGE);
+  const kweight = num(W, 'kweight', options.kweight, 2, { min: 0, max: MAX_KWEIGHT });
+  const dk = num(W, 'dk', options.dk, 1, WIDTH);
+  const dk2 = num(W, 'dk2', options.dk2, dk, WIDTH);
+  const window = windowName(W, 'window', options.window ?? 'kaiser');
+  const rmaxOut = num(W, 'rmaxOut', options.rmaxOut, 10, { ...R_RANGE, minOpen: true });
+  const kmaxData = k[k.length - 1]!;
   const npts = Math.trunc(1.01 + kmaxData / kstep);
+  if (npts > nfft) throw new RangeError(`xftf: nfft = ${nfft} is too small for the ${npts} k points up to max(k) = ${kmaxData} at kstep = ${kstep}`);
   const nGrid = Math.trunc(1.01 + Math.max(kmaxData, kmax + dk2) / kstep);
-  if (npts > nfft) throw new RangeError(`xftf: ${npts} k points do not fit in nfft = ${nfft}`);
   const kg = new Float64Array(nGrid);
   for (let i = 0; i < nGrid; i++) kg[i] = kstep * i;
   const chiG = interpLinear(kg, k, chi);
-  const win = ftwindow(kg, { xmin: kmin, xmax: kmax, dx: dk, dx2: dk2, window: options.window ?? 'kaiser' });
+  const win = ftwindow(kg, { xmin: kmin, xmax: kmax, dx: dk, dx2: dk2, window });
   const x = new Float64Array(npts);
   for (let i = 0; i < npts; i++) x[i] = chiG[i]! * kg[i]! ** kweight * win[i]!;
   const full = xftfFast(x, nfft, kstep);
   const rstep = Math.PI / (kstep * nfft);
-  const irmax = Math.trunc(Math.min(nfft / 2, 1.01 + (options.rmaxOut ?? 10) / rstep));
+  const irmax = Math.trunc(Math.min(nfft / 2, 1.01 + rmaxOut / rstep));
   const r = new Float64Array(irmax);
   for (let i = 0; i < irmax; i++) r[i] = rstep * i;
   const chirRe = full.re.slice(0, irmax);
@@ -158,29 +187,38 @@ export function xftf(k: ArrayLike<number>, chi: ArrayLike<number>, options: Xftf
 }
 
 /** Back transform χ(R) → χ(q) (Larch's xftr) of a complex χ(R) given as re/im arrays. */
-export function xftr(r: ArrayLike<number>, chirRe: ArrayLike<number>, chirIm: ArrayLike<number>, options: XftrOptions = {}): XftrResult {
+export function xftr(rIn: ArrayLike<number>, chirReIn: ArrayLike<number>, chirImIn: ArrayLike<number>, optionsIn: XftrOptions = {}): XftrResult {
+  const W = 'xftr';
+  const options = optionsObject(W, 'options', optionsIn) as XftrOptions;
+  const r = finiteArray(W, 'r', rIn);
+  const chirRe = finiteArray(W, 'chirRe', chirReIn);
+  const chirIm = finiteArray(W, 'chirIm', chirImIn);
   if (r.length !== chirRe.length || r.length !== chirIm.length) {
     throw new RangeError(`xftr: r, chirRe and chirIm must have the same length (${r.length}, ${chirRe.length}, ${chirIm.length})`);
   }
-  if (r.length < 2) throw new RangeError(`xftr needs at least 2 points, got ${r.length}`);
-  const nfft = checkNfft(options.nfft ?? 2048);
-  const rstep = positive('rstep', r[1]! - r[0]!);
+  checkGrid(W, 'r', r);
+  const nfft = nfftOf(W, options.nfft);
+  const rstep = r[1]! - r[0]!;
   const kstep = Math.PI / (rstep * nfft);
-  const rmin = options.rmin ?? 0;
-  const rmax = options.rmax ?? 20;
-  const dr = options.dr ?? 1;
-  const dr2 = options.dr2 ?? dr;
-  const rweight = options.rweight ?? 0;
-  let rmaxData = -Infinity;
-  for (let i = 0; i < r.length; i++) rmaxData = Math.max(rmaxData, r[i]!);
+  if (!(kstep >= MIN_KSTEP && kstep <= MAX_KSTEP)) {
+    throw new RangeError(`xftr: r[1] − r[0] = ${rstep} Å gives kstep = π/(rstep·nfft) = ${kstep}, which must be in [${MIN_KSTEP}, ${MAX_KSTEP}] Å⁻¹`);
+  }
+  const rmin = num(W, 'rmin', options.rmin, 0, R_RANGE);
+  const rmax = num(W, 'rmax', options.rmax, 20, R_RANGE);
+  const dr = num(W, 'dr', options.dr, 1, WIDTH);
+  const dr2 = num(W, 'dr2', options.dr2, dr, WIDTH);
+  const rweight = num(W, 'rweight', options.rweight, 0, { min: 0, max: MAX_KWEIGHT });
+  const window = windowName(W, 'window', options.window ?? 'kaiser');
+  const qmax = num(W, 'qmaxOut', options.qmaxOut, 30, { ...K_RANGE, minOpen: true });
+  const rmaxData = r[r.length - 1]!;
   const npts = Math.trunc(1.01 + rmaxData / rstep);
+  if (npts > nfft) throw new RangeError(`xftr: nfft = ${nfft} is too small for the ${npts} R points up to max(r) = ${rmaxData}`);
   const nGrid = Math.trunc(1.01 + Math.max(rmaxData, rmax + dr2) / rstep);
-  if (npts > nfft) throw new RangeError(`xftr: ${npts} R points do not fit in nfft = ${nfft}`);
   const rg = new Float64Array(nGrid);
   for (let i = 0; i < nGrid; i++) rg[i] = rstep * i;
   const re = interpLinear(rg, r, chirRe);
   const im = interpLinear(rg, r, chirIm);
-  const win = ftwindow(rg, { xmin: rmin, xmax: rmax, dx: dr, dx2: dr2, window: options.window ?? 'kaiser' });
+  const win = ftwindow(rg, { xmin: rmin, xmax: rmax, dx: dr, dx2: dr2, window });
   const xr = new Float64Array(npts);
   const xi = new Float64Array(npts);
   for (let i = 0; i < npts; i++) {
@@ -190,7 +228,6 @@ export function xftr(r: ArrayLike<number>, chirRe: ArrayLike<number>, chirIm: Ar
   }
   // Larch halves the back transform of a complex χ(R) (only positive R was transformed).
   const full = xftrFast(xr, xi, nfft, kstep);
-  const qmax = options.qmaxOut ?? 30;
   const nq = Math.min(nfft / 2, Math.trunc(1.05 + qmax / kstep));
   const q = new Float64Array(nq);
   for (let i = 0; i < nq; i++) q[i] = nq > 1 ? (qmax * i) / (nq - 1) : 0;

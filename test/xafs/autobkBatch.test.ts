@@ -320,7 +320,7 @@ describe('autobkBatch: bad spectra get their own error results', () => {
 
   it('an option no spectrum can use fails every spectrum, naming it', async () => {
     const results = await batchRecords({ energy: ru.energy, mu: ruSeries(3) }, { kstep: -1 }, { device: 'cpu', workers: 0 });
-    expect(results.map((r) => (r.status === 'error' ? r.error : r.status))).toEqual(Array(3).fill('autobk: kstep = -1 must be positive'));
+    expect(results.map((r) => (r.status === 'error' ? r.error : r.status))).toEqual(Array(3).fill('autobk: kstep = -1 must be a number in [0.001, 1] Å⁻¹'));
   });
 });
 

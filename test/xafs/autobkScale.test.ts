@@ -55,4 +55,32 @@ describe.skipIf(!ctx)(`GPU AUTOBK for μ in any unit ${gpuLabel(ctx)}`, () => {
       expect(maxAbsDiff(g.chi, cpu.chi) / maxAbs(cpu.chi), `row ${s} × ${scale}`).toBeLessThanOrEqual(1e-4);
     }
   });
+
+  it("a dead channel (constant μ) in a packed series is that row's error, as on the CPU, on both paths", async () => {
+    const { energy, mu } = loadSpectrum(loadReference('ru_qas'));
+    const pre = preEdge(energy, mu);
+    const ne = energy.length;
+    const rows = new Float64Array(3 * ne);
+    rows.set(mu, 0);
+    rows.fill(0.75, ne, 2 * ne);
+    rows.set(mu, 2 * ne);
+    const cpu = await autobkBatch({ energy, mu: rows, count: 3, e0: pre.e0 }, {}, { device: 'cpu', workers: 0 });
+    const gpu = await autobkBatch({ energy, mu: rows, count: 3, e0: pre.e0 }, {}, { device: 'gpu', gpu: ctx! });
+    const list = await autobkBatch([0, 1, 2].map((s) => ({ energy, mu: rows.subarray(s * ne, (s + 1) * ne) })), {}, { device: 'gpu', gpu: ctx! });
+    for (const r of [cpu, gpu, list]) {
+      expect(r.at(0)!.status).toBe('converged');
+      expect(r.at(2)!.status).toBe('converged');
+      const dead = r.at(1)!;
+      expect(dead.status).toBe('error');
+    }
+    const messageOf = (r: typeof cpu): string => {
+      const rec = r.at(1)!;
+      return rec.status === 'error' ? rec.error : '';
+    };
+    expect(messageOf(gpu)).toBe(messageOf(cpu));
+    // As a list each row goes through preEdge itself (a step of exactly 0 here, against the
+    // series' linear functional's rounding): the same verdict, the value as computed.
+    expect(messageOf(list)).toMatch(/^preEdge: edge step = .* no edge in μ/);
+    expect(messageOf(cpu)).toMatch(/no edge in μ/);
+  });
 });

@@ -91,6 +91,6 @@ test('all-NaN and too-short spectra are errors, not crashes', () => {
   expect(() => autobk([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])).toThrow(/at least 10/);
   expect(() => autobk(energy, mu.subarray(1))).toThrow(/energy has 408 points but mu has 407/);
   expect(() => autobk(energy, mu, { ...opts, rbkg: -1 })).toThrow(/rbkg = -1/);
-  expect(() => autobk(energy, mu, { ...opts, win: 'box' })).toThrow(/window = 'box'/);
+  expect(() => autobk(energy, mu, { ...opts, win: 'box' })).toThrow(/win = 'box'/);
   expect(() => autobk(energy, mu, { ...opts, kmin: 20 })).toThrow(/kmin = 20 must be below kmax/);
 });

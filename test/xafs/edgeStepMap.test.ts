@@ -189,9 +189,10 @@ describe('edgeStepMap: the edge step as Σ w·μ', () => {
     });
 
     it('a step that is NaN for every μ', () => {
-      // Energies relative to e0 (negative below the edge) with a fractional nvict: E^nvict is NaN.
+      // Energies relative to e0 (negative below the edge) with a fractional nvict: E^nvict is NaN,
+      // which preEdge refuses by name.
       const relative = Float64Array.from(energy, (v) => v - e0);
-      expect(preEdge(relative, mu, { e0: 0, nvict: 0.5 }).edgeStep).toBeNaN();
+      expect(() => preEdge(relative, mu, { e0: 0, nvict: 0.5 })).toThrow(/nvict = 0.5 needs energies > 0/);
       expect(edgeStepMap(relative, 0, { nvict: 0.5 })).toBeNull();
     });
   });
