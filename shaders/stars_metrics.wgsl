@@ -104,6 +104,17 @@ fn putU(plane: u32, i: u32, v: u32) {
   catalogue[plane * params.catStride + i] = bitcast<f32>(v);
 }
 
+// Whether the converged fit is believed (measureOne): its centre inside the stamp and the image;
+// else position and shape come from the moments.
+fn fitAccepted(ib: u32, lb: u32) -> bool {
+  let p0 = lm[lb];
+  let p1 = lm[lb + 1u];
+  let fx = f32(bitcast<i32>(info[ib + INFO_IX])) + p0;
+  let fy = f32(bitcast<i32>(info[ib + INFO_IY])) + p1;
+  let inImage = fx >= -0.5 && fy >= -0.5 && fx < f32(params.width) - 0.5 && fy < f32(params.height) - 0.5;
+  return params.fitting != 0u && lm[lb + LM_STATUS] == 0.0 && abs(p0) <= f32(R) && abs(p1) <= f32(R) && inImage;
+}
+
 // A row with nothing measured: NaN everywhere but the flags, codes and, when known, the sky.
 fn emptyRow(i: u32, flags: u32, sky: f32, sigma: f32) {
   let nan = nanValue();
@@ -155,7 +166,7 @@ fn writeRow(i: u32, ib: u32, lb: u32) {
     iterations = u32(lm[lb + LM_ITER]);
     let p0 = lm[lb];
     let p1 = lm[lb + 1u];
-    if (code == 0.0 && abs(p0) <= f32(R) && abs(p1) <= f32(R)) {
+    if (fitAccepted(ib, lb)) {
       fitted = true;
       cx = p0;
       cy = p1;
@@ -320,7 +331,7 @@ fn metrics(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       emptyRow(row, flags, sky, sigma);
       info[ib + INFO_DONE] = 1.0;
     }
-    if (params.fitting != 0u && code == 0.0 && abs(px0) <= f32(R) && abs(py0) <= f32(R)) {
+    if (fitAccepted(ib, lb)) {
       cx = px0;
       cy = py0;
     }

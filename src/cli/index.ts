@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `batchfit` command line: dispatches to one command per science. */
+import { errorLine } from './args.js';
 import { autobkCommand } from './autobk.js';
 import { autobkBatchCommand } from './autobkBatch.js';
 import { fftDemo } from './fftDemo.js';
@@ -10,7 +11,9 @@ const USAGE = `usage: batchfit [command] [options]
   autobk <file>    AUTOBK background removal of one spectrum (batchfit autobk --help)
   autobk-batch     AUTOBK over many files or a series file, on the GPU or all cores (batchfit autobk-batch --help)
   stars <image>    detect and measure every star of a FITS or .f32 frame (batchfit stars --help)
-  fft-demo         the batched FFT demo only`;
+  fft-demo         the batched FFT demo only
+exit status: 0 done; 1 a file, fit or measurement failed; 2 a usage error (an unknown option, a value
+outside its range, a path that is not a regular file), always with one line on stderr`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -34,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     default:
-      console.error(`batchfit: unknown command '${command}'\n${USAGE}`);
+      console.error(`batchfit: unknown command '${errorLine(command)}' (batchfit --help)`);
       return 2;
   }
 }
@@ -44,7 +47,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    console.error(`batchfit: ${(e as Error).message}`);
+    console.error(`batchfit: ${errorLine(e)}`);
     process.exitCode = 1;
   },
 );

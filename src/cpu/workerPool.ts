@@ -49,6 +49,8 @@ interface NodeModules {
 }
 
 let nodeModules: Promise<NodeModules | null> | undefined;
+/** The factory of the last serveWorker call (see serveWorker). */
+let latestFactory: unknown;
 
 /**
  * Node's modules, loaded on first use so that this file (and everything importing it) still
@@ -425,8 +427,13 @@ export async function mapInWorkers<I, D, O>(opts: MapInWorkersOptions<I, D, O>):
  * calls it can also be imported elsewhere.
  */
 export async function serveWorker<I, D, O>(factory: WorkerHandlerFactory<I, D, O>): Promise<void> {
+  // Only the worker's entry module serves. A worker module that imports another worker module
+  // (directly, or through an index) would otherwise have both answer every message. The entry
+  // module is evaluated after everything it imports, and the await below resumes only once the
+  // whole module graph is evaluated, so the last call made is the entry module's.
+  latestFactory = factory;
   const mods = await node();
-  if (mods === null) return;
+  if (mods === null || latestFactory !== factory) return;
   const { isMainThread, parentPort, workerData } = mods.threads;
   const data = workerData as PoolWorkerData | undefined;
   if (isMainThread || parentPort === null || data?.[POOL_MARK] !== true) return;

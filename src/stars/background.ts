@@ -2,7 +2,7 @@
  * Sky background: a tiled map (sigma-clipped median and MAD σ per tile, 3×3 median over the tile
  * grid, bilinear between tile centres) and the local annulus estimate.
  */
-import type { Image } from './image.js';
+import { checkImage, MAX_IMAGE_PIXELS, numberOption, optionsObject, type Image } from './image.js';
 
 export const MAD_TO_SIGMA = 1.482602218505602;
 
@@ -86,7 +86,8 @@ export function sigmaClippedStats(v: Float64Array, n: number, kappa: number, ite
       const x = v[i] as number;
       if (Math.abs(x - m) <= lim) v[k++] = x;
     }
-    if (k === n) break;
+    // Fewer than three kept (κσ below the gap around the median): the last statistics stand.
+    if (k === n || k < 3) break;
     n = k;
   }
   out[0] = m;
@@ -95,22 +96,51 @@ export function sigmaClippedStats(v: Float64Array, n: number, kappa: number, ite
 }
 
 export interface BackgroundOptions {
-  /** Tile side in pixels (default 64). */
+  /** Tile side in pixels, an integer in [8, 65536] (default 64; a tile larger than the frame makes one tile). */
   tileSize?: number;
-  /** Clipping threshold in σ (default 3). */
+  /** Clipping threshold in σ, > 0 and at most 1000 (default 3). */
   kappa?: number;
-  /** Clipping iterations (default 5). */
+  /** Clipping iterations, an integer in [0, 100] (default 5). */
   iterations?: number;
 }
+
+/**
+ * Bounds of the options. Below 8 px a tile has too few pixels for a clipped median; 65536 is
+ * beyond any frame side. κ above 1000 clips nothing that κ = 1000 keeps; each clipping
+ * iteration is a pass over the tile, and clipping settles in a handful.
+ */
+const TILE_MIN = 8;
+const TILE_MAX = 65536;
+const KAPPA_MAX = 1000;
+const ITERATIONS_MAX = 100;
 
 /** SEP/photutils `Background2D`-style map: tile statistics, 3×3 median filter, bilinear interpolation. */
 export function backgroundMap(image: Image, options: BackgroundOptions = {}): BackgroundMap {
   return mapFromGrid(backgroundGrid(image, options));
 }
 
+/**
+ * A tile grid passed in (to mapFromGrid, uploadFrame): a positive integer frame size and tile
+ * counts no larger than it, with a Float64Array of nx·ny levels and of σs.
+ */
+export function checkGrid(where: string, grid: unknown): SkyGrid {
+  if (typeof grid !== 'object' || grid === null) throw new Error(`${where}: grid = ${String(grid)} must be a sky grid (backgroundGrid)`);
+  const g = grid as Partial<SkyGrid>;
+  const W = numberOption(where, 'grid.width', g.width, 0, 1, MAX_IMAGE_PIXELS, { integer: true, required: true });
+  const H = numberOption(where, 'grid.height', g.height, 0, 1, MAX_IMAGE_PIXELS, { integer: true, required: true });
+  if (W * H > MAX_IMAGE_PIXELS) throw new Error(`${where}: grid.width × grid.height = ${W}×${H}, more than ${MAX_IMAGE_PIXELS} pixels`);
+  const nx = numberOption(where, 'grid.nx', g.nx, 0, 1, W, { integer: true, required: true });
+  const ny = numberOption(where, 'grid.ny', g.ny, 0, 1, H, { integer: true, required: true });
+  for (const plane of ['background', 'noise'] as const) {
+    const v = g[plane];
+    if (!(v instanceof Float64Array && v.length === nx * ny)) throw new Error(`${where}: grid.${plane} must be a Float64Array of nx·ny = ${nx * ny} tiles`);
+  }
+  return g as SkyGrid;
+}
+
 /** The per-pixel planes of a tile grid (bilinear between tile centres). */
 export function mapFromGrid(grid: SkyGrid): BackgroundMap {
-  const { width: W, height: H, nx, ny } = grid;
+  const { width: W, height: H, nx, ny } = checkGrid('mapFromGrid', grid);
   return {
     width: W,
     height: H,
@@ -130,15 +160,17 @@ export interface TileLayout {
   iterations: number;
 }
 
-export function tileLayout(width: number, height: number, options: BackgroundOptions = {}): TileLayout {
-  const tile = Math.max(8, Math.floor(options.tileSize ?? 64));
+/** The layout for a frame, with the options checked (errors name the option, the value and the range). */
+export function tileLayout(width: number, height: number, options: BackgroundOptions | undefined = {}, where = 'backgroundMap'): TileLayout {
+  const o = optionsObject<BackgroundOptions>(where, 'options', options);
+  const tile = numberOption(where, 'tileSize', o.tileSize, 64, TILE_MIN, TILE_MAX, { integer: true });
   return {
     width,
     height,
     nx: Math.max(1, Math.round(width / tile)),
     ny: Math.max(1, Math.round(height / tile)),
-    kappa: options.kappa ?? 3,
-    iterations: options.iterations ?? 5,
+    kappa: numberOption(where, 'kappa', o.kappa, 3, 0, KAPPA_MAX, { loOpen: true }),
+    iterations: numberOption(where, 'iterations', o.iterations, 5, 0, ITERATIONS_MAX, { integer: true }),
   };
 }
 
@@ -185,6 +217,7 @@ export function finishGrid(t: TileLayout, bg: Float64Array, sd: Float64Array): S
 
 /** The tile grid of `backgroundMap`, without the full-resolution planes (one thread; `backgroundGridBatch` uses all cores). */
 export function backgroundGrid(image: Image, options: BackgroundOptions = {}): SkyGrid {
+  checkImage('backgroundMap', image);
   const t = tileLayout(image.width, image.height, options);
   const bg = new Float64Array(t.nx * t.ny);
   const sd = new Float64Array(t.nx * t.ny);
@@ -250,9 +283,12 @@ function bilinear(g: Float64Array, nx: number, ny: number, W: number, H: number)
   return out;
 }
 
-/** Scratch for `annulusBackground`, sized for the outer radius. */
+/** Largest annulus radius: 1.5 × the largest stamp radius (23) with room to spare; 4 MB of scratch. */
+const ANNULUS_MAX = 256;
+
+/** Scratch for `annulusBackground`, sized for the outer radius (0 … 256 px). */
 export function annulusScratch(rOut: number): { values: Float64Array; scratch: Float64Array; out: Float64Array } {
-  const side = 2 * Math.ceil(rOut) + 1;
+  const side = 2 * Math.ceil(numberOption('annulusScratch', 'rOut', rOut, 0, 0, ANNULUS_MAX, { required: true })) + 1;
   return { values: new Float64Array(side * side), scratch: new Float64Array(side * side), out: new Float64Array(3) };
 }
 
@@ -271,6 +307,8 @@ export function annulusBackground(
 ): void {
   const { width: W, height: H, data } = image;
   const ro = Math.ceil(rOut);
+  // The scratch bounds the loops: an annulus wider than it was made for would write past it.
+  if (!((2 * ro + 1) ** 2 <= s.values.length)) throw new Error(`annulusBackground: rOut = ${String(rOut)} is larger than its scratch (annulusScratch) was made for`);
   const rin2 = rIn * rIn;
   const rout2 = rOut * rOut;
   let n = 0;

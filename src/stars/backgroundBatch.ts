@@ -5,8 +5,9 @@
  */
 import { availableThreads, mapInWorkers } from '../cpu/workerPool.js';
 import { finishGrid, tileLayout, tileStatistics, type BackgroundOptions, type SkyGrid } from './background.js';
-import { backgroundWorker, type BackgroundWorkerInit, type BackgroundWorkerJob, type TileRows } from './backgroundWorker.js';
-import type { Image } from './image.js';
+// Types only, as in measureBatch.ts: the workers load the module by URL, one thread computes inline.
+import type { BackgroundWorkerInit, BackgroundWorkerJob, TileRows } from './backgroundWorker.js';
+import { checkImage, numberOption, optionsObject, type Image } from './image.js';
 
 export interface BackgroundBatchOptions {
   /** Worker threads (default: one per core; 0 runs in the calling thread). */
@@ -14,8 +15,14 @@ export interface BackgroundBatchOptions {
   signal?: AbortSignal;
 }
 
-export async function backgroundGridBatch(image: Image, options: BackgroundOptions = {}, batch: BackgroundBatchOptions = {}): Promise<SkyGrid> {
-  const t = tileLayout(image.width, image.height, options);
+/** More threads than any machine has cores would only cost start-up time. */
+const MAX_WORKERS = 1024;
+
+export async function backgroundGridBatch(image: Image, options: BackgroundOptions = {}, batchOptions: BackgroundBatchOptions = {}): Promise<SkyGrid> {
+  checkImage('backgroundGridBatch', image);
+  const t = tileLayout(image.width, image.height, options, 'backgroundGridBatch');
+  const batch = optionsObject<BackgroundBatchOptions>('backgroundGridBatch', 'batch', batchOptions);
+  numberOption('backgroundGridBatch', 'workers', batch.workers, 0, 0, MAX_WORKERS, { integer: true });
   const bg = new Float64Array(t.nx * t.ny);
   const sd = new Float64Array(t.nx * t.ny);
   const threads = Math.min(batch.workers ?? (await availableThreads()), t.ny);
@@ -35,7 +42,6 @@ export async function backgroundGridBatch(image: Image, options: BackgroundOptio
   const jobs = Math.ceil(t.ny / rowsPerJob);
   await mapInWorkers<BackgroundWorkerInit, BackgroundWorkerJob, TileRows>({
     module: new URL('./backgroundWorker.js', import.meta.url),
-    handler: backgroundWorker,
     init: { data, layout: t },
     threads,
     ...(batch.signal ? { signal: batch.signal } : {}),

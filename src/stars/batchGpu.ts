@@ -19,11 +19,11 @@ import {
   type StarsBatchTimings,
 } from '../gpu/starsBatch.js';
 import { GpuStarFrame, type FrameSky } from '../gpu/starsFrame.js';
-import type { BackgroundMap, SkyGrid } from './background.js';
+import { checkGrid, type BackgroundMap, type SkyGrid } from './background.js';
 import { backgroundGridBatch } from './backgroundBatch.js';
-import { MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, StarCatalogue, type StarColumns } from './catalogue.js';
-import type { Image } from './image.js';
-import { fillPositions, positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
+import { finalCheckFlags, MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, STATUS_FAILED, StarCatalogue, type FloatColumn, type StarColumns } from './catalogue.js';
+import { checkImage, type Image } from './image.js';
+import { checkMap, fillPositions, positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
 import { FLAG_INVALID_POSITION, FLAG_OUTSIDE, type MeasureOptions } from './types.js';
 
 export { GpuStarFrame } from '../gpu/starsFrame.js';
@@ -58,12 +58,14 @@ function isSkyGrid(b: BackgroundMap | SkyGrid): b is SkyGrid {
  * returned frame instead of the image. `destroy()` frees it (and the buffers the calls made).
  */
 export async function uploadFrame(ctx: GpuContext, image: Image, options: UploadFrameOptions = {}): Promise<GpuStarFrame> {
-  const { width: W, height: H } = image;
-  if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new Error(`uploadFrame: image size ${W}×${H} must be positive integers`);
-  if (!(image.data instanceof Float32Array) || image.data.length !== W * H) throw new Error(`uploadFrame: image data must be a Float32Array of ${W}×${H} = ${W * H} pixels`);
+  const { width: W, height: H } = checkImage('uploadFrame', image);
   const bg = options.background ?? (await backgroundGridBatch(image));
+  if (typeof bg !== 'object' || bg === null) throw new Error(`uploadFrame: background = ${String(bg)} must be a sky grid or a background map`);
   if (bg.width !== W || bg.height !== H) throw new Error(`uploadFrame: background is ${bg.width}×${bg.height}, image is ${W}×${H}`);
-  const grid = isSkyGrid(bg) ? bg : bg.grid;
+  let grid: SkyGrid | undefined;
+  if (isSkyGrid(bg)) grid = checkGrid('uploadFrame', bg);
+  else if (bg.grid) grid = checkGrid('uploadFrame', bg.grid);
+  else checkMap('uploadFrame', bg, image);
   const sky: FrameSky = grid
     ? { kind: 'grid', nx: grid.nx, ny: grid.ny, background: grid.background, noise: grid.noise }
     : { kind: 'planes', background: (bg as BackgroundMap).background, noise: (bg as BackgroundMap).noise };
@@ -127,6 +129,17 @@ function packPositions(
 /** out = start pixel + float32 offset, in float64. */
 function addOffsets(start: Int32Array, offset: Float32Array, out: Float64Array): void {
   for (let k = 0; k < out.length; k++) out[k] = (start[k] as number) + (offset[k] as number);
+}
+
+/** measureOne's last check (finalCheckFlags) on every star the kernels did not fail, on the float64 positions. */
+function finalCheck(c: { x: Float64Array; y: Float64Array; fwhm: FloatColumn; flux: FloatColumn; status: Uint32Array; flags: Uint32Array }, W: number, H: number): void {
+  for (let k = 0; k < c.status.length; k++) {
+    if (c.status[k] === STATUS_FAILED) continue;
+    const add = finalCheckFlags(c.x[k] as number, c.y[k] as number, c.fwhm[k] as number, c.flux[k] as number, W, H);
+    if (add === 0) continue;
+    c.flags[k] = (c.flags[k] as number) | add;
+    c.status[k] = STATUS_FAILED;
+  }
 }
 
 /** The buffer behind the float and integer columns of each GPU catalogue, for `into`. */
@@ -250,6 +263,7 @@ export async function measureStarsGpu(
   addOffsets(iy, cy, y);
   cols['x'] = x;
   cols['y'] = y;
+  finalCheck(cols as StarColumns, W, H);
   const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method });
   catalogueStorage.set(catalogue, buf);
   hostMs += performance.now() - tc;

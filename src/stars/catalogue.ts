@@ -11,12 +11,14 @@
  */
 import { FIT_REASONS, type FitReason } from './psfModel.js';
 import {
+  FLAG_CENTRE_OUTSIDE,
   FLAG_EDGE,
   FLAG_FIT_FAILED,
   FLAG_INVALID_POSITION,
   FLAG_NAN_PIXELS,
   FLAG_NO_BACKGROUND,
   FLAG_NO_PIXELS,
+  FLAG_NO_SHAPE,
   FLAG_NO_SIGNAL,
   FLAG_OUTSIDE,
   FLAG_SATURATED,
@@ -82,10 +84,26 @@ export function starMessage(flags: number, fitReason: number, xInput: number, yI
   if (flags & FLAG_OUTSIDE) return `position x = ${xInput}, y = ${yInput} is outside the ${W}×${H} image (pixel centres 0…${W - 1}, 0…${H - 1})`;
   if (flags & FLAG_NO_BACKGROUND) return `no background estimate near x = ${xInput}, y = ${yInput}`;
   if (flags & FLAG_NO_PIXELS) return 'no valid pixel in the stamp';
+  if (flags & FLAG_NO_SHAPE) return 'no FWHM or flux could be measured: no source with a width in the stamp';
+  if (flags & FLAG_CENTRE_OUTSIDE) return `the measured centre lies outside the ${W}×${H} image (x in −0.5…${W - 0.5}, y in −0.5…${H - 0.5})`;
   if (flags & FLAG_FIT_FAILED) return `${meta.method} fit stopped: ${fitReasonName(fitReason)}; position and shape from windowed moments`;
   if (flags & FLAG_NO_SIGNAL) return 'no positive signal under the moment window';
   if (flags & (FLAG_EDGE | FLAG_SATURATED | FLAG_NAN_PIXELS)) return 'measured without the stamp pixels that are off the image, NaN or saturated';
   return '';
+}
+
+/**
+ * The last check of a measured star that is not already failed, the same on every path (the end
+ * of measureOne; on the GPU path the host pass that forms x and y): the flags that make it
+ * failed — FLAG_NO_SHAPE when its FWHM or flux is not finite, FLAG_CENTRE_OUTSIDE when its
+ * centre is outside the W×H image — or 0. An 'ok' star thus always has a finite position inside
+ * the frame, FWHM and flux.
+ */
+export function finalCheckFlags(x: number, y: number, fwhm: number, flux: number, W: number, H: number): number {
+  // v − v === 0 is the finite test without a call.
+  if (!(fwhm - fwhm === 0 && flux - flux === 0)) return FLAG_NO_SHAPE;
+  if (!(x >= -0.5 && y >= -0.5 && x < W - 0.5 && y < H - 0.5)) return FLAG_CENTRE_OUTSIDE;
+  return 0;
 }
 
 function fitReasonName(code: number): FitReason | '' {

@@ -1,14 +1,22 @@
 /** Star detection: local maxima of the sky-subtracted image smoothed by the PSF (a matched filter). */
 import { backgroundMap, type BackgroundMap } from './background.js';
-import type { Image } from './image.js';
-import { FWHM_TO_SIGMA } from './measure.js';
+import { checkImage, numberOption, optionsObject, type Image } from './image.js';
+import { checkMap, FWHM_TO_SIGMA } from './measure.js';
+import { FWHM_MAX, FWHM_MIN } from './types.js';
+
+/**
+ * Largest minimum separation, px: the peak test scans a disc of this radius around every pixel
+ * above the threshold, so its cost grows with its square; four times the largest FWHM is far
+ * beyond any use (a separation is a few FWHM at most).
+ */
+const MIN_SEPARATION_MAX = 4 * FWHM_MAX;
 
 export interface DetectOptions {
-  /** Detection threshold in σ of the smoothed image (default 5). */
+  /** Detection threshold in σ of the smoothed image (default 5), finite and > 0. */
   threshold?: number;
-  /** Expected FWHM, px (default 3): width of the smoothing Gaussian. */
+  /** Expected FWHM, px (default 3): width of the smoothing Gaussian; FWHM_MIN … FWHM_MAX as for measureStars. */
   fwhm?: number;
-  /** A peak must be the highest within this radius, px (default fwhm). */
+  /** A peak must be the highest within this radius, px (default fwhm), 1 … 4·FWHM_MAX. */
   minSeparation?: number;
   /** Reuse a background map of this image. */
   background?: BackgroundMap;
@@ -32,15 +40,14 @@ export interface DetectedStar {
  * keeps pixels above `threshold`·σ of the smoothed image that are the maximum within
  * `minSeparation`, brightest first.
  */
-export function detectStars(image: Image, options: DetectOptions = {}): DetectedStar[] {
-  const { width: W, height: H, data } = image;
-  const fwhm = options.fwhm ?? 3;
-  const threshold = options.threshold ?? 5;
-  const minSep = options.minSeparation ?? fwhm;
-  if (!(fwhm > 0)) throw new Error(`detectStars: fwhm = ${String(options.fwhm)} must be positive`);
-  if (!(threshold > 0)) throw new Error(`detectStars: threshold = ${String(options.threshold)} must be positive`);
-  if (!(minSep >= 1)) throw new Error(`detectStars: minSeparation = ${String(options.minSeparation)} must be ≥ 1 px`);
-  const map = options.background ?? backgroundMap(image);
+export function detectStars(image: Image, detectOptions: DetectOptions = {}): DetectedStar[] {
+  const options = optionsObject<DetectOptions>('detectStars', 'options', detectOptions);
+  const fwhm = numberOption('detectStars', 'fwhm', options.fwhm, 3, FWHM_MIN, FWHM_MAX);
+  const threshold = numberOption('detectStars', 'threshold', options.threshold, 5, 0, Infinity, { loOpen: true });
+  // The default follows the FWHM, clamped into the range an explicit value must respect.
+  const minSep = numberOption('detectStars', 'minSeparation', options.minSeparation, Math.max(fwhm, 1), 1, MIN_SEPARATION_MAX);
+  const { width: W, height: H, data } = checkImage('detectStars', image);
+  const map = options.background === undefined ? backgroundMap(image) : checkMap('detectStars', options.background, image);
   const s = fwhm * FWHM_TO_SIGMA;
   const kr = Math.max(1, Math.ceil(3 * s));
   const k1 = new Float64Array(2 * kr + 1);

@@ -9,10 +9,62 @@ export interface Image {
   height: number;
 }
 
+/** How a rejected value is shown in an error: strings quoted and cut (a message never echoes a megabyte). */
+export function showValue(v: unknown): string {
+  if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'undefined' || v === null || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return `a ${typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v}`;
+}
+
+function rangeText(lo: number, hi: number, integer: boolean, loOpen: boolean): string {
+  const kind = integer ? 'an integer' : 'a number';
+  if (hi === Infinity) return `${kind} ${loOpen ? '>' : '≥'} ${lo}`;
+  return `${kind} in ${loOpen ? '(' : '['}${lo}, ${integer ? hi : Number(hi.toPrecision(6))}]`;
+}
+
+/**
+ * An optional numeric option checked at an API boundary: undefined gives `fallback`; anything
+ * but a number in the range (lo excluded when `loOpen`; hi may be Infinity, which then is not
+ * accepted as a value) throws an error naming `where`, the option, the value and the range.
+ */
+export function numberOption(where: string, name: string, value: unknown, fallback: number, lo: number, hi: number, how: { integer?: boolean; loOpen?: boolean; required?: boolean } = {}): number {
+  if (value === undefined && !how.required) return fallback;
+  const integer = how.integer ?? false;
+  const loOpen = how.loOpen ?? false;
+  const ok = typeof value === 'number' && Number.isFinite(value) && (loOpen ? value > lo : value >= lo) && value <= hi && (!integer || Number.isInteger(value));
+  if (!ok) throw new Error(`${where}: ${name} = ${showValue(value)} must be ${rangeText(lo, hi, integer, loOpen)}`);
+  return value as number;
+}
+
+/** An options argument: undefined (all defaults) or an object. */
+export function optionsObject<T extends object>(where: string, name: string, value: T | undefined): T | Record<string, never> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: ${name} = ${showValue(value)} must be an object or omitted`);
+  return value;
+}
+
+/** Frames larger than this many pixels are refused before anything is allocated for them (8 GB of float32). */
+export const MAX_IMAGE_PIXELS = 2 ** 31 - 1;
+
+/**
+ * The check every API boundary applies to an image before sizing anything from it: positive
+ * integer width and height whose product is the length of a Float32Array `data`.
+ */
+export function checkImage(where: string, image: unknown): Image {
+  if (typeof image !== 'object' || image === null) throw new Error(`${where}: image = ${showValue(image)} must be an object { data: Float32Array, width, height }`);
+  const { data, width, height } = image as Partial<Image>;
+  numberOption(where, 'image.width', width, 0, 1, MAX_IMAGE_PIXELS, { integer: true, required: true });
+  numberOption(where, 'image.height', height, 0, 1, MAX_IMAGE_PIXELS, { integer: true, required: true });
+  if (!(data instanceof Float32Array)) throw new Error(`${where}: image.data = ${showValue(data)} must be a Float32Array`);
+  const w = width as number;
+  const h = height as number;
+  if (w * h !== data.length) throw new Error(`${where}: image.width × image.height = ${w}×${h} = ${w * h} pixels, but image.data holds ${data.length}`);
+  return image as Image;
+}
+
 const BLOCK = 2880;
 const CARD = 80;
-/** Far beyond any real frame; rejects headers whose sizes are garbage before anything is allocated. */
-const MAX_PIXELS = 2 ** 31 - 1;
 
 interface Header {
   cards: Map<string, string>;
@@ -91,13 +143,23 @@ function layoutOf(h: Header, where: string): Layout {
   return { bitpix, axes, dataBytes: (Math.abs(bitpix) / 8) * gcount * (pcount + count) };
 }
 
+/** The bytes of a file as a Uint8Array: one given, or a view of an ArrayBuffer. */
+function byteView(where: string, bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  throw new Error(`${where}: bytes = ${showValue(bytes)} must be a Uint8Array or an ArrayBuffer`);
+}
+
 /**
  * Reads the primary image, or the first IMAGE extension when the primary HDU holds no data.
  * BITPIX 8/16/32/64/−32/−64, BSCALE/BZERO applied, BLANK → NaN, big-endian as FITS requires.
  * Extra axes of length 1 are allowed; a cube yields its first plane. Every size in the header
- * is checked against the file before the pixel buffer is allocated.
+ * is checked against the file before the pixel buffer is allocated: the whole data unit (every
+ * plane) must be in the file, and the file must end where that unit ends, padded or not, or
+ * continue with the next extension — a file a byte longer or shorter has its data shifted.
  */
-export function readFits(bytes: Uint8Array): Image {
+export function readFits(input: Uint8Array | ArrayBuffer): Image {
+  const bytes = byteView('FITS', input);
   if (bytes.length < BLOCK) throw new Error(`FITS: file is ${bytes.length} bytes, shorter than one 2880-byte header block`);
   const magic = String.fromCharCode(...bytes.subarray(0, 30));
   if (!/^SIMPLE  =\s+T/.test(magic)) throw new Error('FITS: the file does not start with SIMPLE = T');
@@ -122,13 +184,24 @@ function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string): 
   const width = lay.axes[0] ?? 0;
   const height = lay.axes[1] ?? 0;
   if (width === 0 || height === 0) throw new Error(`FITS: ${where} has an empty image (${width}×${height})`);
-  if (width * height > MAX_PIXELS) throw new Error(`FITS: ${where} declares ${width}×${height} pixels, more than ${MAX_PIXELS}`);
+  if (width * height > MAX_IMAGE_PIXELS) throw new Error(`FITS: ${where} declares ${width}×${height} pixels, more than ${MAX_IMAGE_PIXELS}`);
   const bpp = Math.abs(lay.bitpix) / 8;
   const need = width * height * bpp;
-  if (h.dataStart + need > bytes.length) {
-    throw new Error(`FITS: ${where} declares ${width}×${height} pixels of BITPIX ${lay.bitpix} (${need} bytes) but only ${bytes.length - h.dataStart} bytes follow the header`);
+  const follow = bytes.length - h.dataStart;
+  if (need > follow) {
+    throw new Error(`FITS: ${where} declares ${width}×${height} pixels of BITPIX ${lay.bitpix} (${need} bytes) but only ${follow} bytes follow the header`);
+  }
+  if (lay.dataBytes > follow) {
+    const axes = lay.axes.map((n, k) => `NAXIS${k + 1} = ${n}`).join(', ');
+    throw new Error(`FITS: ${where} declares a data unit of ${lay.dataBytes} bytes (${axes}) but only ${follow} bytes follow the header`);
+  }
+  const padded = Math.ceil(lay.dataBytes / BLOCK) * BLOCK;
+  const next = String.fromCharCode(...bytes.subarray(h.dataStart + padded, h.dataStart + padded + 8));
+  if (follow !== lay.dataBytes && follow !== padded && !(follow > padded && next === 'XTENSION')) {
+    throw new Error(`FITS: ${where}: the data unit of ${lay.dataBytes} bytes (${padded} padded) is followed by ${follow - lay.dataBytes} more bytes that are neither its 2880-byte padding nor an extension: the file is cut or has bytes inserted or removed`);
   }
   const bscale = floatKey(h, 'BSCALE', 1, where);
+  if (bscale === 0) throw new Error(`FITS: ${where} has BSCALE = 0, which maps every pixel to BZERO; BSCALE must be a non-zero finite number`);
   const bzero = floatKey(h, 'BZERO', 0, where);
   const blank = lay.bitpix > 0 && h.cards.has('BLANK') ? intKey(h, 'BLANK', where) : undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset + h.dataStart, need);
@@ -153,7 +226,9 @@ function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string): 
  * The raw fixtures: little-endian float32, row-major, `width·height` values and nothing else.
  * `meta` is the companion JSON (only `width` and `height` are read).
  */
-export function readF32(bytes: Uint8Array, meta: { width: number; height: number }): Image {
+export function readF32(input: Uint8Array | ArrayBuffer, meta: { width: number; height: number }): Image {
+  const bytes = byteView('f32', input);
+  if (typeof meta !== 'object' || meta === null) throw new Error(`f32: meta = ${showValue(meta)} must be an object { width, height }`);
   const { width, height } = meta;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new Error(`f32: width = ${String(width)} and height = ${String(height)} must be positive integers`);

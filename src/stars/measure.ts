@@ -3,9 +3,9 @@
  * a `StarWorkspace` allocated once per frame; results go into the columns of a StarCatalogue
  * through one reused record, so nothing is allocated per star.
  */
-import { allocateStarColumns, NO_FIT_REASON, StarCatalogue, starMessage, writeStarRow, type CatalogueMeta, type StarColumns } from './catalogue.js';
+import { allocateStarColumns, finalCheckFlags, NO_FIT_REASON, StarCatalogue, starMessage, writeStarRow, type CatalogueMeta, type StarColumns } from './catalogue.js';
 import { annulusBackground, annulusScratch, backgroundMap, type BackgroundMap } from './background.js';
-import type { Image } from './image.js';
+import { checkImage, numberOption, optionsObject, showValue, type Image } from './image.js';
 import {
   createPsfFitter,
   FIT_CONVERGED,
@@ -24,6 +24,7 @@ import {
 } from './psfFit.js';
 import {
   FLAG_ANNULUS_FALLBACK,
+  FLAG_CENTRE_OUTSIDE,
   FLAG_EDGE,
   FLAG_FIT_FAILED,
   FLAG_INVALID_POSITION,
@@ -31,9 +32,12 @@ import {
   FLAG_NAN_PIXELS,
   FLAG_NO_BACKGROUND,
   FLAG_NO_PIXELS,
+  FLAG_NO_SHAPE,
   FLAG_NO_SIGNAL,
   FLAG_OUTSIDE,
   FLAG_SATURATED,
+  FWHM_MAX,
+  FWHM_MIN,
   type MeasureMethod,
   type MeasureOptions,
   type StarMeasurement,
@@ -49,6 +53,7 @@ export const FWHM_TO_SIGMA = 1 / FWHM_PER_SIGMA;
 const NAN = Number.NaN;
 const STAMP_RADIUS_FWHM_FACTOR = 1.75;
 const MIN_STAMP_RADIUS = 4;
+/** The largest stamp the GPU kernels hold in workgroup memory (31×31); FWHM_MAX (types.ts) follows from it. */
 const MAX_STAMP_RADIUS = 15;
 /** Moment centroid: step below which it has converged (px), and the iteration cap. */
 const CENTROID_TOLERANCE = 1e-4;
@@ -56,7 +61,10 @@ const CENTROID_MAX_ITERATIONS = 40;
 /** A pixel-integrated profile has the point profile's second moments plus 1/12 px² per axis. */
 const PIXEL_VARIANCE = 1 / 12;
 
-/** Stamp radius for an expected FWHM: ceil(1.75·fwhm) clamped to [4, 15] (15×15 stamps at FWHM 4). */
+/**
+ * Stamp radius for an expected FWHM: ceil(1.75·fwhm) clamped to [4, 15] (15×15 stamps at FWHM 4).
+ * The options never ask for more than 15 (fwhm ≤ FWHM_MAX); the clamp keeps the function total.
+ */
 export function stampRadius(fwhm: number): number {
   const r = Math.ceil(STAMP_RADIUS_FWHM_FACTOR * fwhm);
   return Math.min(MAX_STAMP_RADIUS, Math.max(MIN_STAMP_RADIUS, Number.isFinite(r) ? r : MIN_STAMP_RADIUS));
@@ -163,6 +171,8 @@ export class StarWorkspace {
   lastDy = 0;
 
   constructor(fwhm: number, precision: 'f64' | 'f32') {
+    // Every array below is sized from fwhm (the DAOFIND cut-out as its square).
+    numberOption('StarWorkspace', 'fwhm', fwhm, 0, FWHM_MIN, FWHM_MAX, { required: true });
     this.radius = stampRadius(fwhm);
     this.side = 2 * this.radius + 1;
     const n = this.side * this.side;
@@ -795,25 +805,41 @@ export interface Resolved {
   model: PsfModel;
 }
 
-/** Checks the options (throwing with measureStars' messages) and fills in the defaults. */
-export function resolveOptions(o: MeasureOptions): Resolved {
-  const fwhm = o.fwhm ?? 3;
-  if (!(fwhm > 0 && Number.isFinite(fwhm))) throw new Error(`measureStars: fwhm = ${String(o.fwhm)} must be a positive number`);
-  const gain = o.gain ?? NaN;
-  if (o.gain !== undefined && !(gain > 0)) throw new Error(`measureStars: gain = ${String(o.gain)} must be positive (e⁻/ADU)`);
-  const rn = o.readNoise ?? 0;
-  if (!(rn >= 0)) throw new Error(`measureStars: readNoise = ${String(o.readNoise)} must be ≥ 0 (e⁻)`);
-  const method = o.method ?? 'gaussian';
-  if (!['moments', 'gaussian', 'gaussianRotated', 'moffat'].includes(method)) throw new Error(`measureStars: unknown method '${String(method)}'`);
-  if (o.saturation !== undefined && Number.isNaN(o.saturation)) throw new Error('measureStars: saturation = NaN must be a number (ADU) or omitted');
+const METHODS: readonly MeasureMethod[] = ['moments', 'gaussian', 'gaussianRotated', 'moffat'];
+
+/** A string option: undefined gives `fallback`, anything but one of `allowed` throws naming it. */
+function choice<T extends string>(name: string, value: unknown, fallback: T, allowed: readonly T[], sayUnknown = false): T {
+  if (value === undefined) return fallback;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  const list = allowed.map((a) => `'${a}'`).join(', ');
+  throw new Error(`measureStars: ${sayUnknown && typeof value === 'string' ? `unknown ${name} ${showValue(value)}` : `${name} = ${showValue(value)}`} (${name} must be one of ${list})`);
+}
+
+/**
+ * Checks the options (throwing with measureStars' messages: the option, the value, the range)
+ * and fills in the defaults. Every path (measureStars, FrameMeasurer, measureStarsBatch on
+ * either device) goes through here first, so they give the same verdict.
+ */
+export function resolveOptions(options: MeasureOptions | undefined): Resolved {
+  const o = optionsObject<MeasureOptions>('measureStars', 'options', options);
+  const fwhm = numberOption('measureStars', 'fwhm', o.fwhm, 3, FWHM_MIN, FWHM_MAX);
+  const gain = numberOption('measureStars', 'gain', o.gain, NaN, 0, Infinity, { loOpen: true });
+  const rn = numberOption('measureStars', 'readNoise', o.readNoise, 0, 0, Infinity);
+  const method = choice('method', o.method, 'gaussian', METHODS, true);
+  // ±Infinity are meaningful here: no saturation level, or every pixel saturated.
+  if (o.saturation !== undefined && (typeof o.saturation !== 'number' || Number.isNaN(o.saturation))) {
+    throw new Error(`measureStars: saturation = ${showValue(o.saturation)} must be a number (ADU) or omitted`);
+  }
   const beta = o.beta ?? NaN;
-  if (o.beta !== undefined && !(beta > 1.05 && beta < 30)) throw new Error(`measureStars: beta = ${String(o.beta)} must lie in (1.05, 30)`);
+  if (o.beta !== undefined && !(typeof o.beta === 'number' && beta > 1.05 && beta < 30)) throw new Error(`measureStars: beta = ${showValue(o.beta)} must lie in (1.05, 30)`);
+  const background = choice('background', o.background, 'map', ['map', 'annulus'] as const);
+  choice('precision', o.precision, 'f64', ['f64', 'f32'] as const);
   return {
     method,
     fwhm,
     gain,
     saturation: o.saturation ?? Infinity,
-    annulus: o.background === 'annulus',
+    annulus: background === 'annulus',
     beta,
     rnFloor: gain > 0 ? rn / gain : 0,
     model: method === 'moments' ? PSF_GAUSSIAN : method === 'moffat' && !(beta > 0) ? PSF_MOFFAT_BETA : MODEL_OF[method],
@@ -980,7 +1006,11 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
     res.iterations = out.iterations;
     const p = ws.params;
     const np = PSF_PARAMS[model] as number;
-    if (out.reason === FIT_CONVERGED && Math.abs(p[0] as number) <= R && Math.abs(p[1] as number) <= R) {
+    // A converged fit whose centre left the stamp or the image (a star cut by the frame's edge
+    // pulls a profile fit outwards) is not believed: the moments give position and shape.
+    const fx = ws.ix + (p[0] as number);
+    const fy = ws.iy + (p[1] as number);
+    if (out.reason === FIT_CONVERGED && Math.abs(p[0] as number) <= R && Math.abs(p[1] as number) <= R && fx >= -0.5 && fy >= -0.5 && fx < W - 0.5 && fy < H - 0.5) {
       fitted = true;
       ws.cx = p[0] as number;
       ws.cy = p[1] as number;
@@ -1015,7 +1045,8 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
   ellipseAxes(res);
   computeMetrics(ws, image, res, o);
   res.flags |= ws.flags;
-  if (res.flags & FLAG_NO_SIGNAL) res.status = 'failed';
+  if (!(res.flags & FLAG_NO_SIGNAL)) res.flags |= finalCheckFlags(res.x, res.y, res.fwhm, res.flux, W, H);
+  if (res.flags & (FLAG_NO_SIGNAL | FLAG_NO_SHAPE | FLAG_CENTRE_OUTSIDE)) res.status = 'failed';
   else res.status = ws.flags & FLAG_FIT_FAILED ? 'fallback' : 'ok';
   return res;
 }
@@ -1287,7 +1318,7 @@ export type StarPositions = ArrayLike<StarPosition> | { x: ArrayLike<number>; y:
  * coordinate when the positions are typed-array columns, else a loop.
  */
 export function fillPositions(positions: StarPositions, from: number, count: number, x: Float64Array, y: Float64Array, at = 0): void {
-  if ('x' in positions && ArrayBuffer.isView(positions.x) && 'y' in positions && ArrayBuffer.isView(positions.y)) {
+  if ('x' in positions && isNumberColumn(positions.x) && 'y' in positions && isNumberColumn(positions.y)) {
     const px = positions.x as unknown as Float64Array;
     const py = positions.y as unknown as Float64Array;
     if (px.length !== py.length) throw new Error(`positions: x has ${px.length} entries, y has ${py.length}`);
@@ -1304,29 +1335,85 @@ export function fillPositions(positions: StarPositions, from: number, count: num
   }
 }
 
-/** Number of positions and a reader of position k's coordinates into xy[0], xy[1]. */
+/** Most positions one call takes (a catalogue row is ~250 bytes: 2³⁰ rows would be 250 GB). */
+const MAX_POSITIONS = 2 ** 30;
+
+/** A typed array of numbers (not a DataView, not BigInt): read and copied as it is. */
+function isNumberColumn(v: unknown): boolean {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
+}
+
+/** A coordinate as measured: a number as it is, anything else (a string, null, a missing field) NaN. */
+function coordinate(v: unknown): number {
+  return typeof v === 'number' ? v : NAN;
+}
+
+/** The length of a positions list or column, checked before anything is sized from it. */
+function positionCount(name: string, v: unknown): number {
+  const n = (v as { length?: unknown }).length;
+  if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_POSITIONS)) {
+    throw new Error(`measureStars: ${name}.length = ${showValue(n)} must be an integer in [0, ${MAX_POSITIONS}]`);
+  }
+  return n;
+}
+
+/**
+ * Number of positions and a reader of position k's coordinates into xy[0], xy[1]. The one
+ * reading of positions on every path: a coordinate that is not a number — a string, null, a
+ * record that is null or lacks x — reads as NaN, which gives that star an 'invalidPosition'
+ * row (never a coercion: Number(null) would be 0, Number('') too).
+ */
 export function positionReader(positions: StarPositions): { count: number; read: (k: number, xy: Float64Array) => void } {
+  if (typeof positions !== 'object' || positions === null) {
+    throw new Error(`measureStars: positions = ${showValue(positions)} must be an array of { x, y } or columns { x: ArrayLike<number>, y: ArrayLike<number> }`);
+  }
   if ('x' in positions && 'y' in positions && typeof positions.x === 'object' && typeof positions.y === 'object' && positions.x !== null && positions.y !== null) {
     const px = positions.x;
     const py = positions.y;
-    if (px.length !== py.length) throw new Error(`positions: x has ${px.length} entries, y has ${py.length}`);
+    const n = positionCount('positions.x', px);
+    if (n !== positionCount('positions.y', py)) throw new Error(`positions: x has ${px.length} entries, y has ${py.length}`);
+    if (isNumberColumn(px) && isNumberColumn(py)) {
+      return {
+        count: n,
+        read: (k, xy) => {
+          xy[0] = px[k] as number;
+          xy[1] = py[k] as number;
+        },
+      };
+    }
     return {
-      count: px.length,
+      count: n,
       read: (k, xy) => {
-        xy[0] = px[k] as number;
-        xy[1] = py[k] as number;
+        xy[0] = coordinate(px[k]);
+        xy[1] = coordinate(py[k]);
       },
     };
   }
-  const list = positions as ArrayLike<StarPosition>;
+  const list = positions as ArrayLike<StarPosition | null | undefined>;
   return {
-    count: list.length,
+    count: positionCount('positions', list),
     read: (k, xy) => {
       const p = list[k];
-      xy[0] = p === undefined || p === null ? NaN : Number(p.x);
-      xy[1] = p === undefined || p === null ? NaN : Number(p.y);
+      const ok = typeof p === 'object' && p !== null;
+      xy[0] = ok ? coordinate(p.x) : NAN;
+      xy[1] = ok ? coordinate(p.y) : NAN;
     },
   };
+}
+
+/** A background map passed in: the image's size, with a Float32Array plane of as many pixels each. */
+export function checkMap(where: string, map: unknown, image: Image): BackgroundMap {
+  const m = map as Partial<BackgroundMap> | null;
+  if (typeof m !== 'object' || m === null) throw new Error(`${where}: background = ${showValue(map)} must be a background map (backgroundMap)`);
+  if (m.width !== image.width || m.height !== image.height) {
+    throw new Error(`${where}: background map is ${showValue(m.width)}×${showValue(m.height)}, image is ${image.width}×${image.height}`);
+  }
+  const n = image.width * image.height;
+  for (const plane of ['background', 'noise'] as const) {
+    const v = m[plane];
+    if (!(v instanceof Float32Array && v.length === n)) throw new Error(`${where}: background.${plane} = ${showValue(v)} must be a Float32Array of ${n} values (the image's pixels)`);
+  }
+  return m as BackgroundMap;
 }
 
 /**
@@ -1343,21 +1430,21 @@ export class FrameMeasurer {
   /** `background` may be passed in to reuse one map for several calls on the same frame. */
   constructor(image: Image, options: MeasureOptions = {}, background?: BackgroundMap) {
     this.o = resolveOptions(options);
-    if (background && (background.width !== image.width || background.height !== image.height)) {
-      throw new Error(`measureStars: background map is ${background.width}×${background.height}, image is ${image.width}×${image.height}`);
-    }
+    checkImage('measureStars', image);
     this.image = image;
-    this.map = background ?? backgroundMap(image);
+    this.map = background === undefined ? backgroundMap(image) : checkMap('measureStars', background, image);
     this.meta = { width: image.width, height: image.height, method: this.o.method };
-    this.ws = new StarWorkspace(this.o.fwhm, options.precision ?? 'f64');
+    this.ws = new StarWorkspace(this.o.fwhm, options?.precision ?? 'f64');
     this.ws.fitStamp.beta = this.o.beta;
   }
 
   /** Measures the star near (x, y). Fills `out` when given (no allocation at all), else a new record. */
   measure(x: number, y: number, id = 0, out: StarMeasurement = newStarMeasurement()): StarMeasurement {
-    measureOne(this.ws, this.image, this.map, this.o, id, x, y, out);
+    const cx = coordinate(x);
+    const cy = coordinate(y);
+    measureOne(this.ws, this.image, this.map, this.o, id, cx, cy, out);
     const reason = out.fitReason === '' ? NO_FIT_REASON : FIT_REASONS.indexOf(out.fitReason as FitReason);
-    out.message = starMessage(out.flags, reason, x, y, this.meta);
+    out.message = starMessage(out.flags, reason, cx, cy, this.meta);
     return out;
   }
 
@@ -1375,8 +1462,8 @@ export class FrameMeasurer {
 
 /** Measures every position: a catalogue with one row per input, in input order, each with a status. */
 export function measureStars(image: Image, positions: StarPositions, options: MeasureOptions = {}, background?: BackgroundMap): StarCatalogue {
-  const m = new FrameMeasurer(image, options, background);
   const { count, read } = positionReader(positions);
+  const m = new FrameMeasurer(image, options, background);
   const columns = allocateStarColumns(count);
   m.measureRows(read, 0, count, columns);
   return new StarCatalogue(count, columns, m.meta);

@@ -12,9 +12,12 @@ import { mapFromGrid, type BackgroundMap, type SkyGrid } from './background.js';
 import { backgroundGridBatch } from './backgroundBatch.js';
 import { measureStarsGpu, uploadFrame, type GpuBatchTuning } from './batchGpu.js';
 import { allocateStarColumns, StarCatalogue } from './catalogue.js';
-import type { Image } from './image.js';
-import { FrameMeasurer, fillPositions, positionReader, resolveOptions, type StarPositions } from './measure.js';
-import { starsWorker, type StarsWorkerInit, type StarsWorkerJob } from './starsWorker.js';
+import { checkImage, numberOption, optionsObject, showValue, type Image } from './image.js';
+import { checkMap, FrameMeasurer, fillPositions, positionReader, resolveOptions, type StarPositions } from './measure.js';
+// Types only: importing the worker module would run its serveWorker, and in a pool worker that
+// loads this module (a fuzz worker, say) it would then answer that pool's messages too. The
+// workers load it by URL; the calling thread measures with FrameMeasurer directly.
+import type { StarsWorkerInit, StarsWorkerJob } from './starsWorker.js';
 import type { MeasureOptions } from './types.js';
 
 export interface BatchOptions {
@@ -65,6 +68,8 @@ function defaultGpu(): Promise<GpuContext> {
  * star costs (a Moffat star takes ~80× a moments star) and however a thread is slowed.
  */
 const MIN_JOB = 32;
+/** More worker threads than any machine has cores would only cost memory (each holds a workspace). */
+const MAX_WORKERS = 1024;
 const MAX_JOB = 4096;
 
 /** Start of every job and the end of the last, for n stars on `threads` threads. */
@@ -96,13 +101,13 @@ async function measureStarsCpu(image: Image, positions: StarPositions, options: 
   if (o.background && !('background' in o.background && o.background.background instanceof Float32Array)) {
     throw new Error('measureStarsBatch: the CPU path needs a background map (backgroundMap), not a tile grid');
   }
-  const background = (o.background as BackgroundMap | undefined) ?? mapFromGrid(await backgroundGridBatch(image, {}, { ...(o.workers === undefined ? {} : { workers: o.workers }), ...(o.signal ? { signal: o.signal } : {}) }));
+  const background = o.background ? checkMap('measureStarsBatch', o.background, image) : mapFromGrid(await backgroundGridBatch(image, {}, { ...(o.workers === undefined ? {} : { workers: o.workers }), ...(o.signal ? { signal: o.signal } : {}) }));
   const measurer = new FrameMeasurer(image, options, background);
   const map = measurer.map;
   const { count: n, read } = positionReader(positions);
   const requested = o.workers ?? (await availableThreads());
   const columns = allocateStarColumns(n, requested > 0);
-  if (requested === 0) {
+  if (requested === 0 || n === 0) {
     measurer.measureRows(read, 0, n, columns);
     o.onProgress?.(n, n);
     return new StarCatalogue(n, columns, measurer.meta);
@@ -123,7 +128,6 @@ async function measureStarsCpu(image: Image, positions: StarPositions, options: 
   let done = 0;
   await mapInWorkers<StarsWorkerInit, StarsWorkerJob, number>({
     module: new URL('./starsWorker.js', import.meta.url),
-    handler: starsWorker,
     init,
     threads: Math.min(requested, jobs),
     ...(o.signal ? { signal: o.signal } : {}),
@@ -149,12 +153,18 @@ export async function measureStarsBatch(
   image: Image | GpuStarFrame,
   positions: StarPositions,
   options: MeasureOptions = {},
-  batch: BatchOptions = {},
+  batchOptions: BatchOptions = {},
 ): Promise<StarCatalogue> {
+  // Everything is checked before any work, on either device: the same verdict for the same input.
+  const batch = optionsObject<BatchOptions>('measureStarsBatch', 'batch', batchOptions);
   const device = batch.device ?? 'auto';
-  if (device !== 'gpu' && device !== 'cpu' && device !== 'auto') throw new Error(`measureStarsBatch: device = '${String(device)}' must be 'gpu', 'cpu' or 'auto'`);
+  if (device !== 'gpu' && device !== 'cpu' && device !== 'auto') throw new Error(`measureStarsBatch: device = ${showValue(device)} must be 'gpu', 'cpu' or 'auto'`);
+  numberOption('measureStarsBatch', 'workers', batch.workers, 0, 0, MAX_WORKERS, { integer: true });
+  if (batch.onProgress !== undefined && typeof batch.onProgress !== 'function') throw new Error(`measureStarsBatch: onProgress = ${showValue(batch.onProgress)} must be a function`);
   batch.signal?.throwIfAborted();
   resolveOptions(options);
+  if (!(image instanceof GpuStarFrame)) checkImage('measureStarsBatch', image);
+  positionReader(positions);
   const gpuRun = {
     ...(batch.into ? { into: batch.into } : {}),
     ...(batch.signal ? { signal: batch.signal } : {}),

@@ -5,7 +5,10 @@ export type MeasureMethod = 'moments' | 'gaussian' | 'gaussianRotated' | 'moffat
 export interface MeasureOptions {
   /** Position and shape estimator (default 'gaussian'). */
   method?: MeasureMethod;
-  /** Expected FWHM in px (default 3): sets the stamp radius ceil(1.75·fwhm) ∈ [4, 15] and the moment window. */
+  /**
+   * Expected FWHM in px (default 3), FWHM_MIN … FWHM_MAX (0.5 … 8.571): sets the stamp radius
+   * ceil(1.75·fwhm) ∈ [4, 15] and the moment window.
+   */
   fwhm?: number;
   /** e⁻/ADU. With it, pixel weights and SNR include the source's Poisson noise. */
   gain?: number;
@@ -23,6 +26,17 @@ export interface MeasureOptions {
 
 export type StarStatus = 'ok' | 'fallback' | 'failed';
 
+/**
+ * Range of the expected FWHM (px) that measureStars, measureStarsBatch and detectStars accept.
+ * Below 0.5 px a star is one pixel: the moment window (σ ≥ 0.5 px) and the DAOFIND kernel
+ * (FWHM ≥ 0.5) no longer follow the option. At 15/1.75 the stamp radius ceil(1.75·fwhm) reaches
+ * its cap of 15 px (31×31 stamps, the largest the GPU kernels hold in workgroup memory); beyond
+ * it the stamp would cut the star's wings while the option still grew the DAOFIND kernel
+ * (radius floor(1.5σ): 5 px here, a 21×21 metric cut-out) and the detection kernel without bound.
+ */
+export const FWHM_MIN = 0.5;
+export const FWHM_MAX = 15 / 1.75;
+
 /** Bits of `StarMeasurement.flags`. */
 export const FLAG_EDGE = 1;
 export const FLAG_SATURATED = 2;
@@ -36,6 +50,10 @@ export const FLAG_ANNULUS_FALLBACK = 256;
 export const FLAG_NO_BACKGROUND = 512;
 /** Set with FLAG_NO_SIGNAL when the stamp holds no usable pixel at all. */
 export const FLAG_NO_PIXELS = 1024;
+/** The star's FWHM or flux could not be measured (no source with a width in the stamp): failed. */
+export const FLAG_NO_SHAPE = 2048;
+/** The measured centre lies outside the image (beyond −0.5 … size − 0.5): failed. */
+export const FLAG_CENTRE_OUTSIDE = 4096;
 
 const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_EDGE, 'edge'],
@@ -49,6 +67,8 @@ const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_ANNULUS_FALLBACK, 'annulusFallback'],
   [FLAG_NO_BACKGROUND, 'noBackground'],
   [FLAG_NO_PIXELS, 'noPixels'],
+  [FLAG_NO_SHAPE, 'noShape'],
+  [FLAG_CENTRE_OUTSIDE, 'centreOutside'],
 ];
 
 /** Names of the bits set in `flags`, e.g. ['edge', 'saturated']. */

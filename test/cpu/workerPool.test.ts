@@ -1,6 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { mapInWorkers, type WorkerJob } from '../../src/cpu/workerPool.js';
+import { negateHandler } from './nestedTestWorker.js';
 import { testHandler, type TestInit, type TestJob, type TestOut } from './poolTestWorker.js';
 
 const module = new URL('./poolTestWorker.js', import.meta.url);
@@ -120,5 +121,16 @@ describe('mapInWorkers', () => {
     const signal = AbortSignal.abort(reason);
     await expect(mapInWorkers({ module, jobs: sumJobs(2), threads: 2, signal })).rejects.toBe(reason);
     await expect(mapInWorkers({ module, handler: testHandler, init: { scale: 1 }, jobs: sumJobs(2), threads: 0, signal })).rejects.toBe(reason);
+  });
+
+  it('a worker module that imports another worker module: only the entry module answers', async () => {
+    const out = await mapInWorkers<TestInit, { values: Float64Array }, number>({
+      module: new URL('./nestedTestWorker.js', import.meta.url),
+      handler: negateHandler,
+      init: { scale: 2 },
+      threads: 2,
+      jobs: [1, 2, 3, 4].map((v) => ({ data: { values: new Float64Array([v, v]) } })),
+    });
+    expect(out).toEqual([-4, -8, -12, -16]);
   });
 });
