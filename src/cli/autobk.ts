@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // From the modules themselves, not the xafs index, whose batch modules start worker threads'
 // handlers on import: this file also runs inside a worker (the fuzz suite's).
-import { autobk, MAX_RBKG, type AutobkOptions } from '../xafs/autobk.js';
+import { autobk, MAX_CLAMP, MAX_RBKG, type AutobkOptions } from '../xafs/autobk.js';
 import { clipForMessage, readSpectrum } from '../xafs/readSpectrum.js';
 import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_NFFT, MIN_KSTEP, MIN_NFFT } from '../xafs/validate.js';
 import { type NumberRange, parseNumberOption, readTextFile, reportError, UsageError } from './args.js';
@@ -37,8 +37,8 @@ export const NUMERIC: Record<string, { key: keyof AutobkOptions; range: NumberRa
   '--nknots': { key: 'nknots', range: { min: 1, integer: true } },
   '--dk': { key: 'dk', range: { min: 0, max: MAX_K } },
   '--nclamp': { key: 'nclamp', range: { min: 0, max: 100, integer: true } },
-  '--clamp-lo': { key: 'clampLo', range: { min: -1000, max: 1000 } },
-  '--clamp-hi': { key: 'clampHi', range: { min: -1000, max: 1000 } },
+  '--clamp-lo': { key: 'clampLo', range: { min: -MAX_CLAMP, max: MAX_CLAMP } },
+  '--clamp-hi': { key: 'clampHi', range: { min: -MAX_CLAMP, max: MAX_CLAMP } },
   '--nfft': { key: 'nfft', range: { min: MIN_NFFT, max: MAX_NFFT, powerOfTwo: true } },
   '--kstep': { key: 'kstep', range: { min: MIN_KSTEP, max: MAX_KSTEP } },
 };

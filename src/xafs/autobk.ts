@@ -304,7 +304,7 @@ export function autobkSettings(optionsIn: AutobkOptions): AutobkSettings {
 }
 
 /** Largest |clampLo|, |clampHi|: Larch's strong clamps are 10–20; the clamp rows must stay finite. */
-const MAX_CLAMP = 1000;
+export const MAX_CLAMP = 1000;
 
 /**
  * e0 and the edge step of a clean spectrum: as given (checked), else from pre_edge (which cleans

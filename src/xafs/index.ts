@@ -1,7 +1,7 @@
 // batchfit/xafs: Larch's XAFS processing (readSpectrum, findE0, preEdge, autobk, xftf/xftr,
 // ftwindow) on the CPU, with the AUTOBK building blocks the batched GPU path reuses, and
 // autobkBatch for whole batches on the GPU or on all CPU cores.
-export { readSpectrum, type ReadSpectrumOptions, type Spectrum } from './readSpectrum.js';
+export { readSpectrum, MuExpressionError, MU_EXPRESSION_MAX_DEPTH, MU_EXPRESSION_MAX_LENGTH, parseDecimal, type ReadSpectrumOptions, type Spectrum } from './readSpectrum.js';
 export { findE0, findE0Clean, findEnergyStep, lorentzianSmooth } from './findE0.js';
 export { preEdge, type PreEdgeOptions, type PreEdgeResult } from './preEdge.js';
 export {
