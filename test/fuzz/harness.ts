@@ -22,6 +22,13 @@ import type { WorkerReply } from '../../src/cpu/workerPool.js';
 
 export const FUZZ_RUNS = Number(process.env.BATCHFIT_FUZZ_RUNS ?? 200);
 export const FUZZ_SEED = Number(process.env.BATCHFIT_FUZZ_SEED ?? 20261202);
+/** `npm run fuzz`: every property runs FUZZ_RUNS cases, whatever its share of the short run. */
+export const FUZZ_FULL = process.env.BATCHFIT_FUZZ_FULL === '1';
+
+/** Cases of a property with this share: all FUZZ_RUNS in a full run, the share of them otherwise. */
+export function fuzzRuns(share: number): number {
+  return FUZZ_FULL ? FUZZ_RUNS : Math.max(1, Math.round(FUZZ_RUNS * share));
+}
 /** Defaults of a case's bounds: the issue's "< 1 s and < 256 MB above baseline". */
 export const CASE_MS = 1000;
 export const CASE_MB = 256;
@@ -34,7 +41,7 @@ export interface FuzzProperty<T> {
   check: (value: T) => void | Promise<void>;
   caseMs: number;
   caseMb: number;
-  /** Runs of this property relative to FUZZ_RUNS (expensive properties, e.g. GPU batches, take fewer). */
+  /** Runs of this property relative to FUZZ_RUNS in the short run of `npm test` (expensive properties take fewer; `npm run fuzz` runs all). */
   share: number;
 }
 

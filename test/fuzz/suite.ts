@@ -1,13 +1,13 @@
 /** The test side of the fuzz harness (test/fuzz/harness.ts): one vitest test per property. */
 import { describe, expect, test } from 'vitest';
 import { mapInWorkers } from '../../src/cpu/workerPool.js';
-import { FUZZ_RUNS, FUZZ_SEED, fuzzWorker, HANG_MS, type FuzzInit, type FuzzJob, type FuzzOutcome, type FuzzProperties } from './harness.js';
+import { FUZZ_RUNS, FUZZ_SEED, fuzzRuns, fuzzWorker, HANG_MS, type FuzzInit, type FuzzJob, type FuzzOutcome, type FuzzProperties } from './harness.js';
 
 /** One vitest test per property, each run in a worker thread under the watchdog. */
 export function fuzzSuite(area: string, module: URL, properties: FuzzProperties): void {
   describe(`fuzz: ${area} (${FUZZ_RUNS} runs per property, seed ${FUZZ_SEED})`, () => {
     for (const [name, p] of Object.entries(properties)) {
-      const runs = Math.max(1, Math.round(FUZZ_RUNS * p.share));
+      const runs = fuzzRuns(p.share);
       test(name, async () => {
         const progress = new Int32Array(new SharedArrayBuffer(4));
         const current = new Uint8Array(new SharedArrayBuffer(8192));

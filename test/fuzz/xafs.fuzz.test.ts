@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { FUZZ_RUNS, FUZZ_SEED } from './harness.js';
+import { FUZZ_SEED, fuzzRuns } from './harness.js';
 import { batchProperty, properties } from './xafs.props.js';
 import { fuzzSuite } from './suite.js';
 
 fuzzSuite('xafs', new URL('./xafs.props.js', import.meta.url), properties);
 
 for (const [name, p] of Object.entries(batchProperty)) {
-  const runs = Math.max(1, Math.round(FUZZ_RUNS * p.share));
+  const runs = fuzzRuns(p.share);
   test(`fuzz: xafs (${runs} runs, seed ${FUZZ_SEED}, this thread) > ${name}`, async () => {
     const result = await fc.check(
       fc.asyncProperty(p.arbitrary, async (v) => {
