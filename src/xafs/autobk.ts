@@ -25,7 +25,7 @@ import { truncatedRealDft, twiddleTable, type TwiddleTable } from '../math/trunc
 import { ftwindow, windowName, type WindowName } from './ftwindow.js';
 import { preEdgeStep, type PreEdgeOptions } from './preEdge.js';
 import { ETOK, cleanSpectrum } from './xafsUtils.js';
-import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_NFFT, MIN_KSTEP, bool, checkEdgeStep, checkSignal, finite, finiteArray, nfftOf, num, optionsObject } from './validate.js';
+import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_NFFT, MIN_KSTEP, bool, checkEdgeStep, checkFitFinite, checkSignal, finite, finiteArray, nfftOf, num, optionsObject } from './validate.js';
 
 /**
  * Larch's autobk options. Each is checked once, before anything is sized by it, and a value
@@ -893,6 +893,8 @@ export function autobkResult(
     chi[i]! /= edgeStep;
     initChi[i]! /= edgeStep;
   }
+  checkFitFinite('autobk', 'chi', chi);
+  checkFitFinite('autobk', 'bkg', bkg);
 
   const chisqr = lm.chisqr;
   // Degrees of freedom of Larch's residual vector, whichever formulation was solved.

@@ -29,6 +29,7 @@ import { planeShape, seriesBlocks, valueAt, type Batch } from './autobkBatchInpu
 import {
   allocateColumns,
   ResultSink,
+  padRow,
   sliceColumns,
   knotWidth,
   STATUS_ERROR,
@@ -40,6 +41,7 @@ import {
   WarningTable,
 } from './autobkBatchResults.js';
 import { chirBins, chirXftfOptions, MAX_GPU_EDGE_STEP, type AutobkBatchOptions, type AutobkBatchRun, type BatchSpectrum, type BatchTimings, type ChirSettings } from './autobkBatchTypes.js';
+import { checkFitFinite } from './validate.js';
 import { ftwindow } from './ftwindow.js';
 import { planSeries, seriesE0 } from './autobkSeries.js';
 import { chirOnGpu, fitSeriesOnGpu } from './autobkSeriesGpu.js';
@@ -259,6 +261,8 @@ function writeFit(out: AutobkColumns, i: number, e: ChunkEntry, chisqr: number, 
   const bkg = out.bkg!.subarray(row, row + mu.length);
   bkg.set(mu);
   evalBasis(basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
+  checkFitFinite('autobk', 'chi', chi);
+  checkFitFinite('autobk', 'bkg', bkg);
   if (ownEnergy) out.energy!.set(g.energy, row);
   out.coefs.set(coefs, i * out.coefWidth);
   out.initCoefs.set(g.initCoefs, i * out.coefWidth);
@@ -539,7 +543,15 @@ async function fitSpectraOnGpu(
         const chisqr = polish(e, normal.subarray(s * vec * vec, (s + 1) * vec * vec));
         const g = e.grids;
         const cleaned = g.droppedNonFinite > 0 || g.sorted || g.separatedDuplicates > 0;
-        writeFit(columns, i, e, chisqr, state[4 * s + 3] === AUTOBK_LM_STATUS.maxIterations, source.list);
+        try {
+          writeFit(columns, i, e, chisqr, state[4 * s + 3] === AUTOBK_LM_STATUS.maxIterations, source.list);
+        } catch (err) {
+          // A fit whose spline overflowed is that spectrum's error (checkFitFinite), as on the CPU.
+          if (!(err instanceof RangeError)) throw err;
+          padRow(columns, i);
+          errors.push([i, err.message]);
+          continue;
+        }
         if (!source.list && cleaned) {
           columns.ownEnergy[i] = 1;
           ownEnergies.push([i, g.energy, null]);

@@ -146,3 +146,16 @@ export function checkEdgeStep(what: string, name: string, step: number, mu: Floa
     throw new RangeError(`${what}: ${name} = ${step} must be finite with |${name}| > max(${MIN_EDGE_STEP}, ${DEAD_STEP_RATIO}·max|μ|) = ${bound}: no edge in μ (a dead channel or constant μ)`);
   }
 }
+
+/**
+ * A fitted curve that is finite everywhere. Options that leave the spline unconstrained (clamps
+ * of 0 with a window that vanishes at the ends, more knots than rbkg resolves) can let the
+ * coefficients grow until the spline overflows: that fit is an error, not NaN in the result.
+ */
+export function checkFitFinite(what: string, name: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      throw new RangeError(`${what}: the fit diverged: ${name}[${i}] = ${values[i]} (the options leave the spline unconstrained: raise clampLo/clampHi, use fewer knots or a larger rbkg)`);
+    }
+  }
+}

@@ -103,3 +103,18 @@ describe('Low: wrong-typed arguments are named errors, not engine TypeErrors', (
   it('energy as a string', () => expect(() => preEdge('8979,8980' as never, MU)).toThrow("preEdge: energy must be an array or typed array of numbers, got '8979,8980'"));
   it('options not an object', () => expect(() => autobk(E, MU, 3 as never)).toThrow('autobk: options must be an object, got 3'));
 });
+
+describe('a fit that diverges is an error, not NaN', () => {
+  // Found by the fuzz suite (seed 20261202): no clamps and a Gaussian window leave the spline's
+  // ends unconstrained, its coefficients grow until bkg overflows at one point.
+  const bad = { kweight: 0, win: 'gaussian' as const, nfft: 512, clampLo: 5e-324, clampHi: 0, kmin: 1.2014215688961982, nknots: 18, e0: 9038.631462981628 };
+  it('autobk and a CPU batch give the named error', async () => {
+    const energy = E;
+    const mu = MU;
+    expect(() => autobk(energy, mu, bad)).toThrow(/autobk: the fit diverged: bkg\[\d+\] = (NaN|-?Infinity)/);
+    const { e0, ...options } = bad;
+    const res = await autobkBatch([{ energy, mu, e0 }, { energy, mu }], options, { device: 'cpu', workers: 0 });
+    const first = res.at(0)!;
+    expect(first.status === 'error' ? first.error : first.status).toMatch(/the fit diverged/);
+  });
+});
