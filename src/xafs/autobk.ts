@@ -893,8 +893,8 @@ export function autobkResult(
     chi[i]! /= edgeStep;
     initChi[i]! /= edgeStep;
   }
-  checkFitFinite('autobk', 'chi', chi);
-  checkFitFinite('autobk', 'bkg', bkg);
+  checkFitFinite('autobk', 'chi', chi, nspl);
+  checkFitFinite('autobk', 'bkg', bkg, nspl);
 
   const chisqr = lm.chisqr;
   // Degrees of freedom of Larch's residual vector, whichever formulation was solved.

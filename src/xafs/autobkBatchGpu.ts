@@ -261,8 +261,8 @@ function writeFit(out: AutobkColumns, i: number, e: ChunkEntry, chisqr: number, 
   const bkg = out.bkg!.subarray(row, row + mu.length);
   bkg.set(mu);
   evalBasis(basisE, coefs, bkg.subarray(iek0, iek0 + kraw.length));
-  checkFitFinite('autobk', 'chi', chi);
-  checkFitFinite('autobk', 'bkg', bkg);
+  checkFitFinite('autobk', 'chi', chi, nspl);
+  checkFitFinite('autobk', 'bkg', bkg, nspl);
   if (ownEnergy) out.energy!.set(g.energy, row);
   out.coefs.set(coefs, i * out.coefWidth);
   out.initCoefs.set(g.initCoefs, i * out.coefWidth);
@@ -477,7 +477,8 @@ async function fitSpectraOnGpu(
           throw new RangeError(`autobk: nknots = ${grids.nspl} is more than this GPU's workgroup memory holds; use device: 'cpu'`);
         }
       } catch (err) {
-        if (!(err instanceof RangeError)) throw err;
+        // Bad options and bad data are each spectrum's error (wrong types are TypeErrors), as on the CPU.
+        if (!(err instanceof RangeError || err instanceof TypeError)) throw err;
         errors.push([next - first, err.message]);
         next++;
         continue;

@@ -289,8 +289,8 @@ export function autobkChunkHandler(init: AutobkWorkerInit): (job: AutobkJob) => 
         const chi = out.chi.subarray(i * out.kWidth, i * out.kWidth + nk);
         evalBasis(plan.basisK, coefs, chi);
         for (let j = 0; j < nk; j++) chi[j] = (setup.chiData[j]! - chi[j]!) / edgeStep;
-        checkFitFinite('autobk', 'chi', chi);
-        if (bkg !== null) checkFitFinite('autobk', 'bkg', bkg);
+        checkFitFinite('autobk', 'chi', chi, nspl);
+        if (bkg !== null) checkFitFinite('autobk', 'bkg', bkg, nspl);
         out.knots.set(plan.knots, i * (out.coefWidth + 4));
         out.initCoefs.set(setup.initCoefs, i * out.coefWidth);
         out.coefs.set(coefs, i * out.coefWidth);

@@ -152,10 +152,10 @@ export function checkEdgeStep(what: string, name: string, step: number, mu: Floa
  * of 0 with a window that vanishes at the ends, more knots than rbkg resolves) can let the
  * coefficients grow until the spline overflows: that fit is an error, not NaN in the result.
  */
-export function checkFitFinite(what: string, name: string, values: ArrayLike<number>): void {
+export function checkFitFinite(what: string, name: string, values: ArrayLike<number>, nknots: number): void {
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i]!)) {
-      throw new RangeError(`${what}: the fit diverged: ${name}[${i}] = ${values[i]} (the options leave the spline unconstrained: raise clampLo/clampHi, use fewer knots or a larger rbkg)`);
+      throw new RangeError(`${what}: the fit diverged (${name}[${i}] = ${values[i]}) with nknots = ${nknots}: the options leave the spline unconstrained (clamps near 0, a window that vanishes at the ends, or more knots than rbkg resolves): raise clampLo/clampHi, use fewer knots or a larger rbkg`);
     }
   }
 }

@@ -19,7 +19,7 @@ import { xftf } from '../../src/xafs/xft.js';
 import { fuzzProperty, fuzzWorker } from './harness.js';
 
 // Workers run a transpiled copy of this file elsewhere: the fixture is found from the package root.
-const { energy: E, mu: MU } = readSpectrum(readFileSync(join(process.cwd(), 'test/fixtures/xafs/cu_rt01.xmu'), 'utf8'), { energy: 1, mu: 2 });
+export const { energy: E, mu: MU } = readSpectrum(readFileSync(join(process.cwd(), 'test/fixtures/xafs/cu_rt01.xmu'), 'utf8'), { energy: 1, mu: 2 });
 
 const hostile = fc.constantFrom<unknown>(NaN, Infinity, -Infinity, 0, -1, -0.5, 1e300, -1e300, 1e-300, 2 ** 31, 2 ** 53, 1e9, '1', null, true, {}, [1]);
 /** An option: absent (undefined), a value from its sane range, or a hostile one. */
@@ -35,7 +35,7 @@ function record(spec: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<Recor
 const real = (min: number, max: number) => fc.double({ min, max, noNaN: true });
 const windows = fc.constantFrom('hanning', 'kaiser', 'parzen', 'welch', 'gaussian', 'sine', 'box');
 
-const autobkOptions = record({
+export const autobkOptions = record({
   rbkg: real(0.05, 3), kweight: real(0, 5), dk: real(0, 5), win: windows, nfft: fc.constantFrom(512, 1024, 2048, 4096, 1000),
   kstep: real(0.02, 0.2), nclamp: fc.integer({ min: 0, max: 8 }), clampLo: real(0, 20), clampHi: real(0, 20), kmin: real(0, 5),
   kmax: real(-1, 25), nknots: fc.integer({ min: 1, max: 40 }), e0: real(8950, 9050), edgeStep: real(-5, 5),
@@ -77,8 +77,8 @@ function outcome(run: () => void): void {
 }
 
 /** Corruptions of one batch item. */
-const corruption = fc.constantFrom('none', 'nan', 'constant', 'reversed', 'huge', 'short', 'zero');
-function corrupt(kind: string): { energy: Float64Array; mu: Float64Array } {
+export const corruption = fc.constantFrom('none', 'nan', 'constant', 'reversed', 'huge', 'short', 'zero');
+export function corrupt(kind: string): { energy: Float64Array; mu: Float64Array } {
   const energy = Float64Array.from(E);
   const mu = Float64Array.from(MU);
   switch (kind) {
