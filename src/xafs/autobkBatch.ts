@@ -113,20 +113,34 @@ export async function autobkBatch(spectra: AutobkBatchInput, options: AutobkBatc
       (run.notice ?? console.warn)(`batchfit: the double-float self-test failed on ${verdict.adapter} (${verdict.detail}); autobkBatch runs on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`}).`);
       return await runOnCpu(batch, options, run, n, t0);
     }
+    // Spectra handed to onChunk so far (chunks arrive in input order).
+    let delivered = 0;
+    const onChunk = run.onChunk;
+    const gpuRun: AutobkBatchRun = onChunk === undefined ? run : {
+      ...run,
+      onChunk: async (chunk) => {
+        await onChunk(chunk);
+        delivered = chunk.start + chunk.count;
+      },
+    };
     try {
-      return await autobkBatchGpu(ctx, batch, options, run, t0);
+      return await autobkBatchGpu(ctx, batch, options, gpuRun, t0);
     } catch (e) {
-      // A lost device (reset, driver gone, destroyed) is no fault of the input: a retained batch
-      // of a list or packed series is fitted again on the CPU, every spectrum, so none is lost and
-      // the result is the CPU path's. Chunks already handed to onChunk, or a stream's blocks
-      // already read, cannot be taken back: those runs fail with the device's error.
+      // A lost device (reset, driver gone, destroyed) is no fault of the input: a list or packed
+      // series is fitted again on the CPU, so no spectrum is lost and the result is the CPU
+      // path's; onChunk gets only the spectra it has not had yet. A stream's blocks already read
+      // cannot be read again: a streamed batch fails with the device's error.
       if (!(e instanceof GpuDeviceError) || !(await lostDevice(ctx))) throw e;
-      if (run.onChunk !== undefined || batch.kind === 'stream') {
-        throw new GpuDeviceError(`${e.message}; autobkBatch cannot finish ${batch.kind === 'stream' ? 'a streamed batch' : 'a batch delivered through onChunk'} on the CPU (its spectra were partly handed over or read)`, { cause: e });
+      if (batch.kind === 'stream') {
+        throw new GpuDeviceError(`${e.message}; autobkBatch cannot finish a streamed batch on the CPU (its blocks were read: ${delivered} spectra were delivered)`, { cause: e });
       }
       const n = await threads();
-      (run.notice ?? console.warn)(`batchfit: ${e.message}; autobkBatch fits the batch again on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`}).`);
-      return await runOnCpu(batch, options, run, n, t0);
+      (run.notice ?? console.warn)(`batchfit: ${e.message}; autobkBatch fits the batch again on the CPU (${n === 0 ? 'in the calling thread' : `${n} worker threads`})${delivered > 0 ? `, delivering the spectra from ${delivered} on` : ''}.`);
+      const cpuRun: AutobkBatchRun = onChunk === undefined ? run : {
+        ...run,
+        onChunk: (chunk) => (chunk.start + chunk.count <= delivered ? undefined : onChunk(chunk.start >= delivered ? chunk : chunk.rowsFrom(delivered))),
+      };
+      return await runOnCpu(batch, options, cpuRun, n, t0);
     }
   } finally {
     if (owned) ctx.destroy();

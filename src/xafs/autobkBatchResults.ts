@@ -301,6 +301,7 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
   private readonly warningIds: Uint16Array | null;
   private readonly seriesEnergy: Float64Array | null;
   private readonly bkgSource: BkgOnDemand | null;
+  private readonly meta: AutobkBatchMeta;
   private bkgPlane: Float64Array | null;
 
   constructor(
@@ -323,6 +324,20 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
     this.warningIds = text.warningIds ?? null;
     this.bkgSource = bkgSource;
     this.bkgPlane = columns.bkg;
+    this.meta = meta;
+  }
+
+  /** Rows [first, start + count) as results of their own: a view, nothing copied. */
+  rowsFrom(first: number): AutobkBatchResults {
+    const at = first - this.start;
+    if (!(Number.isInteger(at) && at >= 0 && at <= this.count)) throw new RangeError(`rowsFrom: ${first} is outside rows ${this.start}…${this.start + this.count}`);
+    const src = this.bkgSource;
+    return new AutobkBatchResults(
+      sliceColumns(this.columns, first, this.count - at),
+      this.meta,
+      { errors: this.errors, ownRows: this.ownRows, warningLists: this.warningLists, warningIds: this.warningIds?.subarray(at) ?? null },
+      src === null ? null : { ...src, rowOf: (i) => src.rowOf(i + at) },
+    );
   }
 
   get status(): Uint8Array { return this.columns.status; }
