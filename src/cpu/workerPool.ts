@@ -214,8 +214,14 @@ function jobCount<D>(jobs: readonly WorkerJob<D>[] | LazyJobs<D>): number {
   return 'make' in jobs ? jobs.count : jobs.length;
 }
 
+/** Lets pending events run between in-thread jobs: setImmediate in Node, a 0 ms timer in a browser (which has no setImmediate). */
 function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
+/** Whether a buffer is shared memory; false where SharedArrayBuffer does not exist (a page that is not cross-origin isolated). */
+export function isSharedBuffer(b: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
 }
 
 async function mapInThread<I, D, O>(opts: MapInWorkersOptions<I, D, O>, factory: WorkerHandlerFactory<I, D, O>): Promise<O[]> {

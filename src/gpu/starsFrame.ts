@@ -11,6 +11,7 @@
  * for every pixel a star of any stamp radius (≤ 15) can touch; each star is measured in the band
  * that owns its starting row.
  */
+import { isSharedBuffer } from '../cpu/workerPool.js';
 import { createStorageBuffer, upload } from './buffers.js';
 import type { GpuContext } from './context.js';
 
@@ -117,7 +118,7 @@ export class GpuStarFrame {
     // planes go through one reused staging array, a few MiB at a time.
     let staging: Float32Array | undefined;
     const put = (buffer: GPUBuffer, plane: Float32Array, byteOffset: number): void => {
-      if (!(plane.buffer instanceof SharedArrayBuffer)) {
+      if (!isSharedBuffer(plane.buffer)) {
         upload(this.ctx, buffer, plane, byteOffset);
         return;
       }

@@ -3,7 +3,7 @@
  * spread over worker threads reading the frame from shared memory. The same numbers as
  * `backgroundGrid`, tile for tile.
  */
-import { availableThreads, mapInWorkers } from '../cpu/workerPool.js';
+import { availableThreads, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
 import { finishGrid, tileLayout, tileStatistics, type BackgroundOptions, type SkyGrid } from './background.js';
 // Types only, as in measureBatch.ts: the workers load the module by URL, one thread computes inline.
 import type { BackgroundWorkerInit, BackgroundWorkerJob, TileRows } from './backgroundWorker.js';
@@ -33,7 +33,7 @@ export async function backgroundGridBatch(image: Image, options: BackgroundOptio
   }
   // Workers read the frame in place when it is shared; otherwise it is copied there once.
   let data = image.data;
-  if (!(data.buffer instanceof SharedArrayBuffer)) {
+  if (!isSharedBuffer(data.buffer)) {
     data = new Float32Array(new SharedArrayBuffer(image.data.byteLength));
     data.set(image.data);
   }

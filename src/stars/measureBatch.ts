@@ -4,7 +4,7 @@
  * all CPU cores with worker_threads writing into shared columns. One catalogue row per
  * position, in input order, with the fields and statuses of measureStars.
  */
-import { availableThreads, mapInWorkers } from '../cpu/workerPool.js';
+import { availableThreads, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import type { StarsBatchTimings } from '../gpu/starsBatch.js';
 import { GpuStarFrame } from '../gpu/starsFrame.js';
@@ -91,7 +91,7 @@ export function cpuJobBounds(n: number, threads: number): number[] {
  * 16384² plane costs seconds to copy, far more than measuring 10⁵ stars).
  */
 function inSharedMemory(v: Float32Array): Float32Array {
-  if (v.buffer instanceof SharedArrayBuffer) return v;
+  if (isSharedBuffer(v.buffer)) return v;
   const s = new Float32Array(new SharedArrayBuffer(v.byteLength));
   s.set(v);
   return s;

@@ -4,7 +4,7 @@
  * its own that move back without a copy. A packed or streamed series goes through in blocks of
  * rows, so that neither the job buffers nor a worker map's replies ever hold more than a block.
  */
-import { mapInWorkers, type WorkerJob } from '../cpu/workerPool.js';
+import { isSharedBuffer, mapInWorkers, type WorkerJob } from '../cpu/workerPool.js';
 import type { AutobkBatchOptions, AutobkBatchRun, BatchSpectrum, BatchTimings } from './autobkBatchTypes.js';
 import { sliceColumns, type AutobkPlaneShape, type ResultSink } from './autobkBatchResults.js';
 import { E0_GIVEN, STEP_GIVEN, autobkChunkHandler, type AutobkChunk, type AutobkJob, type AutobkWorkerInit } from './autobkWorker.js';
@@ -131,7 +131,7 @@ export async function autobkBatchCpu(
 ): Promise<Pick<BatchTimings, 'setupMs' | 'transformMs' | 'lmMs' | 'readbackMs'>> {
   const target = sink.target;
   // Workers write the batch planes in place only where they can share them.
-  const inPlace = target !== null && (threads === 0 || target.chi.buffer instanceof SharedArrayBuffer);
+  const inPlace = target !== null && (threads === 0 || isSharedBuffer(target.chi.buffer));
   const init: AutobkWorkerInit = {
     options,
     chir: run.chir === undefined || run.chir === false ? null : run.chir,

@@ -8,6 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireGpu } from '../util/gpu.js';
+import { detectStars, measureStars, readFits } from '../../src/stars/index.js';
+import { autobkBatch, readSpectrum } from '../../src/xafs/index.js';
+import { loadField } from '../stars/fields.js';
+import { loadReference, loadSpectrum } from '../xafs/fixtures.js';
+
+interface LibraryCheck {
+  autobkCpu: number[][];
+  autobkGpu: number[][];
+  starsCpu: { x: number[]; y: number[]; status: number[] };
+  starsGpu: { x: number[]; y: number[]; status: number[] };
+  detected: number;
+  spectrum: { n: number; first: number; last: number };
+  fits: { width: number; height: number; sum: number };
+  sharedArrayBuffer: boolean;
+}
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -35,8 +50,9 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       },
     });
     const page = `<!doctype html><meta charset="utf-8"><script type="module">
-      import { runFftCheck } from './bundle.js';
+      import { runFftCheck, runLibraryCheck } from './bundle.js';
       window.runFftCheck = runFftCheck;
+      window.runLibraryCheck = runLibraryCheck;
       document.title = 'ready';
     </script>`;
     server = createServer((req, res) => {
@@ -58,35 +74,84 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs the bundled GPU FFT and matches the CPU FFT within 2e-6·max|X|', async () => {
+  async function withPage<T>(run: (page: import('playwright-core').Page) => Promise<T>): Promise<T> {
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'batchfit-chromium-'));
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--no-sandbox',
-        '--enable-unsafe-webgpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-      ],
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
     });
     try {
       const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(url);
       await page.waitForFunction(() => document.title === 'ready');
-      const result = await page.evaluate(async () => {
-        const w = window as unknown as { runFftCheck: (n: number, c: number, k: number) => Promise<{ adapter: string; relativeError: number }> };
-        return w.runFftCheck(2048, 8, 40);
-      });
-      console.info(`[batchfit] browser GPU tests run on: ${result.adapter}`);
-      expect(result.relativeError).toBeLessThanOrEqual(2e-6);
+      const out = await run(page);
+      expect(errors).toEqual([]);
+      return out;
     } finally {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     }
+  }
+
+  it('the batch APIs on an ordinary page (no SharedArrayBuffer, no setImmediate) give Node’s results', async () => {
+    const fx = join(import.meta.dirname, '..', 'fixtures');
+    const names = ['cu_rt01', 'fe2o3_rt1', 'znse_zn_xafs'];
+    const spectra = names.map((n) => loadSpectrum(loadReference(n)));
+    const f = loadField('stars_gauss_iso');
+    const xs = f.stars.map((s) => s.x_init);
+    const ys = f.stars.map((s) => s.y_init);
+    const xmuText = readFileSync(join(fx, 'xafs', 'cu_rt01.xmu'), 'utf8');
+    const fitsBytes = readFileSync(join(fx, 'stars', 'sep_image.fits'));
+    const input = {
+      spectra: spectra.map((s) => ({ energy: Array.from(s.energy), mu: Array.from(s.mu) })),
+      image: { width: f.image.width, height: f.image.height, data: Array.from(f.image.data) },
+      positions: { x: xs, y: ys },
+      xmuText,
+      fitsBytes: Array.from(fitsBytes),
+    };
+    const got = await withPage((page) =>
+      page.evaluate(async (arg) => (window as unknown as { runLibraryCheck: (a: typeof arg) => Promise<LibraryCheck> }).runLibraryCheck(arg), input),
+    );
+    expect(got.sharedArrayBuffer).toBe(false);
+    const cpu = (await autobkBatch(spectra, {}, { device: 'cpu', workers: 0 })).toRecords();
+    cpu.forEach((r, i) => {
+      if (r.status === 'error') throw new Error(r.error);
+      const max = Math.max(...Array.from(r.chi, Math.abs));
+      const d = (a: number[]) => Math.max(...a.map((v, j) => Math.abs(v - r.chi[j]!))) / max;
+      // Chromium's V8 and Node's may round exp/log differently in the last place.
+      expect(d(got.autobkCpu[i]!), `${names[i]} CPU`).toBeLessThanOrEqual(1e-9);
+      expect(d(got.autobkGpu[i]!), `${names[i]} GPU (SwiftShader)`).toBeLessThanOrEqual(1e-4);
+    });
+    const stars = measureStars(f.image, { x: Float64Array.from(xs), y: Float64Array.from(ys) }, { method: 'gaussian', fwhm: 3 });
+    expect(got.starsCpu.status).toEqual(Array.from(stars.status));
+    expect(got.starsGpu.status).toEqual(Array.from(stars.status));
+    for (let i = 0; i < stars.length; i++) {
+      if (stars.status[i] !== 0) continue;
+      expect(Math.abs(got.starsCpu.x[i]! - stars.x[i]!), `star ${i} CPU`).toBeLessThanOrEqual(1e-9);
+      expect(Math.abs(got.starsGpu.x[i]! - stars.x[i]!), `star ${i} GPU`).toBeLessThanOrEqual(0.002);
+      expect(Math.abs(got.starsGpu.y[i]! - stars.y[i]!), `star ${i} GPU`).toBeLessThanOrEqual(0.002);
+    }
+    expect(got.detected).toBe(detectStars(f.image, { threshold: 5, fwhm: 3 }).length);
+    const sp = readSpectrum(xmuText, { energy: 1, mu: 2 });
+    expect(got.spectrum).toEqual({ n: sp.energy.length, first: sp.mu[0], last: sp.mu[sp.mu.length - 1] });
+    const fits = readFits(new Uint8Array(fitsBytes));
+    expect(got.fits.width).toBe(fits.width);
+    expect(got.fits.height).toBe(fits.height);
+    expect(got.fits.sum).toBeCloseTo(fits.data.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0), 6);
+  }, 300_000);
+
+  it('runs the bundled GPU FFT and matches the CPU FFT within 2e-6·max|X|', async () => {
+    const result = await withPage((page) =>
+      page.evaluate(async () => {
+        const w = window as unknown as { runFftCheck: (n: number, c: number, k: number) => Promise<{ adapter: string; relativeError: number }> };
+        return w.runFftCheck(2048, 8, 40);
+      }),
+    );
+    console.info(`[batchfit] browser GPU tests run on: ${result.adapter}`);
+    expect(result.relativeError).toBeLessThanOrEqual(2e-6);
   });
 });

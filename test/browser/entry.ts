@@ -1,8 +1,10 @@
 // Browser entry for the Chromium test: the GPU FFT through navigator.gpu, checked against the
-// CPU FFT, both from the same bundle (shaders embedded, no file access).
+// CPU FFT, both from the same bundle (shaders embedded, no file access); and the batch APIs.
 import { GpuContext } from '../../src/gpu/context.js';
 import { BatchedFft } from '../../src/gpu/fft.js';
 import { realFftPlan } from '../../src/math/fft.js';
+import { detectStars, measureStarsBatch, readFits, type StarCatalogue } from '../../src/stars/index.js';
+import { autobkBatch, readSpectrum, type AutobkBatchResults } from '../../src/xafs/index.js';
 
 export async function runFftCheck(n: number, columns: number, nOut: number) {
   const ctx = await GpuContext.create();
@@ -29,4 +31,40 @@ export async function runFftCheck(n: number, columns: number, nOut: number) {
   const adapter = ctx.describe();
   ctx.destroy();
   return { adapter, relativeError: err / max };
+}
+
+/**
+ * The batch APIs on an ordinary page (no SharedArrayBuffer, no setImmediate): autobkBatch of
+ * several spectra and measureStarsBatch on the GPU and the CPU, detectStars, readSpectrum and
+ * readFits, from data the test hands over. Numbers come back as plain arrays for the Node side
+ * to compare with its own results.
+ */
+export async function runLibraryCheck(input: {
+  spectra: { energy: number[]; mu: number[] }[];
+  image: { width: number; height: number; data: number[] };
+  positions: { x: number[]; y: number[] };
+  xmuText: string;
+  fitsBytes: number[];
+}) {
+  const ctx = await GpuContext.create();
+  const spectra = input.spectra.map((s) => ({ energy: Float64Array.from(s.energy), mu: Float64Array.from(s.mu) }));
+  const chiOf = (r: AutobkBatchResults) => r.toRecords().map((x) => (x.status === 'error' ? [] : Array.from(x.chi)));
+  const autobkCpu = chiOf(await autobkBatch(spectra, {}, { device: 'cpu' }));
+  const autobkGpu = chiOf(await autobkBatch(spectra, {}, { device: 'gpu', gpu: ctx }));
+  const image = { width: input.image.width, height: input.image.height, data: Float32Array.from(input.image.data) };
+  const positions = { x: Float64Array.from(input.positions.x), y: Float64Array.from(input.positions.y) };
+  const o = { method: 'gaussian' as const, fwhm: 3 };
+  const starsOf = (c: StarCatalogue) => ({ x: Array.from(c.x), y: Array.from(c.y), status: Array.from(c.status) });
+  const starsCpu = starsOf(await measureStarsBatch(image, positions, o, { device: 'cpu' }));
+  const starsGpu = starsOf(await measureStarsBatch(image, positions, o, { device: 'gpu', gpu: ctx }));
+  const detected = detectStars(image, { threshold: 5, fwhm: 3 }).length;
+  const spectrum = readSpectrum(input.xmuText, { energy: 1, mu: 2 });
+  const fits = readFits(Uint8Array.from(input.fitsBytes));
+  ctx.destroy();
+  return {
+    autobkCpu, autobkGpu, starsCpu, starsGpu, detected,
+    spectrum: { n: spectrum.energy.length, first: spectrum.mu[0], last: spectrum.mu[spectrum.mu.length - 1] },
+    fits: { width: fits.width, height: fits.height, sum: fits.data.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) },
+    sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
+  };
 }
