@@ -55,12 +55,16 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       window.runLibraryCheck = runLibraryCheck;
       document.title = 'ready';
     </script>`;
+    // Under /isolated/ the page and bundle come with COOP/COEP: a cross-origin-isolated page,
+    // where SharedArrayBuffer exists; elsewhere an ordinary page, where it does not.
     server = createServer((req, res) => {
-      if (req.url === '/bundle.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript' });
+      const isolated = req.url?.startsWith('/isolated/') === true;
+      const headers: Record<string, string> = isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+      if (req.url?.endsWith('/bundle.js')) {
+        res.writeHead(200, { 'content-type': 'text/javascript', ...headers });
         res.end(readFileSync(join(dir, 'bundle.js')));
       } else {
-        res.writeHead(200, { 'content-type': 'text/html' });
+        res.writeHead(200, { 'content-type': 'text/html', ...headers });
         res.end(page);
       }
     });
@@ -74,7 +78,7 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function withPage<T>(run: (page: import('playwright-core').Page) => Promise<T>): Promise<T> {
+  async function withPage<T>(run: (page: import('playwright-core').Page) => Promise<T>, path = ''): Promise<T> {
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'batchfit-chromium-'));
     const context = await chromium.launchPersistentContext(profile, {
@@ -86,7 +90,7 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(url);
+      await page.goto(url + path);
       await page.waitForFunction(() => document.title === 'ready');
       const out = await run(page);
       expect(errors).toEqual([]);
@@ -97,7 +101,10 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     }
   }
 
-  it('the batch APIs on an ordinary page (no SharedArrayBuffer, no setImmediate) give Node’s results', async () => {
+  it.each([
+    ['an ordinary page (no SharedArrayBuffer, no setImmediate)', '', false],
+    ['a cross-origin-isolated page (SharedArrayBuffer)', 'isolated/', true],
+  ] as const)('the batch APIs on %s give Node’s results', async (_kind, path, shared) => {
     const fx = join(import.meta.dirname, '..', 'fixtures');
     const names = ['cu_rt01', 'fe2o3_rt1', 'znse_zn_xafs'];
     const spectra = names.map((n) => loadSpectrum(loadReference(n)));
@@ -113,10 +120,11 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       xmuText,
       fitsBytes: Array.from(fitsBytes),
     };
-    const got = await withPage((page) =>
-      page.evaluate(async (arg) => (window as unknown as { runLibraryCheck: (a: typeof arg) => Promise<LibraryCheck> }).runLibraryCheck(arg), input),
+    const got = await withPage(
+      (page) => page.evaluate(async (arg) => (window as unknown as { runLibraryCheck: (a: typeof arg) => Promise<LibraryCheck> }).runLibraryCheck(arg), input),
+      path,
     );
-    expect(got.sharedArrayBuffer).toBe(false);
+    expect(got.sharedArrayBuffer).toBe(shared);
     const cpu = (await autobkBatch(spectra, {}, { device: 'cpu', workers: 0 })).toRecords();
     cpu.forEach((r, i) => {
       if (r.status === 'error') throw new Error(r.error);
