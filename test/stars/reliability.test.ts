@@ -26,9 +26,13 @@ const ctx = await testGpu();
 const field = loadField('stars_gauss_iso');
 const img = field.image;
 
-/** Runs f, which must throw (or reject) within `ms`, and returns the message. */
+/** Peak RSS of the process so far, MB (it only grows: a case that allocates more shows). */
+const peakMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** Runs f, which must throw (or reject) within `ms` and 256 MB of peak RSS, and returns the message. */
 async function rejection(f: () => unknown, ms = 1000): Promise<string> {
   const t0 = performance.now();
+  const m0 = peakMb();
   let message = '';
   try {
     await f();
@@ -36,6 +40,7 @@ async function rejection(f: () => unknown, ms = 1000): Promise<string> {
     message = (e as Error).message;
   }
   expect(performance.now() - t0).toBeLessThan(ms);
+  expect(peakMb() - m0).toBeLessThan(256);
   expect(message, 'no error').not.toBe('');
   return message;
 }

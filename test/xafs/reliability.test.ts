@@ -10,13 +10,18 @@ const { energy: E, mu: MU } = loadSpectrum(loadReference('cu_rt01'));
 const k = Float64Array.from({ length: 350 }, (_, i) => 0.05 * i);
 const chi = Float64Array.from(k, (v) => Math.sin(2 * v) * Math.exp(-0.01 * v * v));
 
-/** Runs f, which must finish within a second. */
+/** Peak RSS of the process so far, MB (it only grows: a case that allocates more shows). */
+const peakMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** Runs f, which must finish within a second and raise the peak RSS by less than 256 MB. */
 function quick<T>(f: () => T): T {
   const t0 = performance.now();
+  const m0 = peakMb();
   try {
     return f();
   } finally {
     expect(performance.now() - t0).toBeLessThan(1000);
+    expect(peakMb() - m0).toBeLessThan(256);
   }
 }
 
@@ -28,8 +33,10 @@ describe('High 1: one bad spectrum never takes down a CPU batch', () => {
   for (const last of [1e300, 1e16]) {
     it(`an energy of ${last} eV: that item's own error naming kmax, the other converges`, async () => {
       const t0 = performance.now();
+      const m0 = peakMb();
       const [good, bad] = await batchRecords([{ energy: E, mu: MU }, { energy: [...E.slice(0, -1), last], mu: MU }]);
       expect(performance.now() - t0).toBeLessThan(1000);
+      expect(peakMb() - m0).toBeLessThan(256);
       expect(good!.status).toBe('converged');
       expect(bad!.status).toBe('error');
       expect(bad!.status === 'error' && bad!.error).toMatch(/kmax = .* must be at most 100 Å⁻¹/);
