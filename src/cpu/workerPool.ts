@@ -219,6 +219,11 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 }
 
+/** Whether worker threads can share memory here (a browser page needs cross-origin isolation). */
+export function canShareMemory(): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+}
+
 /** Whether a buffer is shared memory; false where SharedArrayBuffer does not exist (a page that is not cross-origin isolated). */
 export function isSharedBuffer(b: ArrayBufferLike): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;

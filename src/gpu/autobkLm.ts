@@ -382,9 +382,18 @@ export class AutobkLm {
     this.statusReadback.copyFrom(enc, this.counter, 4);
   }
 
-  /** The active count of the last submission that copied it (its only read-back). */
-  async readActive(): Promise<number> {
-    await this.statusReadback.read(this.activeCount);
+  /**
+   * The active count of the last submission that copied it (its only read-back); with
+   * `probeGapMs` the mapping is probed at that interval (ReadbackBuffer.mapProbing).
+   */
+  async readActive(probeGapMs?: number): Promise<number> {
+    if (probeGapMs === undefined) {
+      await this.statusReadback.read(this.activeCount);
+    } else {
+      const mapped = await this.statusReadback.mapProbing(4, probeGapMs);
+      this.activeCount[0] = new Uint32Array(mapped, 0, 1)[0]!;
+      this.statusReadback.unmap();
+    }
     return this.activeCount[0]!;
   }
 

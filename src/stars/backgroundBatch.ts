@@ -3,7 +3,7 @@
  * spread over worker threads reading the frame from shared memory. The same numbers as
  * `backgroundGrid`, tile for tile.
  */
-import { availableThreads, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
+import { availableThreads, canShareMemory, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
 import { finishGrid, tileLayout, tileStatistics, type BackgroundOptions, type SkyGrid } from './background.js';
 // Types only, as in measureBatch.ts: the workers load the module by URL, one thread computes inline.
 import type { BackgroundWorkerInit, BackgroundWorkerJob, TileRows } from './backgroundWorker.js';
@@ -27,7 +27,8 @@ export async function backgroundGridBatch(image: Image, options: BackgroundOptio
   const sd = new Float64Array(t.nx * t.ny);
   const threads = Math.min(batch.workers ?? (await availableThreads()), t.ny);
   batch.signal?.throwIfAborted();
-  if (threads <= 1) {
+  // The workers read the frame from shared memory: where there is none, the calling thread works.
+  if (threads <= 1 || !canShareMemory()) {
     tileStatistics(image.data, t, 0, t.ny, bg, sd);
     return finishGrid(t, bg, sd);
   }

@@ -23,7 +23,7 @@ import { checkGrid, type BackgroundMap, type SkyGrid } from './background.js';
 import { backgroundGridBatch } from './backgroundBatch.js';
 import { finalCheckFlags, MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, STATUS_FAILED, StarCatalogue, type FloatColumn, type StarColumns } from './catalogue.js';
 import { checkImage, type Image } from './image.js';
-import { checkMap, fillPositions, positionReader, resolveOptions, StarWorkspace, type StarPositions } from './measure.js';
+import { checkMap, fillPositions, positionReader, resolveOptions, StarWorkspace, type Resolved, type StarPositions } from './measure.js';
 import { FLAG_INVALID_POSITION, FLAG_OUTSIDE, type MeasureOptions } from './types.js';
 
 export { GpuStarFrame } from '../gpu/starsFrame.js';
@@ -146,8 +146,7 @@ function finalCheck(c: { x: Float64Array; y: Float64Array; fwhm: FloatColumn; fl
 const catalogueStorage = new WeakMap<StarCatalogue, ArrayBuffer>();
 
 /** The batch of kernels and buffers for these options on this frame, made on first use and kept with it. */
-async function batchFor(frame: GpuStarFrame, options: MeasureOptions, tuning: GpuBatchTuning): Promise<StarsGpuBatch> {
-  const o = resolveOptions(options);
+async function batchFor(frame: GpuStarFrame, o: Resolved, tuning: GpuBatchTuning): Promise<StarsGpuBatch> {
   const key = JSON.stringify([o.method, o.fwhm, o.gain, o.saturation, o.annulus, o.beta, o.rnFloor, tuning.maxStarsPerDispatch, tuning.iterationsPerSubmission]);
   const had = frame.attached.get(key);
   if (had) return had as StarsGpuBatch;
@@ -193,8 +192,9 @@ export async function measureStarsGpu(
   const tHost = performance.now();
   if (frame.isDestroyed) throw new Error('measureStarsBatch: this GPU frame was destroyed');
   const { width: W, height: H } = frame;
-  const batch = await batchFor(frame, options, run.tuning ?? {});
-  const method = resolveOptions(options).method;
+  const resolved = resolveOptions(options);
+  const batch = await batchFor(frame, resolved, run.tuning ?? {});
+  const method = resolved.method;
   const { count: n } = positionReader(positions);
   const into = run.into;
   const recycled = into === undefined ? undefined : catalogueStorage.get(into);

@@ -145,13 +145,6 @@ export function writeStarRow(c: StarColumns, k: number, r: StarMeasurement): voi
   c.flags[k] = r.flags;
 }
 
-/** Copies rows [0, n) of `src` into `dst` from row `at` (one typed-array copy per field). */
-export function copyStarRows(dst: StarColumns, at: number, src: StarColumns, n: number): void {
-  for (const f of ['xInput', 'yInput', 'x', 'y', ...STAR_FLOAT_FIELDS, ...STAR_INT_FIELDS] as const) {
-    (dst[f] as FloatColumn | Uint32Array).set((src[f] as FloatColumn | Uint32Array).subarray(0, n), at);
-  }
-}
-
 /**
  * A star of a catalogue as a `StarMeasurement`: getters over the columns, so nothing is copied
  * until a field is read.

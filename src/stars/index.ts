@@ -11,6 +11,9 @@ export { FrameMeasurer, measureStars, newStarMeasurement, stampRadius, StarWorks
 export {
   StarCatalogue,
   STAR_STATUS,
+  STATUS_OK,
+  STATUS_FALLBACK,
+  STATUS_FAILED,
   MEASURE_METHODS,
   NO_FIT_REASON,
   STAR_FLOAT_FIELDS,

@@ -4,7 +4,7 @@
  * all CPU cores with worker_threads writing into shared columns. One catalogue row per
  * position, in input order, with the fields and statuses of measureStars.
  */
-import { availableThreads, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
+import { availableThreads, canShareMemory, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import type { StarsBatchTimings } from '../gpu/starsBatch.js';
 import { GpuStarFrame } from '../gpu/starsFrame.js';
@@ -105,7 +105,8 @@ async function measureStarsCpu(image: Image, positions: StarPositions, options: 
   const measurer = new FrameMeasurer(image, options, background);
   const map = measurer.map;
   const { count: n, read } = positionReader(positions);
-  const requested = o.workers ?? (await availableThreads());
+  // The workers write into shared columns: where memory cannot be shared, the calling thread measures.
+  const requested = canShareMemory() ? (o.workers ?? (await availableThreads())) : 0;
   const columns = allocateStarColumns(n, requested > 0);
   if (requested === 0 || n === 0) {
     measurer.measureRows(read, 0, n, columns);

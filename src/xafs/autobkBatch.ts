@@ -4,7 +4,7 @@
  * result is columnar (AutobkBatchResults): typed-array planes for the whole batch, records only
  * as views; a spectrum that cannot be fitted gets status 'error' and its own message.
  */
-import { availableThreads } from '../cpu/workerPool.js';
+import { availableThreads, canShareMemory } from '../cpu/workerPool.js';
 import { GpuContext, GpuDeviceError, GpuUnavailableError } from '../gpu/context.js';
 import { df64Verdict } from '../gpu/df64SelfTest.js';
 import { autobkBatchCpu } from './autobkBatchCpu.js';
@@ -16,10 +16,6 @@ import type { AutobkBatchInput, AutobkBatchOptions, AutobkBatchRun, BatchTimings
 /** Below this many spectra the default runs in the calling thread: starting workers costs more. */
 const MIN_SPECTRA_FOR_WORKERS = 32;
 
-/** Whether worker threads can share the batch planes (a browser page needs cross-origin isolation). */
-function canShareMemory(): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
-}
 
 /** Whether ctx's device is lost: its loss is reported a moment after the first failing call. */
 async function lostDevice(ctx: GpuContext): Promise<boolean> {

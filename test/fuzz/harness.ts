@@ -57,7 +57,7 @@ export function fuzzProperty<T>(
 }
 
 /** A short, printable description of a value (fast-check's), cut to `max` characters. */
-export function describeValue(v: unknown, max = 2000): string {
+function describeValue(v: unknown, max = 2000): string {
   const s = fc.stringify(v);
   return s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;
 }
