@@ -1,6 +1,8 @@
 /**
  * Runs the benchmarks: every bench/*.bench.ts (compiled to build/bench/*.bench.js) exports a
  * default async function. `npm run bench -- fft` runs only the files whose name contains "fft".
+ * `stars-sep` also runs SEP through /usr/bin/python3 (bench/sep/sep_bench.py) for its side-by-side
+ * column, and skips that column with a notice where sep cannot be imported.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,7 +1,9 @@
 // Shared by the star kernels: spliced into stars_extract.wgsl, stars_metrics.wgsl and
 // stars_fit.wgsl by their `//! include "stars_common.wgsl"` line (scripts/embed-shaders.mjs);
-// never compiled alone. It declares no bindings. It refers to two names each including shader
-// declares: `params` (its uniform, with a nanBits field) and the override R (stamp radius).
+// never compiled alone. It declares one binding, the sky grid (binding 7 of group 0, which no
+// star kernel may use for anything else; a kernel that does not read the sky leaves it out of
+// its layout). It refers to two names each including shader declares: `params` (its uniform,
+// with a nanBits field) and the override R (stamp radius).
 
 // The uniform of stars_extract and stars_metrics (binding 0 of both; the same buffer range).
 // One per chunk of stars; the host rewrites it (128 bytes) for every call.
@@ -27,7 +29,7 @@ struct Params {
   // PSF model of the fit (0 gaussian, 1 rotated, 2 moffat fixed β, 3 moffat free β): a uniform,
   // not an override, so one compiled kernel serves every model.
   model: u32,
-  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 2) although they are constants: with
+  // Loop bounds passed at run time (WG/2, 40, 4, 4, SORT_N, 5) although they are constants: with
   // constant trip counts lavapipe's LLVM unrolls the loops around every barrier, and a cold
   // compile of the extraction kernel took most of a minute.
   halfWg: u32,
@@ -51,9 +53,11 @@ struct Params {
   method: u32,
   // The chunk's first slot: order is bound whole (a range would force 64-slot alignment).
   firstSlot: u32,
+  // 1: the fit has the sky slope Bx, By as parameters (after B); 0: B only.
+  skySlope: u32,
 }
 
-// Per-star INFO words: stars_extract writes [0, 16), stars_metrics [16, 24).
+// Per-star INFO words: stars_extract writes [0, 16) and [25, 29), stars_metrics [16, 25).
 const INFO: u32 = 32u;
 const INFO_IX = 0u;
 const INFO_IY = 1u;
@@ -81,6 +85,12 @@ const INFO_PX = 22u;
 const INFO_PY = 23u;
 // 1 once stars_metrics has written the star's catalogue row (stars_extract clears it).
 const INFO_DONE = 24u;
+// The local sky plane INFO_SKY + INFO_SKYBX·u + INFO_SKYBY·v, (u, v) offsets from the pixel
+// (INFO_SKYIX, INFO_SKYIY) (i32 bits) the stamp was centred on; stars_extract writes them.
+const INFO_SKYBX = 25u;
+const INFO_SKYBY = 26u;
+const INFO_SKYIX = 27u;
+const INFO_SKYIY = 28u;
 
 // Stages (INFO_STAGE): how far the measurement got.
 const STAGE_MEASURED = 0u;
@@ -100,18 +110,22 @@ const FLAG_NO_BACKGROUND = 512u;
 const FLAG_NO_PIXELS = 1024u;
 
 // Per-star LM words (layout in the header of stars_fit.wgsl).
-const LM: u32 = 64u;
-const LM_G = 8u;
-const LM_TOL = 16u;
-const LM_H = 24u;
-const LM_LAMBDA = 52u;
-const LM_CHI2 = 53u;
-const LM_ITER = 54u;
-const LM_STATUS = 55u;
-const LM_PIXELS = 56u;
-const LM_VARX = 57u;
-const LM_VARY = 58u;
-const LM_NOISE = 59u;
+const LM: u32 = 80u;
+// Parameters of the largest fit (the rotated Gaussian with the sky slope) and the entries of its
+// packed JᵀWJ.
+const MAXP = 9u;
+const MAXH = 45u;
+const LM_G = 9u;
+const LM_TOL = 18u;
+const LM_H = 27u;
+const LM_LAMBDA = 72u;
+const LM_CHI2 = 73u;
+const LM_ITER = 74u;
+const LM_STATUS = 75u;
+const LM_PIXELS = 76u;
+const LM_VARX = 77u;
+const LM_VARY = 78u;
+const LM_NOISE = 79u;
 
 const BETA_MIN = 1.5;
 const BETA_MAX = 20.0;
@@ -128,7 +142,7 @@ fn nanValue() -> f32 {
 
 // Whether PSF parameters p of `model` (stamp-local, scaled) lie where the fit may go: the
 // extraction's start check and the fit's trial-step check, as in psfModel.ts.
-fn admissible(p: array<f32, 8>, model: u32) -> bool {
+fn admissible(p: array<f32, MAXP>, model: u32) -> bool {
   let lim = f32(R + 1);
   if (!(abs(p[0]) < lim && abs(p[1]) < lim && p[2] > 0.0)) {
     return false;
@@ -157,4 +171,56 @@ fn admissible(p: array<f32, 8>, model: u32) -> bool {
       return p[3] > 0.2 && p[3] < 2.0 * wMax && p[4] >= BETA_MIN && p[4] <= BETA_MAX && isFiniteBits(p[5]);
     }
   }
+}
+
+// The sky mesh grid of backgroundMap (src/stars/background.ts), as src/gpu/starsFrame.ts uploads
+// it: the bicubic spline coefficients (f, f_xx/6, f_yy/6, f_xxyy/36) of each mesh, row-major,
+// gridNx·gridNy vec4 for the sky level, then as many for the sky σ (a 16-byte dummy when the sky
+// comes as planes).
+@group(0) @binding(7) var<storage, read> skyGrid: array<vec4<f32>>;
+
+// Sky level and sky σ of the mesh grid at pixel coordinate (x, y) (pixel centres at integers,
+// any real position): the tensor-product natural cubic spline through the mesh centres, the end
+// cubics extrapolated beyond them — skyAt of src/stars/background.ts in float32. nx × ny meshes
+// of cellW × cellH pixels. σ is never negative; a NaN grid gives NaN.
+fn gridSky(x: f32, y: f32, nx: u32, ny: u32, cellW: f32, cellH: f32) -> vec2<f32> {
+  let gx = (x + 0.5) / cellW - 0.5;
+  let gy = (y + 0.5) / cellH - 0.5;
+  var i = 0u;
+  var t = 0.0;
+  if (nx > 1u) {
+    i = u32(clamp(floor(gx), 0.0, f32(nx - 2u)));
+    t = gx - f32(i);
+  }
+  var j = 0u;
+  var u = 0.0;
+  if (ny > 1u) {
+    j = u32(clamp(floor(gy), 0.0, f32(ny - 2u)));
+    u = gy - f32(j);
+  }
+  let i1 = min(i + 1u, nx - 1u);
+  let j1 = min(j + 1u, ny - 1u);
+  let a = 1.0 - t;
+  let wx = vec4<f32>(a, t, a * a * a - a, t * t * t - t);
+  let b = 1.0 - u;
+  let wy = vec4<f32>(b, u, b * b * b - b, u * u * u - u);
+  let n = nx * ny;
+  var out = vec2<f32>(0.0);
+  for (var p = 0u; p < 2u; p++) {
+    let o = p * n;
+    let c00 = skyGrid[o + j * nx + i];
+    let c10 = skyGrid[o + j * nx + i1];
+    let c01 = skyGrid[o + j1 * nx + i];
+    let c11 = skyGrid[o + j1 * nx + i1];
+    // Along x on the two mesh rows: the level and its y-curvature; then along y.
+    let f0 = wx.x * c00.x + wx.y * c10.x + wx.z * c00.y + wx.w * c10.y;
+    let f1 = wx.x * c01.x + wx.y * c11.x + wx.z * c01.y + wx.w * c11.y;
+    let g0 = wx.x * c00.z + wx.y * c10.z + wx.z * c00.w + wx.w * c10.w;
+    let g1 = wx.x * c01.z + wx.y * c11.z + wx.z * c01.w + wx.w * c11.w;
+    let v = wy.x * f0 + wy.y * f1 + wy.z * g0 + wy.w * g1;
+    // NaN is tested by its bits: arithmetic may assume finite values and drop it.
+    out[p] = select(nanValue(), v, isFiniteBits(v));
+  }
+  out.y = select(out.y, max(out.y, 0.0), isFiniteBits(out.y));
+  return out;
 }

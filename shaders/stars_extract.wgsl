@@ -1,4 +1,4 @@
-// Star stamps, one workgroup per star: local sky (tiled map or 3σ-clipped annulus), the stamp,
+// Star stamps, one workgroup per star: local sky (the map per pixel or the σ-clipped annulus plane), the stamp,
 // the over-relaxed windowed centroid with re-centring, adaptive windowed second moments, the
 // stamp marginals, and for the PSF fit the scaled stamp, its weights and the starting
 // parameters. Mirrors measureOne() of src/stars/measure.ts step by step, in float32 with
@@ -26,8 +26,8 @@
 //             this kernel writes the start parameters, the status, pixels and noise
 //   6 order   storage read, array<u32>: the input index of each slot (the chunk's slot k at
 //             firstSlot + k)
-//   7 grid    storage read, array<f32>: without skyPlanes the sky tile grid, gridNx × gridNy
-//             levels row-major, then as many sky σ values (a dummy otherwise)
+//   7 skyGrid storage read, array<vec4<f32>>: without skyPlanes the sky mesh grid's spline
+//             coefficients (layout at its declaration in stars_common.wgsl; a dummy otherwise)
 //
 // Dispatch: workgroup grid (gridX, gridY), slot = id.x + id.y·gridX < count.
 //
@@ -61,7 +61,7 @@ const BIG = 3.0e38;
 @group(0) @binding(4) var<storage, read_write> stamps: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> lm: array<f32>;
 @group(0) @binding(6) var<storage, read> order: array<u32>;
-@group(0) @binding(7) var<storage, read> grid: array<f32>;
+// Binding 7, the sky grid (skyGrid), is declared in stars_common.wgsl.
 
 var<workgroup> raw: array<f32, NPIX>;
 var<workgroup> valid: array<u32, NPIX>;
@@ -69,7 +69,7 @@ var<workgroup> ex: array<f32, SIDE>;
 var<workgroup> ey: array<f32, SIDE>;
 var<workgroup> red: array<vec4<f32>, WG>;
 var<workgroup> redOut: vec4<f32>;
-// Two sort areas: the annulus values at 0, their absolute deviations at SORT_N.
+// Two areas of SORT_N: the annulus pixels (annulusPlane) at 0, the values being sorted at SORT_N.
 var<workgroup> sorts: array<f32, 2u * SORT_N>;
 var<workgroup> annCount: atomic<u32>;
 var<workgroup> wgFlags: atomic<u32>;
@@ -84,41 +84,14 @@ fn pixelIndex(x: i32, y: i32) -> u32 {
   return u32(row) * params.width + u32(x);
 }
 
-// Sky and sky σ of the tiled map at pixel (x, y): the planes, or the bilinear interpolation
-// between tile centres that backgroundMap (src/stars/background.ts) evaluates on the CPU.
+// Sky and sky σ of the map at pixel (x, y): the planes, or the bicubic spline of the mesh grid
+// that backgroundMap (src/stars/background.ts) evaluates on the CPU (gridSky, stars_common.wgsl).
 fn mapSky(x: i32, y: i32) -> vec2<f32> {
   if (params.skyPlanes != 0u) {
     let k = pixelIndex(x, y);
     return vec2<f32>(tile[k + params.planeStride], tile[k + 2u * params.planeStride]);
   }
-  let nx = params.gridNx;
-  let ny = params.gridNy;
-  let gx = clamp((f32(x) + 0.5) / params.cellW - 0.5, 0.0, f32(nx - 1u));
-  let gy = clamp((f32(y) + 0.5) / params.cellH - 0.5, 0.0, f32(ny - 1u));
-  let i0 = min(u32(floor(gx)), nx - 1u);
-  let j0 = min(u32(floor(gy)), ny - 1u);
-  let i1 = min(i0 + 1u, nx - 1u);
-  let j1 = min(j0 + 1u, ny - 1u);
-  let fx = gx - f32(i0);
-  let fy = gy - f32(j0);
-  let n = nx * ny;
-  var out = vec2<f32>(0.0);
-  for (var p = 0u; p < 2u; p++) {
-    let o = p * n;
-    let g00 = grid[o + j0 * nx + i0];
-    let g01 = grid[o + j0 * nx + i1];
-    let g10 = grid[o + j1 * nx + i0];
-    let g11 = grid[o + j1 * nx + i1];
-    // NaN is tested by its bits: arithmetic may assume finite values and drop it.
-    if (!(isFiniteBits(g00) && isFiniteBits(g01) && isFiniteBits(g10) && isFiniteBits(g11))) {
-      out[p] = nanValue();
-      continue;
-    }
-    let a = g00 * (1.0 - fx) + g01 * fx;
-    let b = g10 * (1.0 - fx) + g11 * fx;
-    out[p] = a * (1.0 - fy) + b * fy;
-  }
-  return out;
+  return gridSky(f32(x), f32(y), params.gridNx, params.gridNy, params.cellW, params.cellH);
 }
 
 fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
@@ -176,10 +149,24 @@ fn medianSorted(base: u32, n: u32) -> f32 {
   return 0.5 * (a + b);
 }
 
-// Sky and sky σ from the pixels rIn ≤ r ≤ rOut around (ix, iy): 3σ-clipped median and MAD σ,
-// two clipping iterations, as sigmaClippedStats. (NaN, NaN) below 10 usable pixels. The values
-// are sorted once; the kept ones stay a contiguous range of the sorted values.
-fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
+// Sky plane B + Bx·u + By·v (u, v offsets from (ix, iy)) from the pixels R ≤ r ≤ RO around
+// (ix, iy), as annulusPlane (src/stars/localSky.ts): from the median level, repeatedly the MAD σ
+// of the residuals about the plane, the pixels within 3σ kept and the plane refitted to them by
+// least squares (sums about the median, as there), until the kept set no longer changes.
+// Returns (B, Bx, By, σ); B is NaN below 10 usable pixels. sorts[0, n) hold each pixel's index
+// in the (2RO+1)² span with bit 31 set while it is kept; sorts[SORT_N, …) the values being sorted.
+// params.clipIterations is the number of fits (PLANE_ITERATIONS of localSky.ts).
+const PLANE_KEPT = 0x80000000u;
+
+fn annulusPixel(bits: u32, ix: i32, iy: i32) -> vec3<f32> {
+  let span = 2 * RO + 1;
+  let q = i32(bits & 0x7fffffffu);
+  let dx = q % span - RO;
+  let dy = q / span - RO;
+  return vec3<f32>(f32(dx), f32(dy), tile[pixelIndex(ix + dx, iy + dy)]);
+}
+
+fn annulusPlane(ix: i32, iy: i32, lid: u32) -> vec4<f32> {
   if (lid == 0u) {
     atomicStore(&annCount, 0u);
   }
@@ -199,7 +186,8 @@ fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
     let v = tile[pixelIndex(x, y)];
     if (isFiniteBits(v)) {
       let slot = atomicAdd(&annCount, 1u);
-      sorts[slot] = v;
+      sorts[slot] = bitcast<f32>(u32(q) | PLANE_KEPT);
+      sorts[SORT_N + slot] = v;
     }
   }
   workgroupBarrier();
@@ -208,55 +196,82 @@ fn annulusSky(ix: i32, iy: i32, lid: u32) -> vec2<f32> {
   }
   let n = workgroupUniformLoad(&uScalar);
   if (n < 10u) {
-    return vec2<f32>(nanValue(), nanValue());
+    return vec4<f32>(nanValue(), nanValue(), nanValue(), nanValue());
   }
   for (var i = n + lid; i < SORT_N; i += WG) {
-    sorts[i] = BIG;
+    sorts[SORT_N + i] = BIG;
   }
-  bitonicSort(0u, lid);
-  var lo = 0u;
-  var cnt = n;
-  var m = 0.0;
-  var s = 0.0;
+  bitonicSort(SORT_N, lid);
+  let m0 = uniformMedian(SORT_N, n, lid);
+  // The plane about the median level: b0 is B − m0.
+  var b0 = 0.0;
+  var bx = 0.0;
+  var by = 0.0;
+  var sigma = 0.0;
   for (var it = 0u; it <= params.clipIterations; it++) {
-    m = uniformMedian(lo, cnt, lid);
     for (var i = lid; i < SORT_N; i += WG) {
-      if (i < cnt) {
-        sorts[SORT_N + i] = abs(sorts[lo + i] - m);
+      if (i < n) {
+        let a = annulusPixel(bitcast<u32>(sorts[i]), ix, iy);
+        sorts[SORT_N + i] = abs(a.z - m0 - (b0 + bx * a.x + by * a.y));
       } else {
         sorts[SORT_N + i] = BIG;
       }
     }
     bitonicSort(SORT_N, lid);
-    s = MAD_TO_SIGMA * uniformMedian(SORT_N, cnt, lid);
-    if (it == params.clipIterations || cnt < 3u || !(s > 0.0)) {
+    sigma = MAD_TO_SIGMA * uniformMedian(SORT_N, n, lid);
+    if (it == params.clipIterations) {
       break;
     }
-    let lim = 3.0 * s;
-    var rm = vec4<f32>(0.0);
-    for (var i = lid; i < cnt; i += WG) {
-      let v = sorts[lo + i];
-      if (abs(v - m) > lim) {
-        if (v < m) {
-          rm.x += 1.0;
-        } else {
-          rm.y += 1.0;
-        }
+    let lim = 3.0 * sigma;
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    for (var i = lid; i < n; i += WG) {
+      let bits = bitcast<u32>(sorts[i]);
+      let a = annulusPixel(bits, ix, iy);
+      let zc = a.z - m0;
+      let keep = select(true, abs(zc - (b0 + bx * a.x + by * a.y)) <= lim, sigma > 0.0);
+      if (((bits & PLANE_KEPT) != 0u) != keep) {
+        s2.y += 1.0;
+      }
+      sorts[i] = bitcast<f32>(select(bits & 0x7fffffffu, bits | PLANE_KEPT, keep));
+      if (keep) {
+        s0 += vec4<f32>(1.0, a.x, a.y, a.x * a.x);
+        s1 += vec4<f32>(a.x * a.y, a.y * a.y, zc, a.x * zc);
+        s2.x += a.y * zc;
       }
     }
-    let removed = reduceSum(rm, lid);
-    if (removed.x + removed.y == 0.0) {
+    let t0 = reduceSum(s0, lid);
+    let t1 = reduceSum(s1, lid);
+    let t2 = reduceSum(s2, lid);
+    if (!(it == 0u || t2.y > 0.0) || t0.x < 10.0) {
       break;
     }
-    lo += u32(removed.x);
-    cnt -= u32(removed.x) + u32(removed.y);
+    let mu = t0.y / t0.x;
+    let mv = t0.z / t0.x;
+    let mz = t1.z / t0.x;
+    let cuu = t0.w - t0.y * mu;
+    let cuv = t1.x - t0.y * mv;
+    let cvv = t1.y - t0.z * mv;
+    let cuz = t1.w - t0.y * mz;
+    let cvz = t2.x - t0.z * mz;
+    let det = cuu * cvv - cuv * cuv;
+    if (det > 1e-6 * (cuu * cvv + 1e-30) && cuu > 0.0 && cvv > 0.0) {
+      bx = (cvv * cuz - cuv * cvz) / det;
+      by = (cuu * cvz - cuv * cuz) / det;
+    } else {
+      bx = 0.0;
+      by = 0.0;
+    }
+    b0 = mz - bx * mu - by * mv;
   }
-  return vec2<f32>(m, s);
+  return vec4<f32>(m0 + b0, bx, by, sigma);
 }
 
-// Fills raw/valid around (ix, iy) with pixel − sky; sets edge, NaN and saturation flags in
-// wgFlags. Returns the number of valid pixels.
-fn extractStamp(ix: i32, iy: i32, sky: f32, lid: u32) -> u32 {
+// Fills raw/valid around (ix, iy) with pixel − sky, the sky the plane (B, Bx, By) about (ix, iy)
+// or, with fromMap, the map at each pixel; sets edge, NaN and saturation flags in wgFlags.
+// Returns the number of valid pixels.
+fn extractStamp(ix: i32, iy: i32, plane: vec3<f32>, fromMap: bool, lid: u32) -> u32 {
   var n = 0.0;
   for (var k = lid; k < NPIX; k += WG) {
     let x = ix - R + i32(k) % SIDE;
@@ -275,6 +290,10 @@ fn extractStamp(ix: i32, iy: i32, sky: f32, lid: u32) -> u32 {
     if (params.hasSaturation != 0u && v >= params.saturation) {
       atomicOr(&wgFlags, FLAG_SATURATED);
       continue;
+    }
+    var sky = plane.x + plane.y * f32(x - ix) + plane.z * f32(y - iy);
+    if (fromMap) {
+      sky = mapSky(x, y).x;
     }
     raw[k] = v - sky;
     valid[k] = 1u;
@@ -451,6 +470,11 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   var cy = sIn.w;
   var flags = 0u;
   var sky = 0.0;
+  var skyBx = 0.0;
+  var skyBy = 0.0;
+  var skyIx = ix0;
+  var skyIy = iy0;
+  var fromMap = false;
   var skySigma = 0.0;
   var centroid = CENTROID_NO_SIGNAL;
   var count = 0u;
@@ -460,18 +484,29 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   }
   for (var mv = 0u; mv < params.moves; mv++) {
     flags &= FLAG_ANNULUS_FALLBACK;
-    var sk = vec2<f32>(nanValue(), nanValue());
+    // The local sky as localSky does it: the annulus plane, else the map (its value at the
+    // centre pixel, its slopes over ±R for the metrics' cut-out, per pixel for the stamp).
+    var sk = vec4<f32>(nanValue(), 0.0, 0.0, nanValue());
     var skyOk = false;
+    fromMap = false;
     if (params.annulus != 0u) {
-      sk = annulusSky(ix, iy, lid);
+      sk = annulusPlane(ix, iy, lid);
       skyOk = isFiniteBits(sk.x);
       if (!skyOk) {
         flags |= FLAG_ANNULUS_FALLBACK;
       }
     }
     if (!skyOk) {
-      sk = mapSky(ix, iy);
-      skyOk = isFiniteBits(sk.x);
+      let m = mapSky(ix, iy);
+      let xl = max(ix - R, 0);
+      let xr = min(ix + R, i32(params.width) - 1);
+      let yl = max(iy - R, 0);
+      let yr = min(iy + R, i32(params.height) - 1);
+      let gx = select(0.0, (mapSky(xr, iy).x - mapSky(xl, iy).x) / f32(xr - xl), xr > xl);
+      let gy = select(0.0, (mapSky(ix, yr).x - mapSky(ix, yl).x) / f32(yr - yl), yr > yl);
+      sk = vec4<f32>(m.x, gx, gy, m.y);
+      skyOk = isFiniteBits(m.x);
+      fromMap = true;
     }
     if (!skyOk) {
       if (lid == 0u) {
@@ -484,13 +519,17 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       return;
     }
     sky = sk.x;
-    skySigma = max(select(0.0, sk.y, isFiniteBits(sk.y)), params.rnFloor);
+    skyBx = sk.y;
+    skyBy = sk.z;
+    skyIx = ix;
+    skyIy = iy;
+    skySigma = max(select(0.0, sk.w, isFiniteBits(sk.w)), params.rnFloor);
     workgroupBarrier();
     if (lid == 0u) {
       atomicStore(&wgFlags, 0u);
     }
     workgroupBarrier();
-    count = extractStamp(ix, iy, sky, lid);
+    count = extractStamp(ix, iy, sk.xyz, fromMap, lid);
     flags |= atomicLoad(&wgFlags);
     workgroupBarrier();
     if (count > 0u) {
@@ -542,6 +581,10 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       info[ib + INFO_STAGE] = bitcast<f32>(stage);
       info[ib + INFO_SKY] = sky;
       info[ib + INFO_SIGMA] = skySigma;
+      info[ib + INFO_SKYBX] = skyBx;
+      info[ib + INFO_SKYBY] = skyBy;
+      info[ib + INFO_SKYIX] = bitcast<f32>(skyIx);
+      info[ib + INFO_SKYIY] = bitcast<f32>(skyIy);
       lm[lb + LM_STATUS] = FIT_SKIP;
     }
     return;
@@ -611,6 +654,10 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     info[ib + INFO_COUNT] = bitcast<f32>(count);
     info[ib + INFO_SKY] = sky;
     info[ib + INFO_SIGMA] = skySigma;
+    info[ib + INFO_SKYBX] = skyBx;
+    info[ib + INFO_SKYBY] = skyBy;
+    info[ib + INFO_SKYIX] = bitcast<f32>(skyIx);
+    info[ib + INFO_SKYIY] = bitcast<f32>(skyIy);
     info[ib + INFO_CX] = cx;
     info[ib + INFO_CY] = cy;
     let nan = nanValue();
@@ -646,7 +693,8 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   }
   info[ib + INFO_SCALE] = S;
   // Starting parameters from the moments (initialParams).
-  var p = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  // Zeros beyond the model's own parameters: a fitted sky slope starts at the subtracted plane.
+  var p = array<f32, MAXP>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
   var cxx = shape.x;
   var cyy = shape.y;
   var cxy = shape.z;
@@ -680,13 +728,13 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       }
     }
   }
-  for (var k = 0u; k < 8u; k++) {
+  for (var k = 0u; k < MAXP; k++) {
     lm[lb + k] = p[k];
   }
   lm[lb + LM_PIXELS] = f32(count);
   lm[lb + LM_NOISE] = max(skySigma * invS, 1e-6);
   // Too few pixels and an inadmissible start end the fit before it starts, as on the CPU.
-  let np = select(select(select(6u, 5u, params.model == 2u), 7u, params.model == 1u), 6u, params.model == 0u);
+  let np = select(select(select(6u, 5u, params.model == 2u), 7u, params.model == 1u), 6u, params.model == 0u) + 2u * params.skySlope;
   if (count <= np) {
     lm[lb + LM_STATUS] = 4.0;
   } else if (!admissible(p, params.model)) {

@@ -4,23 +4,27 @@
 // tolerances, "a step below tolerance that no longer lowers χ² has converged"), in float32 on
 // stamp-local coordinates with the data scaled by S (centroid.md §11).
 //
-// Models and parameter layouts (background last), all integrated over the pixel:
-//   MODEL 0 gaussian         [x0, y0, F, σx, σy, B]        exact, differences of the normal CDF
-//   MODEL 1 gaussianRotated  [x0, y0, F, a, b, c, B]       2×2 Gauss–Legendre per pixel
-//   MODEL 2 moffat, fixed β  [x0, y0, A, α, B]             2×2 Gauss–Legendre per pixel
-//   MODEL 3 moffat, free β   [x0, y0, A, α, β, B]          2×2 Gauss–Legendre per pixel
+// Models and parameter layouts (background B at NB, then with SLOPE the sky slope Bx, By), all
+// integrated over the pixel:
+//   MODEL 0 gaussian         [x0, y0, F, σx, σy, B (, Bx, By)]   exact, differences of the normal CDF
+//   MODEL 1 gaussianRotated  [x0, y0, F, a, b, c, B (, Bx, By)]  2×2 Gauss–Legendre per pixel
+//   MODEL 2 moffat, fixed β  [x0, y0, A, α, B (, Bx, By)]        2×2 Gauss–Legendre per pixel
+//   MODEL 3 moffat, free β   [x0, y0, A, α, β, B (, Bx, By)]     2×2 Gauss–Legendre per pixel
+// The sky under the star is B + Bx·u + By·v (u, v the stamp offsets of the pixel), on top of the
+// local plane the extraction subtracted.
 //
-// Override constants: MODEL, NP (its parameter count), R (stamp radius; SIDE = 2R+1,
-// NPIX = SIDE²), WG (invocations per workgroup, a power of two ≥ 64).
+// Override constants: MODEL, NP (its parameter count, the slope's two included), SLOPE (whether
+// the slope is fitted), R (stamp radius; SIDE = 2R+1, NPIX = SIDE²), WG (invocations per
+// workgroup, a power of two ≥ 64).
 //
 // Bindings (group 0):
 //   0 params  uniform FitParams (below), one per chunk of stars
 //   1 stamps  storage read, array<vec2<f32>>: NPIX (z, w) per star, as stars_extract writes them
-//   2 lm      storage read_write, array<f32>: LM = 64 words per star:
-//               [0, 8)   parameters p           [8, 16)  JᵀWr at p        [16, 24) tolerances
-//               [24, 52) JᵀWJ at p, lower triangle packed row by row (k(k+1)/2 + l, l ≤ k)
-//               52 λ   53 χ²   54 iterations   55 status   56 pixels with w > 0
-//               57, 58 variances of x0, y0 from (JᵀWJ)⁻¹   59 sky σ / S (tolerance of B)
+//   2 lm      storage read_write, array<f32>: LM = 80 words per star, room for MAXP = 9 parameters:
+//               [0, 9)   parameters p           [9, 18)  JᵀWr at p        [18, 27) tolerances
+//               [27, 72) JᵀWJ at p, lower triangle packed row by row (k(k+1)/2 + l, l ≤ k)
+//               72 λ   73 χ²   74 iterations   75 status   76 pixels with w > 0
+//               77, 78 variances of x0, y0 from (JᵀWJ)⁻¹   79 sky σ / S (tolerance of B)
 //             status: 0…5 the FIT_* reasons of psfModel.ts (finished), 100 pending (start
 //             parameters written, χ² not yet evaluated), 101 active, 102 no fit
 //   3 activeCount storage read_write, atomic<u32>: incremented once per star still active after
@@ -56,6 +60,9 @@ struct FitParams {
 
 override MODEL: u32;
 override NP: u32;
+override SLOPE: bool = false;
+// Index of B in the layout.
+override NB: u32 = NP - select(1u, 3u, SLOPE);
 override R: i32;
 override WG: u32 = 64u;
 override SIDE: i32 = 2 * R + 1;
@@ -93,7 +100,7 @@ var<workgroup> red: array<f32, NRED>;
 var<workgroup> gx: array<vec3<f32>, SIDE>;
 var<workgroup> gy: array<vec3<f32>, SIDE>;
 // The point the pixel pass evaluates, and the pass's control word.
-var<workgroup> trial: array<f32, 8>;
+var<workgroup> trial: array<f32, MAXP>;
 var<workgroup> ctl: u32;
 
 fn hIdx(k: u32, l: u32) -> u32 {
@@ -133,10 +140,10 @@ fn gaussCell(m: i32, c: f32, s: f32) -> vec3<f32> {
 
 struct Pixel {
   model: f32,
-  j: array<f32, 7>,
+  j: array<f32, MAXP>,
 }
 
-fn pixelTerms(i: i32, j: i32, q: array<f32, 8>) -> Pixel {
+fn pixelTerms(i: i32, j: i32, q: array<f32, MAXP>) -> Pixel {
   var px: Pixel;
   switch (MODEL) {
     case 0u: {
@@ -223,9 +230,16 @@ fn pixelTerms(i: i32, j: i32, q: array<f32, 8>) -> Pixel {
       if (MODEL == 3u) {
         px.j[4] = -0.25 * F * sL;
       }
-      px.j[NP - 1u] = 1.0;
-      px.model = F * P + q[NP - 1u];
+      px.j[NB] = 1.0;
+      px.model = F * P + q[NB];
     }
+  }
+  if (SLOPE) {
+    let u = f32(i - R);
+    let v = f32(j - R);
+    px.j[NB + 1u] = u;
+    px.j[NB + 2u] = v;
+    px.model += q[NB + 1u] * u + q[NB + 2u] * v;
   }
   return px;
 }
@@ -234,8 +248,8 @@ fn pixelTerms(i: i32, j: i32, q: array<f32, 8>) -> Pixel {
 // into red[0..NSUM) by the variant's clearSums / addSum / reduceSums.
 fn evaluate(inv: Invocation) {
   let lid = inv.lid;
-  var q: array<f32, 8>;
-  for (var k = 0u; k < 8u; k++) {
+  var q: array<f32, MAXP>;
+  for (var k = 0u; k < MAXP; k++) {
     q[k] = trial[k];
   }
   if (MODEL == 0u) {
@@ -272,7 +286,7 @@ fn evaluate(inv: Invocation) {
 }
 
 // Cholesky of the packed lower triangle in place; false if not positive definite.
-fn cholesky(A: ptr<function, array<f32, 28>>) -> bool {
+fn cholesky(A: ptr<function, array<f32, MAXH>>) -> bool {
   for (var k = 0u; k < NP; k++) {
     var d = (*A)[hIdx(k, k)];
     for (var m = 0u; m < k; m++) {
@@ -294,7 +308,7 @@ fn cholesky(A: ptr<function, array<f32, 28>>) -> bool {
   return true;
 }
 
-fn cholSolve(A: ptr<function, array<f32, 28>>, b: ptr<function, array<f32, 8>>) {
+fn cholSolve(A: ptr<function, array<f32, MAXH>>, b: ptr<function, array<f32, MAXP>>) {
   for (var i = 0u; i < NP; i++) {
     var s = (*b)[i];
     for (var m = 0u; m < i; m++) {
@@ -334,22 +348,22 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
     wz[k] = v.y;
   }
   // The LM state lives in invocation 0's registers for the whole dispatch.
-  var p: array<f32, 8>;
-  var g: array<f32, 8>;
-  var tol: array<f32, 8>;
-  var H: array<f32, 28>;
+  var p: array<f32, MAXP>;
+  var g: array<f32, MAXP>;
+  var tol: array<f32, MAXP>;
+  var H: array<f32, MAXH>;
   var lambda = 0.0;
   var chi2 = 0.0;
   var iter = 0u;
   var status = status0;
   if (lid == 0u) {
-    for (var k = 0u; k < 8u; k++) {
+    for (var k = 0u; k < MAXP; k++) {
       p[k] = lm[lb + k];
       g[k] = lm[lb + LM_G + k];
       tol[k] = lm[lb + LM_TOL + k];
       trial[k] = p[k];
     }
-    for (var k = 0u; k < 28u; k++) {
+    for (var k = 0u; k < MAXH; k++) {
       H[k] = lm[lb + LM_H + k];
     }
     lambda = lm[lb + LM_LAMBDA];
@@ -372,8 +386,8 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
     }
     if (lid == 0u && status == FIT_ACTIVE) {
       iter++;
-      var A: array<f32, 28>;
-      var delta: array<f32, 8>;
+      var A: array<f32, MAXH>;
+      var delta: array<f32, MAXP>;
       for (var k = 0u; k < NP; k++) {
         for (var l = 0u; l < k; l++) {
           A[hIdx(k, l)] = H[hIdx(k, l)];
@@ -402,8 +416,8 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
         }
       } else {
         cholSolve(&A, &delta);
-        var pt: array<f32, 8>;
-        for (var k = 0u; k < 8u; k++) {
+        var pt: array<f32, MAXP>;
+        for (var k = 0u; k < MAXP; k++) {
           pt[k] = p[k];
         }
         for (var k = 0u; k < NP; k++) {
@@ -437,7 +451,7 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
         if (promised * (1.0 + lambda) < 1e-6 * chi2) {
           small = true;
         }
-        for (var k = 0u; k < 8u; k++) {
+        for (var k = 0u; k < MAXP; k++) {
           trial[k] = pt[k];
         }
         ctl = select(1u, 2u, admissible(pt, MODEL));
@@ -453,10 +467,11 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
       evaluate(inv);
     }
     if (lid == 0u && ev == 3u) {
-      // Position: 1e-4 px. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ.
+      // Position: 1e-4 px. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ, its
+      // slope 1e-3 of the sky σ across the stamp's radius.
       tol[0] = 1e-4;
       tol[1] = 1e-4;
-      for (var k = 2u; k < NP - 1u; k++) {
+      for (var k = 2u; k < NB; k++) {
         tol[k] = 1e-4 * abs(p[k]);
       }
       if (MODEL == 1u) {
@@ -465,7 +480,11 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
         tol[4] = s;
         tol[5] = s;
       }
-      tol[NP - 1u] = 1e-3 * lm[lb + LM_NOISE];
+      tol[NB] = 1e-3 * lm[lb + LM_NOISE];
+      if (SLOPE) {
+        tol[NB + 1u] = tol[NB] / f32(R);
+        tol[NB + 2u] = tol[NB] / f32(R);
+      }
       for (var k = 0u; k < NH; k++) {
         H[k] = red[k];
       }
@@ -509,12 +528,12 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
   if (lid != 0u) {
     return;
   }
-  for (var k = 0u; k < 8u; k++) {
+  for (var k = 0u; k < MAXP; k++) {
     lm[lb + k] = p[k];
     lm[lb + LM_G + k] = g[k];
     lm[lb + LM_TOL + k] = tol[k];
   }
-  for (var k = 0u; k < 28u; k++) {
+  for (var k = 0u; k < MAXH; k++) {
     lm[lb + LM_H + k] = H[k];
   }
   lm[lb + LM_LAMBDA] = lambda;
@@ -529,10 +548,10 @@ fn fit(wid: vec3<u32>, inv: Invocation) {
   var vx = nanValue();
   var vy = nanValue();
   if (cholesky(&A)) {
-    var e0 = array<f32, 8>(1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    var e0 = array<f32, MAXP>(1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     cholSolve(&A, &e0);
     vx = e0[0];
-    var e1 = array<f32, 8>(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    var e1 = array<f32, MAXP>(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     cholSolve(&A, &e1);
     vy = e1[1];
   }

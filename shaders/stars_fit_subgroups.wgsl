@@ -29,8 +29,8 @@ fn iterate(
   fit(wid, Invocation(lid, sg, nsg));
 }
 
-// The most sums of any model: NSUM of the rotated Gaussian (NP = 7).
-const MAX_SUMS = 36u;
+// The most sums of any model: NSUM of the rotated Gaussian with the sky slope (NP = 9).
+const MAX_SUMS = 55u;
 
 var<private> acc: array<f32, MAX_SUMS>;
 

@@ -112,7 +112,27 @@ fn fitAccepted(ib: u32, lb: u32) -> bool {
   let fx = f32(bitcast<i32>(info[ib + INFO_IX])) + p0;
   let fy = f32(bitcast<i32>(info[ib + INFO_IY])) + p1;
   let inImage = fx >= -0.5 && fy >= -0.5 && fx < f32(params.width) - 0.5 && fy < f32(params.height) - 0.5;
-  return params.fitting != 0u && lm[lb + LM_STATUS] == 0.0 && abs(p0) <= f32(R) && abs(p1) <= f32(R) && inImage;
+  return params.fitting != 0u && lm[lb + LM_STATUS] == 0.0 && abs(p0) <= f32(R) && abs(p1) <= f32(R) && inImage && fittedFwhm(lb) <= f32(R);
+}
+
+// Geometric-mean FWHM of the fitted profile (fittedShape); a fit wider than the stamp radius is
+// not believed (fitWithinStamp of src/stars/measure.ts).
+fn fittedFwhm(lb: u32) -> f32 {
+  let p3 = lm[lb + 3u];
+  let p4 = lm[lb + 4u];
+  switch (params.model) {
+    case 0u: {
+      return FWHM_PER_SIGMA * sqrt(p3 * p4);
+    }
+    case 1u: {
+      // The covariance is the inverse of the precision matrix [[a, b], [b, c]]: det Σ = 1/(ac − b²).
+      return FWHM_PER_SIGMA / sqrt(sqrt(p3 * lm[lb + 5u] - p4 * p4));
+    }
+    default: {
+      let beta = select(params.beta, p4, params.model == 3u);
+      return 2.0 * p3 * sqrt(pow(2.0, 1.0 / beta) - 1.0);
+    }
+  }
 }
 
 // A row with nothing measured: NaN everywhere but the flags, codes and, when known, the sky.
@@ -171,7 +191,7 @@ fn writeRow(i: u32, ib: u32, lb: u32) {
       cx = p0;
       cy = p1;
       let S = info[ib + INFO_SCALE];
-      let np = select(select(select(6.0, 5.0, params.model == 2u), 7.0, params.model == 1u), 6.0, params.model == 0u);
+      let np = select(select(select(6.0, 5.0, params.model == 2u), 7.0, params.model == 1u), 6.0, params.model == 0u) + 2.0 * f32(params.skySlope);
       chi2r = lm[lb + LM_CHI2] / max(lm[lb + LM_PIXELS] - np, 1.0);
       // With a gain the weights are absolute inverse variances; without one only relative.
       let scale = select(max(chi2r, 0.0), 1.0, params.poisson > 0.0);
@@ -344,7 +364,12 @@ fn metrics(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     return;
   }
   let sky = info[ib + INFO_SKY];
-  // The cut-out: pixels − sky within 2·KR of the centre, 0 (and not ok) off the image or NaN.
+  let skyBx = info[ib + INFO_SKYBX];
+  let skyBy = info[ib + INFO_SKYBY];
+  let skyIx = bitcast<i32>(info[ib + INFO_SKYIX]);
+  let skyIy = bitcast<i32>(info[ib + INFO_SKYIY]);
+  // The cut-out: pixels − the sky plane within 2·KR of the centre, 0 (and not ok) off the image
+  // or NaN (fillCut).
   for (var q = lid; q < CUTN; q += WG) {
     let x = c.x - 2 * KR + i32(q) % CS;
     let y = c.y - 2 * KR + i32(q) / CS;
@@ -354,7 +379,7 @@ fn metrics(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       let row = clamp(y - params.rowStart, 0, i32(params.tileRows) - 1);
       let v = tile[u32(row) * params.width + u32(x)];
       if (isFiniteBits(v)) {
-        cut[q] = v - sky;
+        cut[q] = v - (sky + skyBx * f32(x - skyIx) + skyBy * f32(y - skyIy));
         cutOk[q] = 1u;
       }
     }

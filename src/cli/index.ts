@@ -1,37 +1,42 @@
 #!/usr/bin/env node
 /** The `batchfit` command line: dispatches to one command per science. */
-import { errorLine } from './args.js';
-import { autobkCommand } from './autobk.js';
-import { autobkBatchCommand } from './autobkBatch.js';
-import { fftDemo } from './fftDemo.js';
-import { starsCommand } from './stars.js';
+import { errorLine, EXIT_CODES } from './args.js';
 
-const USAGE = `usage: batchfit [command] [options]
-  (no command)     the demo: AUTOBK on the bundled Cu foil, then the batched FFT on the GPU (CPU fallback)
-  autobk <file>    AUTOBK background removal of one spectrum (batchfit autobk --help)
-  autobk-batch     AUTOBK over many files or a series file, on the GPU or all cores (batchfit autobk-batch --help)
-  stars <image>    detect and measure every star of a FITS or .f32 frame (batchfit stars --help)
-  fft-demo         the batched FFT demo only
-exit status: 0 done; 1 a file, fit or measurement failed; 2 a usage error (an unknown option, a value
-outside its range, a path that is not a regular file), always with one line on stderr`;
+const USAGE = `Usage: batchfit [command] [options]
+
+Commands:
+  (none)           the demo: both sciences on data shipped with the package
+  autobk <file>    Larch's autobk of one spectrum, with norm/flat and χ(R); CSV and --plot SVG
+  autobk-batch     autobk over many files or a series, on the GPU or all cores; Parquet/Arrow
+  stars <image>    detect and measure every star of a FITS, TIFF or .f32 frame; CSV/ECSV/Parquet
+  plan|run|status|merge   a job cut into shards for Slurm/Kubernetes (batchfit plan --help)
+  fft-demo         the batched FFT on the GPU, checked against the CPU
+Every command has --help listing its options with units and the Larch/SEP names.
+${EXIT_CODES}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case undefined: {
-      const code = await autobkCommand([]);
-      if (code !== 0) return code;
-      console.log('');
-      return fftDemo();
-    }
+    // Each command's module is loaded when it runs: the plotting library, Arrow and the worker
+    // pools cost a shard or a quick command over a second of start-up otherwise.
+    case undefined:
+      return (await import('./demo.js')).runDemo();
     case 'autobk':
-      return autobkCommand(rest);
+      return (await import('./autobk.js')).autobkCommand(rest);
     case 'autobk-batch':
-      return autobkBatchCommand(rest);
+      return (await import('./autobkBatch.js')).autobkBatchCommand(rest);
     case 'stars':
-      return starsCommand(rest);
+      return (await import('./stars.js')).starsCommand(rest);
+    case 'plan':
+      return (await import('./shard.js')).planCommand(rest);
+    case 'run':
+      return (await import('./shard.js')).runCommand(rest);
+    case 'status':
+      return (await import('./shard.js')).statusCommand(rest);
+    case 'merge':
+      return (await import('./shard.js')).mergeCommand(rest);
     case 'fft-demo':
-      return fftDemo();
+      return (await import('./fftDemo.js')).fftDemo();
     case '-h':
     case '--help':
       console.log(USAGE);

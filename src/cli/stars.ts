@@ -1,35 +1,30 @@
 /**
- * `batchfit stars <image.fits|.f32> [--positions file.csv | --detect] [--method gaussian] [--fwhm 3]
- *  [--gain …] [--read-noise …] [--saturation …] [--background map|annulus] [--beta …] [--threshold 5]
- *  [--out file.csv]`: one CSV row per star with every metric and its status.
+ * `batchfit stars <image> [--positions file.csv | --detect] [options]`: detect and measure every
+ * star of a frame (FITS, .fits.gz, TIFF, raw .f32 with its .json companion), one catalogue row per
+ * star with every metric and its status, as CSV, ECSV or Parquet with units; --plot adds stamps
+ * with the fitted centres and FWHM/ellipticity across the frame as SVG.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { Command } from 'commander';
 // From the modules themselves, not the stars index, whose batch modules start worker threads'
-// handlers on import: this file also runs inside a worker (the fuzz suite's).
-import { backgroundMap } from '../stars/background.js';
-import { detectStars } from '../stars/detect.js';
-import { readF32, readFits, type Image } from '../stars/image.js';
-import { measureStars, type StarPosition } from '../stars/measure.js';
-import { flagNames, FWHM_MAX, FWHM_MIN, type MeasureMethod, type MeasureOptions, type StarMeasurement } from '../stars/types.js';
+// handlers on import: this file also runs inside a worker (the fuzz suite's). The batch path
+// (--device gpu|auto or --workers > 0) is imported when asked for.
+import { backgroundMap, type BackgroundOptions } from '../stars/background.js';
+import type { StarCatalogue } from '../stars/catalogue.js';
+import { STATUS_OK } from '../stars/catalogue.js';
+import { detectStars, type DetectOptions } from '../stars/detect.js';
+import type { Image } from '../stars/image.js';
+import { measureStars, stampRadius, type StarPosition } from '../stars/measure.js';
+import { readImage } from '../stars/readImage.js';
+import { FWHM_MAX, FWHM_MIN, type MeasureMethod, type MeasureOptions } from '../stars/types.js';
+import { catalogueCsv, writeCatalogue } from '../io/catalogue.js';
+import { renderSvg } from '../plot/render.js';
+import { shapeMapPlot, stampsPlot } from '../plot/stars.js';
 import { clipForMessage, parseDecimal } from '../xafs/readSpectrum.js';
-import { checkRegularFile, type NumberRange, parseNumberOption, readTextFile, reportError, UsageError } from './args.js';
+import { checkInputFile, checkOutputs, choiceArg, EXIT_CODES, type NumberRange, numberArg, parseCommand, readTextFile, reportError, UsageError } from './args.js';
 
-const USAGE = `usage: batchfit stars <image.fits|.f32> [--positions file.csv | --detect] [--method moments|gaussian|gaussianRotated|moffat]
-       [--fwhm 3] [--gain e/ADU] [--read-noise e] [--saturation ADU] [--background map|annulus] [--beta β]
-       [--threshold σ] [--out file.csv]
-  A .f32 image needs its .json companion (width, height) next to it. Positions CSV: a header with
-  columns x and y (zero-based, pixel centres at integers), or two numeric columns.
-  Numbers are plain decimals (2, 0.5, 1e-3). Exit status: 0 done, 1 a file could not be read, 2 a usage error
-  (an unknown option, a value outside its range, a path that is not a regular file, a bad .json companion).`;
-
-const COLUMNS: (keyof StarMeasurement)[] = [
-  'id', 'xInput', 'yInput', 'x', 'y', 'xErr', 'yErr', 'flux', 'fwhm', 'eccentricity', 'theta', 'beta',
-  'background', 'backgroundNoise', 'snr', 'peak', 'sharpness', 'roundness1', 'roundness2',
-  'peakCoreRatio', 'marginalRoundness', 'marginalAsymmetry', 'laplacianSnr', 'chi2Reduced',
-  'iterations', 'method', 'fitReason', 'status', 'flags', 'message',
-];
-
-/** The numeric options and their ranges (measureStars' and detectStars' own), checked before any file is read. */
+/** The numeric options and their ranges (measureStars', detectStars' and backgroundMap's own), checked before any file is read. */
 export const NUMERIC: Record<string, NumberRange> = {
   '--fwhm': { min: FWHM_MIN, max: FWHM_MAX },
   '--gain': { min: 0, minOpen: true },
@@ -37,29 +32,34 @@ export const NUMERIC: Record<string, NumberRange> = {
   '--saturation': {},
   '--beta': { min: 1.05, max: 30, minOpen: true, maxOpen: true },
   '--threshold': { min: 0, minOpen: true },
+  '--min-separation': { min: 1, max: 4 * FWHM_MAX },
+  '--sharplo': {},
+  '--sharphi': {},
+  '--roundlo': {},
+  '--roundhi': {},
+  '--min-fwhm-ratio': { min: 0, max: 1 },
+  '--back-size': { min: 8, max: 65536, integer: true },
+  '--back-filter-size': { min: 1, max: 15, integer: true },
+  '--back-kappa': { min: 0, max: 1000, minOpen: true },
+  '--back-iterations': { min: 0, max: 100, integer: true },
+  '--workers': { min: 0, max: 1024, integer: true },
 };
 
-/** An image: FITS, or raw float32 with a .json companion giving width and height. */
-function loadImage(path: string): Image {
-  checkRegularFile(path);
-  const bytes = new Uint8Array(readFileSync(path));
-  if (path.toLowerCase().endsWith('.f32')) {
-    const metaPath = path.replace(/\.f32$/i, '.json');
-    let meta: unknown;
-    try {
-      meta = JSON.parse(readTextFile(metaPath));
-    } catch (e) {
-      if (e instanceof UsageError) throw e;
-      throw new UsageError(`${clipForMessage(metaPath, 200)}: the companion of a .f32 image must be JSON {"width": W, "height": H}: ${(e as Error).message}`);
-    }
-    const { width, height } = (meta ?? {}) as { width?: unknown; height?: unknown };
-    if (!(Number.isInteger(width) && Number.isInteger(height) && (width as number) > 0 && (height as number) > 0)) {
-      throw new UsageError(`${clipForMessage(metaPath, 200)}: width and height must be positive integers, got ${clipForMessage(JSON.stringify(meta) ?? String(meta))}`);
-    }
-    return readF32(bytes, { width: width as number, height: height as number });
-  }
-  return readFits(bytes);
-}
+const FORMATS = ['csv', 'ecsv', 'parquet'] as const;
+type CatalogueFormat = (typeof FORMATS)[number];
+/** Stamps shown by --plot: the brightest measured stars. */
+const PLOTTED_STAMPS = 6;
+
+const HELP_AFTER = `
+Positions CSV: a header with columns x and y (zero-based, pixel centres at integers), or two
+numeric columns. Output: --out FILE, its format from the extension (.csv with unit comments,
+.ecsv for astropy's Table.read(format='ascii.ecsv') with units, .parquet) or --format; without
+--out, CSV on stdout. Existing files need --force.
+--plot (needs --out): FILE-without-extension.stamps.svg (the ${PLOTTED_STAMPS} brightest measured stars,
+stamps with their fitted centres) and .shape.svg (FWHM and ellipticity across the frame).
+Device: cpu with --workers 0 (default) measures in this thread; --device auto|gpu or --workers N
+use the batch path (GPU when a hardware adapter exists for auto, else N worker threads).
+${EXIT_CODES}`;
 
 /** Positions from a CSV: columns named x and y, or the first two columns when there is no header. */
 export function parsePositions(text: string, source: string): StarPosition[] {
@@ -84,85 +84,141 @@ export function parsePositions(text: string, source: string): StarPosition[] {
   });
 }
 
-function csvCell(v: unknown): string {
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : Number.isNaN(v) ? '' : String(v);
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/** The frame: through readImage (the reader chosen by the first bytes), a .f32 with its .json companion. */
+async function loadImage(path: string): Promise<{ image: Image; notes: string[] }> {
+  checkInputFile(path);
+  const bytes = new Uint8Array(readFileSync(path));
+  let meta: { width: number; height: number } | undefined;
+  if (path.toLowerCase().endsWith('.f32')) {
+    const metaPath = path.replace(/\.f32$/i, '.json');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readTextFile(metaPath));
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`${clipForMessage(metaPath, 200)}: the companion of a .f32 image must be JSON {"width": W, "height": H}: ${(e as Error).message}`);
+    }
+    const { width, height } = (parsed ?? {}) as { width?: unknown; height?: unknown };
+    if (!(Number.isInteger(width) && Number.isInteger(height) && (width as number) > 0 && (height as number) > 0)) {
+      throw new UsageError(`${clipForMessage(metaPath, 200)}: width and height must be positive integers, got ${clipForMessage(JSON.stringify(parsed) ?? String(parsed))}`);
+    }
+    meta = { width: width as number, height: height as number };
+  }
+  const file = await readImage(bytes, basename(path), meta);
+  return { image: file, notes: file.notes };
 }
 
-export function toCsv(rows: Iterable<StarMeasurement>): string {
-  const out = [COLUMNS.join(',')];
-  for (const r of rows) out.push(COLUMNS.map((c) => (c === 'flags' ? flagNames(r.flags).join('|') : csvCell(r[c]))).join(','));
-  return `${out.join('\n')}\n`;
+interface StarsArgs {
+  positions?: string;
+  detect?: boolean;
+  out?: string;
+  format?: CatalogueFormat;
+  plot?: boolean;
+  force?: boolean;
+  device?: 'cpu' | 'gpu' | 'auto';
+  workers?: number;
+  progress?: boolean;
 }
 
+/** Runs `batchfit stars` on `argv` (the words after the command); resolves to the exit status. */
 export async function starsCommand(argv: string[]): Promise<number> {
   try {
-    let imagePath: string | undefined;
-    let positionsPath: string | undefined;
-    let detect = false;
-    let outPath: string | undefined;
-    let threshold = 5;
     const options: MeasureOptions = {};
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i] as string;
-      const next = () => {
-        const v = argv[++i];
-        if (v === undefined) throw new UsageError(`${clipForMessage(a)} needs a value`);
-        return v;
-      };
-      switch (a) {
-        case '--positions': positionsPath = next(); break;
-        case '--detect': detect = true; break;
-        case '--method': {
-          const m = next();
-          if (!['moments', 'gaussian', 'gaussianRotated', 'moffat'].includes(m)) throw new UsageError(`--method must be moments, gaussian, gaussianRotated or moffat, got '${clipForMessage(m)}'`);
-          options.method = m as MeasureMethod;
-          break;
-        }
-        case '--fwhm': options.fwhm = parseNumberOption(a, next(), NUMERIC[a]); break;
-        case '--gain': options.gain = parseNumberOption(a, next(), NUMERIC[a]); break;
-        case '--read-noise': options.readNoise = parseNumberOption(a, next(), NUMERIC[a]); break;
-        case '--saturation': options.saturation = parseNumberOption(a, next(), NUMERIC[a]); break;
-        case '--beta': options.beta = parseNumberOption(a, next(), NUMERIC[a]); break;
-        case '--threshold': threshold = parseNumberOption(a, next(), NUMERIC[a]); break;
-        case '--background': {
-          const b = next();
-          if (b !== 'map' && b !== 'annulus') throw new UsageError(`--background must be map or annulus, got '${clipForMessage(b)}'`);
-          options.background = b;
-          break;
-        }
-        case '--precision': {
-          const p = next();
-          if (p !== 'f64' && p !== 'f32') throw new UsageError(`--precision must be f64 or f32, got '${clipForMessage(p)}'`);
-          options.precision = p;
-          break;
-        }
-        case '--out': outPath = next(); break;
-        case '-h':
-        case '--help':
-          process.stdout.write(`${USAGE}\n`);
-          return 0;
-        default:
-          if (a.startsWith('-')) throw new UsageError(`unknown option ${clipForMessage(a)}`);
-          if (imagePath !== undefined) throw new UsageError(`more than one image given: ${clipForMessage(imagePath)}, ${clipForMessage(a)}`);
-          imagePath = a;
+    const detect: DetectOptions = { threshold: 5 };
+    const back: BackgroundOptions = {};
+    const num = (name: string) => numberArg(name, NUMERIC[name]);
+    const into = <T extends object>(o: T, key: keyof T, name: string) => (v: string) => void ((o as Record<string, number>)[key as string] = num(name)(v));
+    const cmd = new Command('batchfit stars')
+      .description('detect and measure every star of a frame: centre, flux, FWHM, shape, S/N and a status per star')
+      .argument('<image>', 'FITS, .fits.gz, TIFF, or raw float32 .f32 with its .json companion {width, height}')
+      .option('--positions <file.csv>', 'measure at these positions (columns x, y, zero-based pixels)')
+      .option('--detect', 'find the stars first (matched filter, photutils DAOStarFinder-like)')
+      .option('--method <m>', 'moments, gaussian (default), gaussianRotated or moffat (PSF model fitted)', (v: string) => void (options.method = choiceArg('--method', ['moments', 'gaussian', 'gaussianRotated', 'moffat'] as const)(v) as MeasureMethod))
+      .option('--fwhm <px>', `expected FWHM in pixels, ${FWHM_MIN}…${FWHM_MAX.toFixed(3)} (photutils fwhm), default 3`, (v: string) => {
+        options.fwhm = num('--fwhm')(v);
+        detect.fwhm = options.fwhm;
+      })
+      .option('--gain <e/ADU>', 'detector gain in e⁻/ADU (SEP gain): adds source Poisson noise to weights and S/N', into(options, 'gain', '--gain'))
+      .option('--read-noise <e>', 'read noise in e⁻: a floor on the sky variance', into(options, 'readNoise', '--read-noise'))
+      .option('--saturation <ADU>', 'saturation level in ADU; default: from the file (FITS SATURATE/DATAMAX, integer type)', into(options, 'saturation', '--saturation'))
+      .option('--background <how>', 'local sky: map (default, the mesh map at the star) or annulus (3σ-clipped R…1.5R)', (v: string) => void (options.background = choiceArg('--background', ['map', 'annulus'] as const)(v)))
+      .option('--beta <β>', 'Moffat β held fixed, in (1.05, 30); default fitted', into(options, 'beta', '--beta'))
+      .option('--sky-slope <how>', "PSF fit's sky: fit (B, Bx, By fitted with the star; default for the Gaussian fits) or fixed (the local plane subtracted, only B fitted; default for Moffat)", (v: string) => void (options.skySlope = choiceArg('--sky-slope', ['fixed', 'fit'] as const)(v)))
+      .option('--precision <p>', 'PSF fit arithmetic: f64 (default) or f32', (v: string) => void (options.precision = choiceArg('--precision', ['f64', 'f32'] as const)(v)))
+      .option('--threshold <σ>', 'detection threshold in σ of the smoothed image (SEP thresh, photutils threshold), default 5', into(detect, 'threshold', '--threshold'))
+      .option('--min-separation <px>', 'a peak must be the highest within this radius (photutils min_separation), default fwhm', into(detect, 'minSeparation', '--min-separation'))
+      .option('--daofind', "apply DAOFIND's sharpness and roundness cuts (photutils DAOStarFinder)")
+      .option('--sharplo <s>', 'with --daofind: lowest sharpness kept (photutils sharplo), default 0.2', into(detect, 'sharplo', '--sharplo'))
+      .option('--sharphi <s>', 'with --daofind: highest sharpness kept (photutils sharphi), default 1', into(detect, 'sharphi', '--sharphi'))
+      .option('--roundlo <r>', 'with --daofind: lowest roundness1/2 kept (photutils roundlo), default −1', into(detect, 'roundlo', '--roundlo'))
+      .option('--roundhi <r>', 'with --daofind: highest roundness1/2 kept (photutils roundhi), default 1', into(detect, 'roundhi', '--roundhi'))
+      .option('--min-fwhm-ratio <f>', 'reject candidates narrower than this fraction of the median FWHM (hot pixels, cosmic rays), 0…1, default 0.5', into(detect, 'minFwhmRatio', '--min-fwhm-ratio'))
+      .option('--back-size <px>', 'background mesh size in pixels (SExtractor BACK_SIZE, SEP bw=bh, photutils box_size), default 64', into(back, 'tileSize', '--back-size'))
+      .option('--back-filter-size <n>', 'median filter over the meshes, odd (SExtractor BACK_FILTERSIZE, SEP fw=fh, photutils filter_size), default 3', into(back, 'filterSize', '--back-filter-size'))
+      .option('--back-kappa <σ>', "clipping of each mesh's histogram in σ (photutils sigma_clip sigma), default 3", into(back, 'kappa', '--back-kappa'))
+      .option('--back-iterations <n>', 'most clipping iterations (photutils maxiters), default 100', into(back, 'iterations', '--back-iterations'))
+      .option('--device <d>', 'cpu (default), gpu, or auto (the GPU when a hardware adapter exists, else the CPU)', choiceArg('--device', ['cpu', 'gpu', 'auto'] as const))
+      .option('--workers <n>', 'CPU worker threads for the batch path; default 0: this thread', numberArg('--workers', NUMERIC['--workers']))
+      .option('--progress', 'progress bar on stderr (batch path) even when it is not a terminal')
+      .option('--no-progress', 'never show the progress bar')
+      .option('--out <file>', 'write the catalogue here (.csv, .ecsv or .parquet); default: CSV on stdout')
+      .option('--format <fmt>', 'csv, ecsv or parquet (default: from the --out extension)', choiceArg('--format', FORMATS))
+      .option('--plot', 'with --out: write stamps and FWHM/ellipticity maps as SVG')
+      .option('--force', 'overwrite existing outputs');
+    cmd.addHelpText('after', HELP_AFTER);
+    if (!parseCommand(cmd, argv)) return 0;
+    const imagePath = cmd.args[0]!;
+    const o = cmd.opts<StarsArgs & { daofind?: boolean }>();
+    if ((o.detect === true) === (o.positions !== undefined)) throw new UsageError('give exactly one of --positions file.csv and --detect');
+    if (o.daofind) detect.daofind = true;
+    let format: CatalogueFormat | undefined = o.format;
+    if (o.out !== undefined && format === undefined) {
+      const ext = /\.([a-z]+)$/i.exec(o.out)?.[1]?.toLowerCase();
+      format = FORMATS.find((f) => f === ext);
+      if (format === undefined) throw new UsageError(`--out ${clipForMessage(o.out, 200)}: give a .csv, .ecsv or .parquet name, or --format`);
+    }
+    if (o.plot && o.out === undefined) throw new UsageError('--plot needs --out FILE (the plots are written beside it)');
+    const plotPrefix = o.out?.replace(/\.[^./\\]*$/, '');
+    const outputs = o.out === undefined ? [] : [o.out, ...(o.plot ? [`${plotPrefix}.stamps.svg`, `${plotPrefix}.shape.svg`] : [])];
+    checkOutputs(outputs, o.force === true);
+    const { image, notes } = await loadImage(imagePath);
+    for (const n of notes) process.stderr.write(`note: ${n}\n`);
+    const map = backgroundMap(image, back);
+    const positions = o.positions !== undefined
+      ? parsePositions(readTextFile(o.positions), o.positions)
+      : detectStars(image, { ...detect, background: map });
+    const device = o.device ?? 'cpu';
+    const workers = o.workers ?? 0;
+    let rows: StarCatalogue;
+    if (device === 'cpu' && workers === 0) rows = measureStars(image, positions, options, map);
+    else {
+      const { measureStarsBatch } = await import('../stars/measureBatch.js');
+      const { SingleBar } = await import('cli-progress');
+      const showBar = o.progress ?? process.stderr.isTTY === true;
+      const bar = showBar ? new SingleBar({ format: 'stars [{bar}] {percentage}% | {value}/{total} stars', stream: process.stderr, noTTYOutput: o.progress === true, notTTYSchedule: 250 }) : null;
+      bar?.start(positions.length, 0);
+      try {
+        rows = await measureStarsBatch(image, positions, options, { device, workers, background: map, ...(bar === null ? {} : { onProgress: (done: number) => bar.update(done) }) });
+      } finally {
+        bar?.stop();
       }
     }
-    if (imagePath === undefined) throw new UsageError('no image given');
-    if (detect === (positionsPath !== undefined)) throw new UsageError('give exactly one of --positions file.csv and --detect');
-    const image = loadImage(imagePath);
-    const map = backgroundMap(image);
-    const positions = positionsPath !== undefined
-      ? parsePositions(readTextFile(positionsPath), positionsPath)
-      : detectStars(image, { threshold, fwhm: options.fwhm ?? 3, background: map });
-    const rows = measureStars(image, positions, options, map);
-    const csv = toCsv(rows);
-    if (outPath !== undefined) writeFileSync(outPath, csv);
-    else process.stdout.write(csv);
-    const failed = rows.countStatus()[2];
-    process.stderr.write(`${rows.length} stars measured (${rows.length - failed} with a position, ${failed} failed)\n`);
-    return 0;
+    const meta = { image: basename(imagePath), width: String(image.width), height: String(image.height), method: options.method ?? 'gaussian', created_by: 'batchfit stars' };
+    if (o.out === undefined) process.stdout.write(catalogueCsv(rows, []));
+    else await writeCatalogue(rows, o.out, format!, meta);
+    if (o.plot) {
+      const order = Array.from({ length: rows.length }, (_, i) => i).filter((i) => rows.status[i] === STATUS_OK).sort((a, b) => rows.flux[b]! - rows.flux[a]!);
+      const shown = order.slice(0, PLOTTED_STAMPS).map((i) => ({ id: i, x: rows.x[i]!, y: rows.y[i]! }));
+      const ok = order.slice().sort((a, b) => a - b);
+      const pick = (col: ArrayLike<number>) => ok.map((i) => col[i]!);
+      writeFileSync(`${plotPrefix}.stamps.svg`, await renderSvg(stampsPlot(image, shown, stampRadius(options.fwhm ?? 3))));
+      writeFileSync(`${plotPrefix}.shape.svg`, await renderSvg(shapeMapPlot(image.width, image.height, { x: pick(rows.x), y: pick(rows.y), fwhm: pick(rows.fwhm), ellipticity: pick(rows.ellipticity) })));
+    }
+    const [okCount, fallback, failed] = rows.countStatus();
+    process.stderr.write(`${rows.length} stars measured: ${okCount} ok, ${fallback} fallback, ${failed} failed${o.out === undefined ? '' : `; wrote ${o.out}${o.plot ? `, ${plotPrefix}.stamps.svg and ${plotPrefix}.shape.svg` : ''}`}\n`);
+    return failed > 0 ? 1 : 0;
   } catch (e) {
     return reportError('batchfit stars', e);
-  }}
+  }
+}
+

@@ -4,20 +4,25 @@
  * workgroups per dimension. Pure arithmetic, testable without a GPU.
  */
 
+/** One dispatch's share of a batch: items start … start + count − 1. */
 export interface Chunk {
   /** Index of the first item of the chunk. */
   start: number;
+  /** Items in the chunk. */
   count: number;
 }
 
+/** What bounds one chunk: bytes per item in each storage binding and the device limits. */
 export interface ChunkLimits {
   /** Bytes each item occupies in each storage binding it has (the largest one bounds the chunk). */
   bytesPerItem: readonly number[];
+  /** The device's `maxStorageBufferBindingSize`, bytes (or a lower test bound). */
   maxStorageBufferBindingSize: number;
   /** Chunk starts are multiples of this many items (keeps binding offsets aligned). */
   itemAlignment?: number;
   /** Items per workgroup; with the limit below bounds the items of one 2-D dispatch. */
   itemsPerWorkgroup?: number;
+  /** The device's `maxComputeWorkgroupsPerDimension` (default: no bound from dispatch size). */
   maxComputeWorkgroupsPerDimension?: number;
 }
 

@@ -21,9 +21,13 @@ export class GpuDeviceError extends Error {
 
 /** What the adapter says of itself, for logs, test output and benchmark labels. */
 export interface AdapterDescription {
+  /** `GPUAdapterInfo.vendor`, e.g. 'nvidia', 'mesa', 'google' (empty when the browser hides it). */
   vendor: string;
+  /** `GPUAdapterInfo.architecture`, e.g. 'hopper', 'llvm', 'swiftshader'. */
   architecture: string;
+  /** `GPUAdapterInfo.device` (may be empty). */
   device: string;
+  /** `GPUAdapterInfo.description`, the driver's own name for the adapter (may be empty). */
   description: string;
   /** A software or otherwise degraded adapter (lavapipe, SwiftShader). */
   isFallbackAdapter: boolean;
@@ -42,9 +46,11 @@ const RAISED_LIMITS = [
   'maxUniformBufferBindingSize',
 ] as const;
 
+/** How `GpuContext.create` finds its adapter and device. */
 export interface GpuContextOptions {
   /** A `GPU` object to use instead of `navigator.gpu` or Dawn (tests, embedding). */
   gpu?: GPU;
+  /** Passed to `requestAdapter` ('high-performance' picks a discrete GPU where there are two; default none). */
   powerPreference?: GPUPowerPreference;
   /** Dawn toggles for Node, e.g. `adapter=NVIDIA` or `backend=vulkan`. */
   dawnFlags?: string[];
@@ -84,10 +90,15 @@ async function defaultGpu(dawnFlags: readonly string[]): Promise<GPU> {
 
 /** A device with the limits this library needs, its adapter's description and error tracking. */
 export class GpuContext {
+  /** The `GPU` entry point used: `navigator.gpu`, Dawn's in Node, or the one given in the options. */
   readonly gpu: GPU;
+  /** The adapter the device came from. */
   readonly adapter: GPUAdapter;
+  /** The device every kernel of this context runs on. */
   readonly device: GPUDevice;
+  /** The adapter's vendor, architecture and description, read once. */
   readonly adapterInfo: AdapterDescription;
+  /** The device has `timestamp-query`: kernels report GPU times (`kernelMs`). */
   readonly hasTimestamps: boolean;
   /** The device has the `subgroups` feature (WGSL `enable subgroups;`). */
   readonly hasSubgroups: boolean;
@@ -117,6 +128,10 @@ export class GpuContext {
     });
   }
 
+  /**
+   * Finds an adapter and requests a device with the limits the kernels need (each raised up to
+   * what the adapter offers). Throws `GpuUnavailableError` when there is no WebGPU or no adapter.
+   */
   static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
     const gpu = options.gpu ?? (await defaultGpu(options.dawnFlags ?? []));
     let adapter: GPUAdapter | null;
@@ -149,6 +164,7 @@ export class GpuContext {
     return new GpuContext(gpu, adapter, device);
   }
 
+  /** The device's limits (what was granted, not the WebGPU defaults). */
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
@@ -196,6 +212,7 @@ export class GpuContext {
     if (first) throw new GpuDeviceError(`GPU command failed: ${first.message}`);
   }
 
+  /** Destroys the device; buffers and pipelines made on it become unusable. */
   destroy(): void {
     this.device.destroy();
   }

@@ -16,6 +16,7 @@ import type { GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
 import { PassTimer } from './timing.js';
 
+/** Size and capacity of a `BatchedFft`, fixed when it is created (its buffers are made once). */
 export interface BatchedFftOptions {
   /** Transform size, a power of two from 256 to the largest whose n/2 points fit workgroup memory. */
   n: number;
@@ -29,6 +30,7 @@ export interface BatchedFftOptions {
   maxBindingBytes?: number;
 }
 
+/** What one `forward` call returns. */
 export interface FftRunResult {
   /** [columns][nOut] interleaved (re, im). */
   spectrum: Float32Array;
@@ -109,10 +111,18 @@ export function fftTwiddles(n: number): Float32Array {
   return tw;
 }
 
+/**
+ * Real-to-complex FFTs of many columns at once on the GPU (a Stockham kernel, one workgroup per
+ * column), with input, output and read-back buffers made once at `create` and kept.
+ */
 export class BatchedFft {
+  /** Transform size (points, a power of two). */
   readonly n: number;
+  /** Bins kept per column, from bin 0. */
   readonly nOut: number;
+  /** Samples stored per column; the rest up to n is zero padding. */
   readonly inputLength: number;
+  /** Most columns one call transforms. */
   readonly capacity: number;
   /** Input columns, [capacity][inputLength] f32; kernels of a larger pipeline may fill it in place. */
   readonly columns: GPUBuffer;
@@ -185,6 +195,7 @@ export class BatchedFft {
     this.readback = new ReadbackBuffer(ctx, 'fft read-back', o.capacity * outBytes);
   }
 
+  /** Checks the options, compiles the kernel and makes the buffers. */
   static async create(ctx: GpuContext, options: BatchedFftOptions): Promise<BatchedFft> {
     const { n, capacity } = options;
     const nOut = options.nOut ?? n / 2 + 1;
@@ -281,6 +292,7 @@ export class BatchedFft {
     return result;
   }
 
+  /** Releases the GPU buffers (the context stays usable). */
   destroy(): void {
     for (const b of [this.columns, this.spectrum, this.twiddles, this.params]) b.destroy();
     this.readback.destroy();

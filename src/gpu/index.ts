@@ -1,11 +1,10 @@
+// The public GPU surface: the context and the batched FFT. The kernel drivers (AutobkLm,
+// StarsGpuBatch) and the chunk planner are internal: autobkBatch and measureStarsBatch use them.
 export { GpuContext, GpuDeviceError, GpuUnavailableError, requestGpuContext } from './context.js';
 export type { AdapterDescription, GpuContextOptions } from './context.js';
 export { BatchedFft } from './fft.js';
 export type { BatchedFftOptions, FftRunResult } from './fft.js';
-export { dispatchGrid, maxItemsPerChunk, planChunks } from './chunks.js';
-export type { Chunk, ChunkLimits } from './chunks.js';
-export { AUTOBK_LM_STATUS, AutobkLm } from './autobkLm.js';
-export type { AutobkLmChunk, AutobkLmSettings, AutobkLmShape } from './autobkLm.js';
-export { StarsGpuBatch } from './starsBatch.js';
-export type { StarsBatchConfig, StarsRunInput, StarsRunResult, StarsBatchTimings, StarsRunOptions, DaoKernel } from './starsBatch.js';
 export { GpuStarFrame } from './starsFrame.js';
+// Types that public signatures mention (BatchedFft.chunks, measureStarsBatch's onTimings).
+export type { Chunk, ChunkLimits } from './chunks.js';
+export type { StarsBatchTimings } from './starsBatch.js';

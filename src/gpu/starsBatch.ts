@@ -27,7 +27,7 @@ import { haloRows, MAX_HALO } from './starsFrame.js';
 
 /** 32-bit words per slot in the info and LM buffers (offsets in the WGSL headers). */
 export const STAR_INFO_WORDS = 32;
-export const STAR_LM_WORDS = 64;
+export const STAR_LM_WORDS = 80;
 /**
  * Planes of the catalogue the metrics kernel writes (CAT_* in stars_metrics.wgsl): the 22
  * float fields of STAR_FLOAT_FIELDS, the centre offsets cx, cy (float32), the start pixel ix,
@@ -59,6 +59,8 @@ export interface StarsBatchConfig {
   /** Stamp radius R (4…15). */
   radius: number;
   annulus: boolean;
+  /** Fit the sky slope with the PSF (MeasureOptions.skySlope 'fit'). */
+  slope: boolean;
   /** PSF model 0…3 of the fit, or -1 for windowed moments only. */
   model: -1 | 0 | 1 | 2 | 3;
   /** MEASURE_METHODS code of the method asked for. */
@@ -95,6 +97,7 @@ export interface StarsRunInput {
   target?: ArrayBuffer;
 }
 
+/** Where one GPU call's time went (ms unless said otherwise), for benchmarks. */
 export interface StarsBatchTimings {
   /** Host: writing positions, slots and uniforms, encoding and submitting. */
   uploadMs: number;
@@ -106,7 +109,9 @@ export interface StarsBatchTimings {
   submissions: number;
   /** GPU time of all passes from timestamp queries (NaN without them). */
   gpuMs: number;
+  /** Chunks (one dispatch of each kernel) the call's stars were cut into: per band, at most the per-dispatch limit each. */
   chunks: number;
+  /** Frame bands that held at least one of the call's stars. */
   bands: number;
 }
 
@@ -162,8 +167,8 @@ const NAN_BITS = 0x7fc00000;
 const CENTROID_ITERATIONS = 40;
 const RECENTRE_MOVES = 4;
 const SHAPE_PASSES = 4;
-/** Clipping iterations of the annulus sky (annulusBackground). */
-const ANNULUS_CLIP_ITERATIONS = 2;
+/** Fits of the annulus sky plane: PLANE_ITERATIONS of src/stars/localSky.ts (a uniform, as the other loop bounds, see Params). */
+const ANNULUS_PLANE_ITERATIONS = 5;
 /** The fit kernel's iteration cap (MAX_ITERATIONS in stars_fit.wgsl). */
 const MAX_ITERATIONS = 100;
 /** Default LM iterations of each submission: most stars end in the first, all by the third. */
@@ -323,7 +328,7 @@ export class StarsGpuBatch implements FrameAttachment {
     const model = Math.max(config.model, 0);
     const [extract, fit, metrics] = await Promise.all([
       computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG }),
-      config.model === -1 ? Promise.resolve(undefined) : starsFitPipeline(ctx, { model: config.model, np: MODEL_PARAMS[config.model] as number, R, wg: WG }),
+      config.model === -1 ? Promise.resolve(undefined) : starsFitPipeline(ctx, { model: config.model, np: (MODEL_PARAMS[config.model] as number) + (config.slope ? 2 : 0), slope: config.slope, R, wg: WG }),
       computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG }),
     ]);
     return new StarsGpuBatch(frame, config, { extract, fit, metrics }, sortN);
@@ -489,7 +494,7 @@ export class StarsGpuBatch implements FrameAttachment {
       u[20] = RECENTRE_MOVES;
       u[21] = SHAPE_PASSES;
       u[22] = this.sortN;
-      u[23] = ANNULUS_CLIP_ITERATIONS;
+      u[23] = ANNULUS_PLANE_ITERATIONS;
       u[24] = frame.planes === 3 ? 1 : 0;
       u[25] = Math.max(frame.gridNx, 1);
       u[26] = Math.max(frame.gridNy, 1);
@@ -499,6 +504,7 @@ export class StarsGpuBatch implements FrameAttachment {
       f[30] = config.fwhm;
       u[31] = config.method;
       u[32] = c.slot;
+      u[33] = fitting && config.slope ? 1 : 0;
       const fu = new Uint32Array(data, i * PARAM_STRIDE + FIT_PARAM_OFFSET, FIT_PARAM_BYTES / 4);
       const ff = new Float32Array(data, i * PARAM_STRIDE + FIT_PARAM_OFFSET, FIT_PARAM_BYTES / 4);
       fu[0] = c.count;

@@ -14,8 +14,10 @@ const MODEL_PARAMS = [6, 7, 5, 6] as const;
 
 export interface StarsFitKernel {
   model: 0 | 1 | 2 | 3;
-  /** Its parameter count (6, 7, 5, 6). */
+  /** Its parameter count (6, 7, 5, 6), two more with the sky slope. */
   np: number;
+  /** Fit the sky slope Bx, By after B (MeasureOptions.skySlope 'fit'). */
+  slope?: boolean;
   /** Stamp radius: side 2R + 1. */
   R: number;
   /** Invocations per workgroup: a power of two ≥ 64 (the Gaussian tables use invocations 32…32 + side). */
@@ -34,8 +36,9 @@ export function starsFitUsesSubgroups(ctx: GpuContext): boolean {
 
 /** The compiled fit kernel for `o` (cached per device like every pipeline). */
 export function starsFitPipeline(ctx: GpuContext, o: StarsFitKernel): Promise<GPUComputePipeline> {
-  if (o.np !== MODEL_PARAMS[o.model]) throw new RangeError(`PSF model ${o.model} has ${MODEL_PARAMS[o.model]} parameters, not ${o.np}`);
+  const np = MODEL_PARAMS[o.model] + (o.slope === true ? 2 : 0);
+  if (o.np !== np) throw new RangeError(`PSF model ${o.model}${o.slope === true ? ' with the sky slope' : ''} has ${np} parameters, not ${o.np}`);
   if (!(o.wg >= 64 && (o.wg & (o.wg - 1)) === 0)) throw new RangeError(`workgroup size must be a power of two ≥ 64, got ${o.wg}`);
   const shader = starsFitUsesSubgroups(ctx) ? 'stars_fit/subgroups' : 'stars_fit';
-  return computePipeline(ctx, shader, 'iterate', { MODEL: o.model, NP: o.np, R: o.R, WG: o.wg });
+  return computePipeline(ctx, shader, 'iterate', { MODEL: o.model, NP: o.np, SLOPE: o.slope === true ? 1 : 0, R: o.R, WG: o.wg });
 }

@@ -1,6 +1,7 @@
 /**
  * A frame held on the GPU for star measurement: its pixels in one or more horizontal bands and
- * its sky as the background map's tile grid (interpolated by the kernels where a star needs it),
+ * its sky as the background map's mesh grid (the bicubic spline's coefficients, 32 bytes per mesh,
+ * evaluated by the kernels where a star needs it: gridSky of shaders/stars_common.wgsl),
  * 4 bytes per pixel uploaded; or, for sky planes made elsewhere, pixels, sky and sky σ planes
  * (12 bytes per pixel). Made once and reused: any number of position lists may be measured on
  * it, and `upload` replaces the frame with another of the same size in the same buffers. The
@@ -12,6 +13,7 @@
  * that owns its starting row.
  */
 import { isSharedBuffer } from '../cpu/workerPool.js';
+import { skySplineCoefficients } from '../stars/background.js';
 import { createStorageBuffer, upload } from './buffers.js';
 import type { GpuContext } from './context.js';
 
@@ -27,6 +29,9 @@ export function haloRows(R: number, KR: number): number {
   return Math.max(4 * R, 3 * R + Math.ceil(1.5 * R), 4 * R + 1 + 2 * KR) + 1;
 }
 
+/** Bytes per mesh of one sky plane on the GPU: four float32 spline coefficients. */
+const GRID_BYTES_PER_PLANE_CELL = 16;
+
 export interface FrameBand {
   /** First image row held, rows held, first and end of the rows it owns. */
   rowStart: number;
@@ -36,7 +41,7 @@ export interface FrameBand {
   buffer: GPUBuffer;
 }
 
-/** The sky of a frame: a tile grid (SkyGrid of src/stars/background.ts) or full planes. */
+/** The sky of a frame: a mesh grid (SkyGrid of src/stars/background.ts: mesh levels and σs) or full planes. */
 export type FrameSky =
   | { kind: 'grid'; nx: number; ny: number; background: ArrayLike<number>; noise: ArrayLike<number> }
   | { kind: 'planes'; background: Float32Array; noise: Float32Array };
@@ -57,21 +62,47 @@ export interface FrameAttachment {
   destroy(): void;
 }
 
+/**
+ * A frame and its sky on the GPU, made by `uploadFrame` and passed to `measureStarsBatch` in
+ * place of the image; `destroy()` frees its GPU memory.
+ */
 export class GpuStarFrame {
+  /** The GPU context the buffers belong to. */
   readonly ctx: GpuContext;
+  /** Frame width, px. */
   readonly width: number;
+  /** Frame height, px. */
   readonly height: number;
+  /** Float32 planes per band pixel: 1 (pixels) with a sky grid, 3 (pixels, sky, sky σ) with sky planes. */
   readonly planes: 1 | 3;
+  /**
+   * The horizontal bands the pixels are held in, top to bottom (one when the frame fits a
+   * storage binding).
+   * @internal
+   */
   readonly bands: readonly FrameBand[];
-  /** Sky grid levels then sky σ (gridNx·gridNy each), float32; a 16-byte dummy with sky planes. */
+  /**
+   * The sky grid's spline coefficients (skySplineCoefficients), float32: gridNx·gridNy × 4 for the
+   * level, then as many for the σ (binding 7 of the star kernels); a 16-byte dummy with sky planes.
+   */
   readonly grid: GPUBuffer;
+  /** Meshes (nx·ny) the grid buffer can hold; 0 with sky planes. */
   readonly gridCells: number;
+  /** Meshes across of the sky grid uploaded last (0 before any grid upload or with sky planes). */
   gridNx = 0;
+  /** Meshes down of the sky grid uploaded last (0 before any grid upload or with sky planes). */
   gridNy = 0;
-  /** Per-measurement state keyed by its configuration (StarsGpuBatch), freed with the frame. */
+  /**
+   * Per-measurement state keyed by its configuration (StarsGpuBatch), freed with the frame.
+   * @internal
+   */
   readonly attached = new Map<string, FrameAttachment>();
   private destroyed = false;
 
+  /**
+   * Buffers for a frame of `layout` (uploadFrame makes frames; `upload` fills them).
+   * @internal
+   */
   constructor(ctx: GpuContext, layout: FrameLayout) {
     const { width: W, height: H, planes } = layout;
     if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new RangeError(`frame size must be positive integers, got ${W}×${H}`);
@@ -101,12 +132,14 @@ export class GpuStarFrame {
     }
     this.bands = bands;
     this.gridCells = layout.gridCells;
-    this.grid = createStorageBuffer(ctx, 'stars sky grid', Math.max(8 * layout.gridCells, 16));
+    this.grid = createStorageBuffer(ctx, 'stars sky grid', Math.max(2 * GRID_BYTES_PER_PLANE_CELL * layout.gridCells, 16));
   }
 
   /**
    * Replaces the frame's pixels and sky. `data` is width·height pixels, row-major; the sky must
-   * be of the kind the frame was made for (grid cells within its capacity).
+   * be of the kind the frame was made for (grid cells within its capacity). `uploadFrame(ctx,
+   * image, { into })` is the checked way to call it.
+   * @internal
    */
   upload(data: Float32Array, sky: FrameSky): void {
     if (this.destroyed) throw new Error('this GPU frame was destroyed');
@@ -145,11 +178,11 @@ export class GpuStarFrame {
       if (!(Number.isInteger(sky.nx) && Number.isInteger(sky.ny) && sky.nx > 0 && sky.ny > 0) || cells > this.gridCells) {
         throw new RangeError(`sky grid ${sky.nx}×${sky.ny} does not fit this GPU frame's ${this.gridCells} cells`);
       }
-      const g = new Float32Array(2 * cells);
-      for (let k = 0; k < cells; k++) {
-        g[k] = sky.background[k] as number;
-        g[cells + k] = sky.noise[k] as number;
-      }
+      // The spline's coefficients are computed here, once per frame (a few thousand meshes), so
+      // that the kernels evaluate the sky at any pixel from 4 meshes with no system to solve.
+      const g = new Float32Array(8 * cells);
+      g.set(skySplineCoefficients(sky.background, sky.nx, sky.ny));
+      g.set(skySplineCoefficients(sky.noise, sky.nx, sky.ny), 4 * cells);
       upload(this.ctx, this.grid, g);
       this.gridNx = sky.nx;
       this.gridNy = sky.ny;
@@ -166,6 +199,7 @@ export class GpuStarFrame {
     this.grid.destroy();
   }
 
+  /** Whether `destroy()` has run (its GPU memory is freed). */
   get isDestroyed(): boolean {
     return this.destroyed;
   }

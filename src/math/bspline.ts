@@ -80,7 +80,9 @@ function nextInterval(t: ArrayLike<number>, ncoef: number, x: number, l: number)
  * first[i]..first[i]+3 with values vals[4i..4i+4).
  */
 export interface SplineBasis {
+  /** Column of the first non-zero of each row (point). */
   first: Int32Array;
+  /** The four non-zero values of each row, 4 per point. */
   vals: Float64Array;
 }
 

@@ -186,6 +186,7 @@ function makePass(radix: 4 | 8, q: number): Pass {
 
 /** Complex FFT of m points on split re/im arrays. */
 export class ComplexFftPlan {
+  /** Number of complex points (a power of two). */
   readonly m: number;
   private readonly rev: Uint32Array;
   private readonly leadingRadix2: boolean;
@@ -272,6 +273,7 @@ export class ComplexFftPlan {
  * `out[2k] = Re X[k]`, `out[2k+1] = Im X[k]`, length n + 2.
  */
 export class RealFftPlan {
+  /** Number of real points (a power of two). */
   readonly n: number;
   private readonly half: ComplexFftPlan;
   /** cos/sin of -2πk/n for k ≤ n/2, the split step's twiddles. */

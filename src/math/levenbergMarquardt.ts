@@ -28,6 +28,7 @@ export interface LeastSquaresProblem {
   readonly constantSsq?: number;
 }
 
+/** Settings of the Levenberg–Marquardt solver, MINPACK's (lmder) names and meanings; Larch's autobk passes them to scipy's leastsq. */
 export interface LmOptions {
   /** Relative reduction of the sum of squares below which to stop (MINPACK ftol). */
   ftol?: number;
@@ -53,9 +54,11 @@ export const LM_REASONS: Record<number, string> = {
   8: 'gtol is too small: the residuals are orthogonal to the Jacobian to machine precision',
 };
 
+/** How a Levenberg–Marquardt solve ended. */
 export interface LmResult {
   /** MINPACK info code (1–8); 1–4 are convergence. */
   info: number;
+  /** The info code in words (LM_REASONS). */
   reason: string;
   /** Residual evaluations. */
   nfev: number;
@@ -65,8 +68,11 @@ export interface LmResult {
   chisqr: number;
 }
 
+/** MINPACK's lmder (scipy's leastsq, which Larch uses) for one problem size: every work array allocated once, so repeated solves of m residuals in n unknowns allocate nothing. */
 export class LevenbergMarquardt {
+  /** Number of residuals. */
   readonly m: number;
+  /** Number of unknowns. */
   readonly n: number;
   /** Residuals at the current x (valid after solve). */
   readonly fvec: Float64Array;
@@ -87,6 +93,7 @@ export class LevenbergMarquardt {
   private readonly wl2: Float64Array;
   private readonly xTrial: Float64Array;
 
+  /** A solver for m residuals in n unknowns (m ≥ n ≥ 1). */
   constructor(m: number, n: number) {
     if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`number of unknowns must be a positive integer, got ${n}`);
     if (!(Number.isInteger(m) && m >= n)) throw new RangeError(`need at least as many residuals as unknowns: m = ${m}, n = ${n}`);

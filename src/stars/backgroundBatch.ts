@@ -1,23 +1,33 @@
 /**
  * `backgroundGridBatch`: the tile grid of `backgroundGrid` computed on all cores, tile rows
- * spread over worker threads reading the frame from shared memory. The same numbers as
+ * spread over worker threads reading the frame from shared memory (or each from its own copy where
+ * memory cannot be shared). The same numbers as
  * `backgroundGrid`, tile for tile.
  */
-import { availableThreads, canShareMemory, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
+import { availableThreads, canShareMemory, isSharedBuffer, mapInWorkers, type SpawnWorker } from '../cpu/workerPool.js';
 import { finishGrid, tileLayout, tileStatistics, type BackgroundOptions, type SkyGrid } from './background.js';
 // Types only, as in measureBatch.ts: the workers load the module by URL, one thread computes inline.
 import type { BackgroundWorkerInit, BackgroundWorkerJob, TileRows } from './backgroundWorker.js';
 import { checkImage, numberOption, optionsObject, type Image } from './image.js';
 
+/** Starts a worker thread of backgroundWorker.ts: in this form bundlers bundle the worker module (see workerPool.ts). */
+const spawnBackgroundWorker: SpawnWorker = (Worker) => new Worker(new URL('./backgroundWorker.js', import.meta.url), { type: 'module' });
+
+/** How backgroundGridBatch spreads the work; the grid itself is set by BackgroundOptions. */
 export interface BackgroundBatchOptions {
   /** Worker threads (default: one per core; 0 runs in the calling thread). */
   workers?: number;
+  /** Aborting stops handing out tile rows and rejects the promise with the signal's reason. */
   signal?: AbortSignal;
 }
 
 /** More threads than any machine has cores would only cost start-up time. */
 const MAX_WORKERS = 1024;
 
+/**
+ * backgroundGrid on all cores: tile rows spread over worker threads, the same grid tile for tile.
+ * With one thread (or `workers: 0`, or a grid one tile high) it runs in the calling thread.
+ */
 export async function backgroundGridBatch(image: Image, options: BackgroundOptions = {}, batchOptions: BackgroundBatchOptions = {}): Promise<SkyGrid> {
   checkImage('backgroundGridBatch', image);
   const t = tileLayout(image.width, image.height, options, 'backgroundGridBatch');
@@ -27,14 +37,15 @@ export async function backgroundGridBatch(image: Image, options: BackgroundOptio
   const sd = new Float64Array(t.nx * t.ny);
   const threads = Math.min(batch.workers ?? (await availableThreads()), t.ny);
   batch.signal?.throwIfAborted();
-  // The workers read the frame from shared memory: where there is none, the calling thread works.
-  if (threads <= 1 || !canShareMemory()) {
+  if (threads <= 1) {
     tileStatistics(image.data, t, 0, t.ny, bg, sd);
     return finishGrid(t, bg, sd);
   }
-  // Workers read the frame in place when it is shared; otherwise it is copied there once.
+  // Workers read the frame in place when it is shared, else from a SharedArrayBuffer copy made
+  // once; where memory cannot be shared (a page that is not cross-origin isolated) posting the
+  // init copies the frame to each worker.
   let data = image.data;
-  if (!isSharedBuffer(data.buffer)) {
+  if (canShareMemory() && !isSharedBuffer(data.buffer)) {
     data = new Float32Array(new SharedArrayBuffer(image.data.byteLength));
     data.set(image.data);
   }
@@ -42,7 +53,7 @@ export async function backgroundGridBatch(image: Image, options: BackgroundOptio
   const rowsPerJob = Math.max(1, Math.ceil(t.ny / (4 * threads)));
   const jobs = Math.ceil(t.ny / rowsPerJob);
   await mapInWorkers<BackgroundWorkerInit, BackgroundWorkerJob, TileRows>({
-    module: new URL('./backgroundWorker.js', import.meta.url),
+    worker: spawnBackgroundWorker,
     init: { data, layout: t },
     threads,
     ...(batch.signal ? { signal: batch.signal } : {}),

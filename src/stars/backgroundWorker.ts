@@ -1,6 +1,7 @@
 /**
  * Worker side of `backgroundGridBatch`: each worker computes the tile statistics of the tile
- * rows it is sent, reading the frame from a SharedArrayBuffer (never copied).
+ * rows it is sent, reading the frame from a SharedArrayBuffer (never copied) or, where memory
+ * cannot be shared, from the copy its init brought.
  */
 import { serveWorker, type WorkerReply } from '../cpu/workerPool.js';
 import { tileStatistics, type TileLayout } from './background.js';

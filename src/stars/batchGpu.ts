@@ -23,11 +23,17 @@ import { checkGrid, type BackgroundMap, type SkyGrid } from './background.js';
 import { backgroundGridBatch } from './backgroundBatch.js';
 import { finalCheckFlags, MEASURE_METHODS, STAR_FLOAT_FIELDS, STAR_INT_FIELDS, STATUS_FAILED, StarCatalogue, type FloatColumn, type StarColumns } from './catalogue.js';
 import { checkImage, type Image } from './image.js';
+import { frameChecks } from './frameChecks.js';
 import { checkMap, fillPositions, positionReader, resolveOptions, StarWorkspace, type Resolved, type StarPositions } from './measure.js';
 import { FLAG_INVALID_POSITION, FLAG_OUTSIDE, type MeasureOptions } from './types.js';
 
 export { GpuStarFrame } from '../gpu/starsFrame.js';
 
+/**
+ * Knobs of the GPU path of measureStarsBatch (BatchOptions.tuning). By default bands and chunks
+ * are as large as the device's limits allow; tests and benchmarks set these to force bands,
+ * chunks or more submissions.
+ */
 export interface GpuBatchTuning {
   /** Bytes of one frame band (forces bands on a small frame; only when the frame is made by the call). */
   maxTileBytes?: number;
@@ -37,6 +43,7 @@ export interface GpuBatchTuning {
   iterationsPerSubmission?: number;
 }
 
+/** Options of uploadFrame. */
 export interface UploadFrameOptions {
   /**
    * The frame's sky: a tile grid (`backgroundGrid`) or a map (`backgroundMap`; its grid is used
@@ -147,7 +154,7 @@ const catalogueStorage = new WeakMap<StarCatalogue, ArrayBuffer>();
 
 /** The batch of kernels and buffers for these options on this frame, made on first use and kept with it. */
 async function batchFor(frame: GpuStarFrame, o: Resolved, tuning: GpuBatchTuning): Promise<StarsGpuBatch> {
-  const key = JSON.stringify([o.method, o.fwhm, o.gain, o.saturation, o.annulus, o.beta, o.rnFloor, tuning.maxStarsPerDispatch, tuning.iterationsPerSubmission]);
+  const key = JSON.stringify([o.method, o.fwhm, o.gain, o.saturation, o.annulus, o.slope, o.beta, o.rnFloor, tuning.maxStarsPerDispatch, tuning.iterationsPerSubmission]);
   const had = frame.attached.get(key);
   if (had) return had as StarsGpuBatch;
   const ws = new StarWorkspace(o.fwhm, 'f64');
@@ -155,6 +162,7 @@ async function batchFor(frame: GpuStarFrame, o: Resolved, tuning: GpuBatchTuning
   const config: StarsBatchConfig = {
     radius: ws.radius,
     annulus: o.annulus,
+    slope: o.slope,
     model,
     method: MEASURE_METHODS.indexOf(o.method),
     fwhm: o.fwhm,
@@ -264,6 +272,7 @@ export async function measureStarsGpu(
   cols['x'] = x;
   cols['y'] = y;
   finalCheck(cols as StarColumns, W, H);
+  frameChecks(cols as StarColumns, W, H, { fwhm: resolved.fwhm });
   const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method });
   catalogueStorage.set(catalogue, buf);
   hostMs += performance.now() - tc;

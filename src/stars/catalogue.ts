@@ -19,6 +19,8 @@ import {
   FLAG_NO_BACKGROUND,
   FLAG_NO_PIXELS,
   FLAG_NO_SHAPE,
+  FLAG_ARTEFACT,
+  FLAG_CROWDED,
   FLAG_NO_SIGNAL,
   FLAG_OUTSIDE,
   FLAG_SATURATED,
@@ -27,10 +29,15 @@ import {
   type StarStatus,
 } from './types.js';
 
+/** `status` codes to names: STAR_STATUS[code] is the StarMeasurement status. */
 export const STAR_STATUS: readonly StarStatus[] = ['ok', 'fallback', 'failed'];
+/** `status` code of a star measured as asked. */
 export const STATUS_OK = 0;
+/** `status` code of a star whose fit failed or was not believed: position and shape from windowed moments. */
 export const STATUS_FALLBACK = 1;
+/** `status` code of a star whose measurement was rejected (`flags` and `message` say why). */
 export const STATUS_FAILED = 2;
+/** `method` codes to names: MEASURE_METHODS[code] is the StarMeasurement method. */
 export const MEASURE_METHODS: readonly MeasureMethod[] = ['moments', 'gaussian', 'gaussianRotated', 'moffat'];
 /** `fitReason` code of a star no fit was run for (record: ''). */
 export const NO_FIT_REASON = FIT_REASONS.length;
@@ -44,8 +51,11 @@ export const STAR_FLOAT_FIELDS = [
 /** The integer fields (codes and counts), after the float planes. */
 export const STAR_INT_FIELDS = ['iterations', 'method', 'fitReason', 'status', 'flags'] as const;
 
+/** Name of a float column (one of STAR_FLOAT_FIELDS). */
 export type StarFloatField = (typeof STAR_FLOAT_FIELDS)[number];
+/** Name of an integer column (one of STAR_INT_FIELDS). */
 export type StarIntField = (typeof STAR_INT_FIELDS)[number];
+/** A float column: Float64Array on the CPU paths, Float32Array on the GPU path. */
 export type FloatColumn = Float32Array | Float64Array;
 
 /** The columns of a catalogue: one entry per input position. */
@@ -58,7 +68,9 @@ export type StarColumns = { [K in StarFloatField]: FloatColumn } & { [K in StarI
 
 /** What the catalogue needs beyond its columns to say what it measured. */
 export interface CatalogueMeta {
+  /** Frame width, px (for the outside-the-image messages). */
   width: number;
+  /** Frame height, px. */
   height: number;
   /** The method asked for (a star's own `method` says what produced it). */
   method: MeasureMethod;
@@ -86,9 +98,12 @@ export function starMessage(flags: number, fitReason: number, xInput: number, yI
   if (flags & FLAG_NO_PIXELS) return 'no valid pixel in the stamp';
   if (flags & FLAG_NO_SHAPE) return 'no FWHM or flux could be measured: no source with a width in the stamp';
   if (flags & FLAG_CENTRE_OUTSIDE) return `the measured centre lies outside the ${W}×${H} image (x in −0.5…${W - 0.5}, y in −0.5…${H - 0.5})`;
+  if (flags & FLAG_ARTEFACT) return 'narrower than half the frame\'s median FWHM with a peak above 4σ: a hot pixel or cosmic ray, not a star';
   if (flags & FLAG_FIT_FAILED) return `${meta.method} fit stopped: ${fitReasonName(fitReason)}; position and shape from windowed moments`;
   if (flags & FLAG_NO_SIGNAL) return 'no positive signal under the moment window';
   if (flags & (FLAG_EDGE | FLAG_SATURATED | FLAG_NAN_PIXELS)) return 'measured without the stamp pixels that are off the image, NaN or saturated';
+  // No deblending: the neighbour's light is in the stamp, so its flux and shape are less certain.
+  if (flags & FLAG_CROWDED) return 'another source lies inside the stamp (not deblended)';
   return '';
 }
 
@@ -187,35 +202,63 @@ class StarView implements StarMeasurement {
 
 /** Every measured star of one call, as columns in input order. */
 export class StarCatalogue implements Iterable<StarMeasurement> {
+  /** Number of stars: one per input position. */
   readonly length: number;
   /** Frame size and the method asked for. */
   readonly meta: CatalogueMeta;
+  /** Input x position as given, px (zero-based, pixel centres at integers). */
   readonly xInput: Float64Array;
+  /** Input y position as given, px. */
   readonly yInput: Float64Array;
+  /** Measured centre x, px, zero-based with pixel centres at integers (photutils `xcentroid`, `ycentroid`; SEP `x`, `y`; SExtractor `X_IMAGE`, `Y_IMAGE` count from 1). */
   readonly x: Float64Array;
+  /** Measured centre y, px (see x). */
   readonly y: Float64Array;
+  /** 1σ uncertainty of x from the fit covariance, px (NaN without a converged fit; SExtractor `ERRX2_IMAGE`, SEP `errx2` are its square). */
   readonly xErr: FloatColumn;
+  /** 1σ uncertainty of y, px (see xErr). */
   readonly yErr: FloatColumn;
+  /** Total flux of the fitted profile, or the background-subtracted sum within the moment radius, ADU. */
   readonly flux: FloatColumn;
+  /** Geometric-mean FWHM, px, from the fit when it converged, else from windowed moments (photutils `fwhm`, SExtractor `FWHM_IMAGE`). */
   readonly fwhm: FloatColumn;
+  /** √(1 − (minor/major)²) (photutils `eccentricity`). */
   readonly eccentricity: FloatColumn;
+  /** 1 − minor/major (photutils `ellipticity`, SExtractor `ELLIPTICITY`). */
   readonly ellipticity: FloatColumn;
+  /** σ along the major axis, px (photutils `semimajor_sigma`; SEP `a`, SExtractor `A_IMAGE`). */
   readonly semimajorSigma: FloatColumn;
+  /** σ along the minor axis, px (photutils `semiminor_sigma`; SEP `b`, SExtractor `B_IMAGE`). */
   readonly semiminorSigma: FloatColumn;
+  /** Major-axis angle, radians counter-clockwise from +x, in (−π/2, π/2] (SEP `theta`; photutils `orientation` and SExtractor `THETA_IMAGE` are in degrees). */
   readonly theta: FloatColumn;
+  /** Moffat β (NaN for the other methods). */
   readonly beta: FloatColumn;
+  /** Local sky level under the star, ADU (photutils `local_background`). */
   readonly background: FloatColumn;
+  /** Sky σ near the star, ADU. */
   readonly backgroundNoise: FloatColumn;
+  /** Signal-to-noise ratio from the CCD equation over an aperture of radius 1.5·FWHM. */
   readonly snr: FloatColumn;
+  /** Highest background-subtracted pixel of the 3×3 around the centre, ADU. */
   readonly peak: FloatColumn;
+  /** DAOFIND sharpness (photutils DAOStarFinder `sharpness`). */
   readonly sharpness: FloatColumn;
+  /** DAOFIND symmetry roundness (photutils DAOStarFinder `roundness1`). */
   readonly roundness1: FloatColumn;
+  /** DAOFIND marginal-fit roundness (photutils DAOStarFinder `roundness2`). */
   readonly roundness2: FloatColumn;
+  /** Peak over the 3×3 core sum, in [0, 1] (this project's own metric). */
   readonly peakCoreRatio: FloatColumn;
+  /** (Hx − Hy)/(Hx + Hy) from the maxima of the x and y marginal sums (this project's own metric). */
   readonly marginalRoundness: FloatColumn;
+  /** Hypot of the left/right and top/bottom marginal-half asymmetries; tracks the sub-pixel offset. */
   readonly marginalAsymmetry: FloatColumn;
+  /** −Laplacian at the centre pixel over the sky σ: high for cosmic rays and hot pixels. */
   readonly laplacianSnr: FloatColumn;
+  /** Reduced χ² of the fit (NaN for moments and unconverged fits). */
   readonly chi2Reduced: FloatColumn;
+  /** Fit iterations (Levenberg–Marquardt); 0 when no fit ran. */
   readonly iterations: Uint32Array;
   /** MEASURE_METHODS codes: what produced position and shape. */
   readonly method: Uint32Array;
@@ -223,6 +266,7 @@ export class StarCatalogue implements Iterable<StarMeasurement> {
   readonly fitReason: Uint32Array;
   /** STAR_STATUS codes. */
   readonly status: Uint32Array;
+  /** FLAG_* bits (flagNames gives their names); SExtractor `FLAGS`, SEP `flag` use other bits. */
   readonly flags: Uint32Array;
 
   constructor(length: number, columns: StarColumns, meta: CatalogueMeta) {
@@ -279,6 +323,7 @@ export class StarCatalogue implements Iterable<StarMeasurement> {
     return c;
   }
 
+  /** The stars in input order, as record views (like `at`). */
   *[Symbol.iterator](): Iterator<StarMeasurement> {
     for (let i = 0; i < this.length; i++) yield new StarView(this, i);
   }

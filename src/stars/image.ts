@@ -1,12 +1,27 @@
 /**
  * Images: row-major Float32Array, zero-based, pixel centres at integer coordinates
- * (FITS pixel coordinates are ours + 1). Readers for FITS and for the raw `.f32` fixtures.
+ * (FITS pixel coordinates are ours + 1). Readers for FITS (plain or gzip-compressed) and for the
+ * raw `.f32` fixtures; `readImage` (readImage.ts) adds TIFF and picks the reader by magic bytes.
  */
+import { gunzipSync } from 'fflate';
 
+/** A frame: its pixels and size (SEP and photutils take the same as a 2-D numpy array). */
 export interface Image {
+  /**
+   * Pixel values (ADU, after BSCALE/BZERO for FITS), row-major: pixel (x, y) at y·width + x;
+   * NaN where a file marks no data (FITS BLANK).
+   */
   data: Float32Array;
+  /** Columns (FITS NAXIS1), a positive integer. */
   width: number;
+  /** Rows (FITS NAXIS2), a positive integer; width × height = data.length. */
   height: number;
+  /**
+   * Pixel value (ADU, after BSCALE/BZERO) at and above which a pixel is saturated, as the file
+   * states it or its type implies (see readFits and readTiff); absent when nothing says. The
+   * measurement uses it when its `saturation` option is not given.
+   */
+  saturation?: number;
 }
 
 /** How a rejected value is shown in an error: strings quoted and cut (a message never echoes a megabyte). */
@@ -144,43 +159,107 @@ function layoutOf(h: Header, where: string): Layout {
 }
 
 /** The bytes of a file as a Uint8Array: one given, or a view of an ArrayBuffer. */
-function byteView(where: string, bytes: unknown): Uint8Array {
+export function byteView(where: string, bytes: unknown): Uint8Array {
   if (bytes instanceof Uint8Array) return bytes;
   if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
   throw new Error(`${where}: bytes = ${showValue(bytes)} must be a Uint8Array or an ArrayBuffer`);
 }
 
+/** gzip's magic bytes (RFC 1952): 1f 8b. */
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** A gzip stream inflated (fflate: no Node zlib, so it runs in a browser too); a damaged stream is a named error. */
+export function gunzip(where: string, bytes: Uint8Array): Uint8Array {
+  try {
+    return gunzipSync(bytes);
+  } catch (e) {
+    throw new Error(`${where}: the file is gzip-compressed but its stream is damaged (${(e as Error).message})`);
+  }
+}
+
+/** What the first bytes say a non-FITS file is, for the error that refuses it ('' when unknown). */
+export function otherFormat(bytes: Uint8Array): string {
+  const b = (i: number) => bytes[i] ?? -1;
+  if ((b(0) === 0x49 && b(1) === 0x49 && b(2) === 0x2a) || (b(0) === 0x4d && b(1) === 0x4d && b(3) === 0x2a)) return 'a TIFF file (read it with readImage)';
+  if (b(0) === 0x89 && b(1) === 0x50 && b(2) === 0x4e && b(3) === 0x47) return 'a PNG file';
+  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return 'a JPEG file';
+  return '';
+}
+
 /**
- * Reads the primary image, or the first IMAGE extension when the primary HDU holds no data.
+ * Reads the primary image, or the first IMAGE extension when the primary HDU holds no data
+ * (NAXIS = 0, as many pipelines write). A gzip-compressed file (`.fits.gz`) is inflated first.
  * BITPIX 8/16/32/64/−32/−64, BSCALE/BZERO applied, BLANK → NaN, big-endian as FITS requires.
- * Extra axes of length 1 are allowed; a cube yields its first plane. Every size in the header
- * is checked against the file before the pixel buffer is allocated: the whole data unit (every
- * plane) must be in the file, and the file must end where that unit ends, padded or not, or
- * continue with the next extension — a file a byte longer or shorter has its data shifted.
+ * Extra axes of length 1 are allowed; a cube of several planes, a 1-D primary with no image
+ * extension and a tile-compressed image (`.fz`) are refused with an error saying so. Every size
+ * in the header is checked against the file before the pixel buffer is allocated: the whole
+ * data unit (every plane) must be in the file, and the file must end where that unit ends,
+ * padded or not, or continue with the next extension — a file a byte longer or shorter has its
+ * data shifted.
+ *
+ * `saturation` is set from the header of the image read: SATURATE when present (for an
+ * extension, its own or else the primary header's, where instruments that write one image per
+ * extension put it), else DATAMAX (the standard's "maximum valid physical value"; some writers
+ * put the data's maximum there, which then flags only the pixels at that maximum), else for
+ * integer BITPIX the largest physical value the type can hold, BZERO + BSCALE·(2^(BITPIX−1) − 1)
+ * (BZERO + BSCALE·255 for BITPIX 8; with BZERO = 32768 this is the unsigned 16-bit convention's
+ * 65535; the other end of the range when BSCALE < 0; a BLANK value excluded); none for
+ * floating-point data without either keyword. The level is rounded to float32 like the pixels,
+ * so a pixel at the limit compares equal to it.
  */
 export function readFits(input: Uint8Array | ArrayBuffer): Image {
-  const bytes = byteView('FITS', input);
+  let bytes = byteView('FITS', input);
+  if (isGzip(bytes)) bytes = gunzip('FITS', bytes);
+  const other = otherFormat(bytes);
+  if (other !== '') throw new Error(`FITS: the file does not start with SIMPLE = T: it is ${other}`);
   if (bytes.length < BLOCK) throw new Error(`FITS: file is ${bytes.length} bytes, shorter than one 2880-byte header block`);
   const magic = String.fromCharCode(...bytes.subarray(0, 30));
   if (!/^SIMPLE  =\s+T/.test(magic)) throw new Error('FITS: the file does not start with SIMPLE = T');
   let start = 0;
+  let primaryAxes = 0;
+  let primary: Header | undefined;
   for (let hdu = 0; start < bytes.length; hdu++) {
     const where = hdu === 0 ? 'primary header' : `extension ${hdu} header`;
     const h = parseHeader(bytes, start);
     const lay = layoutOf(h, where);
+    if (hdu === 0) {
+      primaryAxes = lay.axes.length;
+      primary = h;
+    }
     const xt = h.cards.get('XTENSION');
+    if (xt === 'BINTABLE' && h.cards.get('ZIMAGE') === 'T') {
+      throw new Error(
+        `FITS: ${where} holds a tile-compressed image (ZCMPTYPE = '${h.cards.get('ZCMPTYPE') ?? '?'}', the fpack .fz format), which batchfit does not decode; uncompress it first (funpack, or astropy)`,
+      );
+    }
     const isImage = hdu === 0 || xt === 'IMAGE';
-    if (isImage && lay.axes.length >= 2 && lay.dataBytes > 0) return decodeImage(bytes, h, lay, where);
+    if (isImage && lay.axes.length >= 2 && lay.dataBytes > 0) return decodeImage(bytes, h, lay, where, hdu === 0 ? undefined : primary);
     const padded = Math.ceil(lay.dataBytes / BLOCK) * BLOCK;
     if (h.dataStart + padded > bytes.length + (BLOCK - 1)) {
       throw new Error(`FITS: ${where} declares ${lay.dataBytes} data bytes but the file ends ${bytes.length - h.dataStart} bytes after the header`);
     }
     start = h.dataStart + padded;
   }
-  throw new Error('FITS: no image HDU with at least two axes in the file');
+  throw new Error(`FITS: no 2-D image in the file: the primary header has NAXIS = ${primaryAxes} and no IMAGE extension with two axes follows`);
 }
 
-function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string): Image {
+/** The saturation level the header states or the integer type implies (see readFits), or undefined. */
+function saturationOf(h: Header, primary: Header | undefined, lay: Layout, bscale: number, bzero: number, blank: number | undefined, where: string): number | undefined {
+  if (h.cards.has('SATURATE')) return Math.fround(floatKey(h, 'SATURATE', NaN, where));
+  if (primary?.cards.has('SATURATE')) return Math.fround(floatKey(primary, 'SATURATE', NaN, 'primary header'));
+  if (h.cards.has('DATAMAX')) return Math.fround(floatKey(h, 'DATAMAX', NaN, where));
+  if (lay.bitpix < 0) return undefined;
+  const bits = lay.bitpix;
+  let lo = bits === 8 ? 0 : -(2 ** (bits - 1));
+  let hi = bits === 8 ? 255 : 2 ** (bits - 1) - 1;
+  if (blank === hi) hi -= 1;
+  if (blank === lo) lo += 1;
+  return Math.fround(Math.max(bzero + bscale * lo, bzero + bscale * hi));
+}
+
+function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string, primary: Header | undefined): Image {
   const width = lay.axes[0] ?? 0;
   const height = lay.axes[1] ?? 0;
   if (width === 0 || height === 0) throw new Error(`FITS: ${where} has an empty image (${width}×${height})`);
@@ -194,6 +273,11 @@ function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string): 
   if (lay.dataBytes > follow) {
     const axes = lay.axes.map((n, k) => `NAXIS${k + 1} = ${n}`).join(', ');
     throw new Error(`FITS: ${where} declares a data unit of ${lay.dataBytes} bytes (${axes}) but only ${follow} bytes follow the header`);
+  }
+  const planes = lay.axes.slice(2).reduce((a, n) => a * n, 1);
+  if (planes > 1) {
+    const extra = lay.axes.slice(2).map((n, k) => `NAXIS${k + 3} = ${n}`).join(', ');
+    throw new Error(`FITS: ${where} holds a cube of ${planes} planes (NAXIS = ${lay.axes.length}, ${extra}); batchfit measures one 2-D image: extract a plane first`);
   }
   const padded = Math.ceil(lay.dataBytes / BLOCK) * BLOCK;
   const next = String.fromCharCode(...bytes.subarray(h.dataStart + padded, h.dataStart + padded + 8));
@@ -219,7 +303,8 @@ function decodeImage(bytes: Uint8Array, h: Header, lay: Layout, where: string): 
     }
     data[i] = raw === blank ? NaN : bzero + bscale * raw;
   }
-  return { data, width, height };
+  const saturation = saturationOf(h, primary, lay, bscale, bzero, blank, where);
+  return saturation === undefined ? { data, width, height } : { data, width, height, saturation };
 }
 
 /**

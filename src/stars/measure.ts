@@ -3,13 +3,18 @@
  * a `StarWorkspace` allocated once per frame; results go into the columns of a StarCatalogue
  * through one reused record, so nothing is allocated per star.
  */
+import { daofindKernel } from './daofindKernel.js';
 import { allocateStarColumns, finalCheckFlags, NO_FIT_REASON, StarCatalogue, starMessage, writeStarRow, type CatalogueMeta, type StarColumns } from './catalogue.js';
-import { annulusBackground, annulusScratch, backgroundMap, type BackgroundMap } from './background.js';
+import { backgroundMap, type BackgroundMap } from './background.js';
+import { frameChecks } from './frameChecks.js';
+import { annulusPlane, planeScratch, type PlaneScratch } from './localSky.js';
 import { checkImage, numberOption, optionsObject, showValue, type Image } from './image.js';
 import {
   createPsfFitter,
   FIT_CONVERGED,
   FIT_REASONS,
+  fitParams,
+  MAXP,
   newFitOutcome,
   PSF_GAUSSIAN,
   PSF_GAUSSIAN_ROTATED,
@@ -38,6 +43,7 @@ import {
   FLAG_SATURATED,
   FWHM_MAX,
   FWHM_MIN,
+  defaultSkySlope,
   type MeasureMethod,
   type MeasureOptions,
   type StarMeasurement,
@@ -62,6 +68,25 @@ const CENTROID_MAX_ITERATIONS = 40;
 const PIXEL_VARIANCE = 1 / 12;
 
 /**
+ * The window and the star, both Gaussians, multiply to one of variance σp² = σs²σw²/(σs² + σw²)
+ * (σs² the pixel-integrated star's, σ² + 1/12), and sampling that product at unit steps biases
+ * its mean by about 4πσp²·exp(−2π²σp²)·sin(2π·phase) (Poisson summation): 0.07 px at FWHM 1.5
+ * with the matched window, against 1e-7 px at FWHM 3. So the window is widened until σp² reaches
+ * MIN_PRODUCT_VARIANCE (bias ≈ 0.006 px there); the price, sky-limited, is (σs² + σw²)⁴/(4σs⁴σw⁴)
+ * in variance against the matched window's 1 (1.08 in σ at FWHM 1.5). Well-sampled stars keep
+ * the matched window (FWHM ≥ 1.9 px); below ≈ 1.3 px the widening stops at 4σs².
+ */
+const MIN_PRODUCT_VARIANCE = 0.33;
+
+/** Moment window σw for the expected star σ (see MIN_PRODUCT_VARIANCE). */
+export function momentWindow(sigma0: number): number {
+  const ss2 = sigma0 * sigma0 + PIXEL_VARIANCE;
+  const t = MIN_PRODUCT_VARIANCE;
+  const wide = ss2 > 1.25 * t ? (t * ss2) / (ss2 - t) : 4 * ss2;
+  return Math.sqrt(Math.max(sigma0 * sigma0, 0.25, Math.min(wide, 4 * ss2)));
+}
+
+/**
  * Stamp radius for an expected FWHM: ceil(1.75·fwhm) clamped to [4, 15] (15×15 stamps at FWHM 4).
  * The options never ask for more than 15 (fwhm ≤ FWHM_MAX); the clamp keeps the function total.
  */
@@ -81,7 +106,8 @@ function centrePixel(v: number): number {
 /**
  * Everything one star needs, allocated once per frame and reused. Layouts (side = 2R+1, row-major,
  * stamp pixel (i, j) is image pixel (ix − R + i, iy − R + j)):
- *   raw[side²]   pixel − local sky (ADU), 0 where invalid
+ *   skyStamp[side²] local sky per pixel (ADU): the annulus plane, or the map's value at the pixel
+ *   raw[side²]   pixel − sky (ADU), 0 where invalid
  *   valid[side²] 1 for a finite, in-image, unsaturated pixel
  *   fit.z/w      raw / S and the inverse variances in the same scaled units (0 = left out)
  */
@@ -89,14 +115,15 @@ export class StarWorkspace {
   readonly radius: number;
   readonly side: number;
   readonly raw: Float64Array;
+  readonly skyStamp: Float64Array;
   readonly valid: Uint8Array;
   readonly fitStamp: FitStamp;
   readonly fitter: PsfFitter;
   readonly outcome: FitOutcome = newFitOutcome();
-  readonly params = new Float64Array(8);
+  readonly params = new Float64Array(MAXP);
   readonly ex: Float64Array;
   readonly ey: Float64Array;
-  readonly annulus: ReturnType<typeof annulusScratch>;
+  readonly annulus: PlaneScratch;
   /** Moment window σ at the expected FWHM, and that σ itself (the fit's fallback width). */
   readonly sigmaW: number;
   readonly sigma0: number;
@@ -138,7 +165,17 @@ export class StarWorkspace {
   // arguments: a call V8 does not inline boxes every double it passes.
   ix = 0;
   iy = 0;
+  /**
+   * Local sky as a plane sky + skyBx·u + skyBy·v about the pixel (skyIx, skyIy) the stamp was
+   * centred on: fitted in the annulus, or from the map (its value there and its slopes over ±R).
+   * The stamp subtracts the annulus plane, or the map per pixel (ws.skyStamp); the metrics'
+   * cut-out, which may reach beyond the stamp, the plane.
+   */
   sky = 0;
+  skyBx = 0;
+  skyBy = 0;
+  skyIx = 0;
+  skyIy = 0;
   skySigma = 0;
   cx = 0;
   cy = 0;
@@ -177,51 +214,30 @@ export class StarWorkspace {
     this.side = 2 * this.radius + 1;
     const n = this.side * this.side;
     this.raw = new Float64Array(n);
+    this.skyStamp = new Float64Array(n);
     this.valid = new Uint8Array(n);
     const Arr = precision === 'f32' ? Float32Array : Float64Array;
     this.fitStamp = { side: this.side, radius: this.radius, z: new Arr(n), w: new Arr(n), noise: 1, beta: NaN };
     this.fitter = createPsfFitter(precision);
     this.ex = new Float64Array(this.side);
     this.ey = new Float64Array(this.side);
-    this.annulus = annulusScratch(Math.ceil(1.5 * this.radius));
+    this.annulus = planeScratch(Math.ceil(1.5 * this.radius));
     this.marginalX = new Float64Array(this.side);
     this.marginalY = new Float64Array(this.side);
     this.sigma0 = fwhm * FWHM_TO_SIGMA;
-    this.sigmaW = Math.max(this.sigma0, 0.5);
+    this.sigmaW = momentWindow(this.sigma0);
     const s = Math.max(fwhm, 0.5) * FWHM_TO_SIGMA;
     // photutils/DAOFIND kernel: Gaussian truncated at 1.5σ (at least radius 2), lowered to zero sum
     // and normalised so that its convolution estimates the amplitude of a fitted Gaussian.
-    const kr = Math.max(2, Math.floor(1.5 * s));
+    const dao = daofindKernel(s);
+    const kr = dao.kr;
     this.daoRadius = kr;
     const ks = 2 * kr + 1;
-    this.daoKernel = new Float64Array(ks * ks);
-    this.daoMask = new Uint8Array(ks * ks);
-    const gauss = new Float64Array(ks * ks);
+    this.daoKernel = dao.kernel;
+    this.daoMask = dao.mask;
     this.daoConv = new Float64Array(ks * ks);
-    let sum = 0;
-    let sum2 = 0;
-    let npix = 0;
-    for (let j = 0; j < ks; j++) {
-      for (let i = 0; i < ks; i++) {
-        const dx = i - kr;
-        const dy = j - kr;
-        const e = (dx * dx + dy * dy) / (2 * s * s);
-        const gk = Math.exp(-e);
-        gauss[j * ks + i] = gk;
-        if (e <= 1.125 || dx * dx + dy * dy <= 4) {
-          this.daoMask[j * ks + i] = 1;
-          sum += gk;
-          sum2 += gk * gk;
-          npix++;
-        }
-      }
-    }
-    const denom = sum2 - (sum * sum) / npix;
     let taps = 0;
-    for (let k = 0; k < ks * ks; k++) {
-      this.daoKernel[k] = this.daoMask[k] ? ((gauss[k] as number) - sum / npix) / denom : 0;
-      if (this.daoKernel[k] !== 0) taps++;
-    }
+    for (let k = 0; k < ks * ks; k++) if (this.daoKernel[k] !== 0) taps++;
     this.cutRadius = 2 * kr;
     const cs = 4 * kr + 1;
     this.cut = new Float64Array(cs * cs);
@@ -251,24 +267,10 @@ export class StarWorkspace {
         this.daoQuadrantSign[j * ks + i] = sign;
       }
     }
-    // The Gaussian is symmetric in x and y, so one marginal serves both axes.
-    this.daoMarginal = new Float64Array(ks);
-    let wSum = 0;
-    let kSum = 0;
-    let k2Sum = 0;
-    for (let u = 0; u < ks; u++) {
-      // Triangular weights: kr + 1 at the centre, 1 at the edge.
-      const wu = kr + 1 - Math.abs(u - kr);
-      let km = 0;
-      for (let t = 0; t < ks; t++) km += (kr + 1 - Math.abs(t - kr)) * (gauss[t * ks + u] as number);
-      this.daoMarginal[u] = km;
-      wSum += wu;
-      kSum += wu * km;
-      k2Sum += wu * km * km;
-    }
-    this.daoWSum = wSum;
-    this.daoKSum = kSum;
-    this.daoDen = k2Sum - (kSum * kSum) / wSum;
+    this.daoMarginal = dao.marginal;
+    this.daoWSum = dao.wSum;
+    this.daoKSum = dao.kSum;
+    this.daoDen = dao.den;
   }
 }
 
@@ -282,7 +284,7 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   const { width: W, height: H, data } = image;
   const R = ws.radius;
   const side = ws.side;
-  const sky = ws.sky;
+  const sky = ws.skyStamp;
   const saturation = o.saturation;
   const raw = ws.raw;
   const valid = ws.valid;
@@ -338,7 +340,7 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
       const v = data[rowStart + i] as number;
       // One test for the usual pixel; NaN, ±∞ and saturated ones fail it and are sorted out below.
       if (v < saturation && v > -Infinity) {
-        const d = v - sky;
+        const d = v - (sky[k] as number);
         raw[k] = d;
         if (d > peak) peak = d;
         // max(d, 0) without a branch: noise pixels have random signs, which a branch mispredicts.
@@ -360,25 +362,63 @@ function extractStamp(ws: StarWorkspace, image: Image, o: Resolved): number {
   return side * side - holes;
 }
 
-/** Local sky at (ws.ix, ws.iy). False when neither the annulus nor the map gives one. */
+/**
+ * Local sky of the stamp about (ws.ix, ws.iy) into ws.sky… and ws.skyStamp: the annulus plane
+ * (option 'annulus'), else the map's value at every stamp pixel. False when neither gives one.
+ */
 function localSky(ws: StarWorkspace, image: Image, map: BackgroundMap | undefined, o: Resolved): boolean {
   let sky = NAN;
   let sigma = NAN;
+  const R = ws.radius;
+  const side = ws.side;
+  const st = ws.skyStamp;
   if (o.annulus) {
-    const R = ws.radius;
-    annulusBackground(image, ws.ix, ws.iy, R, Math.ceil(1.5 * R), ws.annulus);
-    sky = ws.annulus.out[0] as number;
-    sigma = ws.annulus.out[1] as number;
-    if (!Number.isFinite(sky)) ws.flags |= FLAG_ANNULUS_FALLBACK;
+    annulusPlane(image, ws.ix, ws.iy, R, Math.ceil(1.5 * R), ws.annulus);
+    const out = ws.annulus.out;
+    sky = out[0] as number;
+    sigma = out[3] as number;
+    if (sky - sky === 0) {
+      const bx = out[1] as number;
+      const by = out[2] as number;
+      ws.skyBx = bx;
+      ws.skyBy = by;
+      for (let j = 0; j < side; j++) {
+        const row = sky + by * (j - R);
+        for (let i = 0; i < side; i++) st[j * side + i] = row + bx * (i - R);
+      }
+    } else {
+      ws.flags |= FLAG_ANNULUS_FALLBACK;
+    }
   }
-  if (!Number.isFinite(sky) && map) {
-    const k = ws.iy * image.width + ws.ix;
-    sky = map.background[k] as number;
+  if (!(sky - sky === 0) && map) {
+    const W = image.width;
+    const H = image.height;
+    const k = ws.iy * W + ws.ix;
+    const bg = map.background;
+    sky = bg[k] as number;
     sigma = map.noise[k] as number;
+    const xl = Math.max(ws.ix - R, 0);
+    const xr = Math.min(ws.ix + R, W - 1);
+    const yl = Math.max(ws.iy - R, 0);
+    const yr = Math.min(ws.iy + R, H - 1);
+    ws.skyBx = xr > xl ? ((bg[ws.iy * W + xr] as number) - (bg[ws.iy * W + xl] as number)) / (xr - xl) : 0;
+    ws.skyBy = yr > yl ? ((bg[yr * W + ws.ix] as number) - (bg[yl * W + ws.ix] as number)) / (yr - yl) : 0;
+    for (let j = 0; j < side; j++) {
+      const y = ws.iy - R + j;
+      const yc = y < 0 ? 0 : y >= H ? H - 1 : y;
+      for (let i = 0; i < side; i++) {
+        // Off the image the pixel is invalid anyway; the nearest map value keeps the entry finite.
+        const x = ws.ix - R + i;
+        const xc = x < 0 ? 0 : x >= W ? W - 1 : x;
+        st[j * side + i] = bg[yc * W + xc] as number;
+      }
+    }
   }
-  if (!Number.isFinite(sky)) return false;
+  if (!(sky - sky === 0)) return false;
   ws.sky = sky;
-  ws.skySigma = Math.max(Number.isFinite(sigma) ? sigma : 0, o.rnFloor);
+  ws.skyIx = ws.ix;
+  ws.skyIy = ws.iy;
+  ws.skySigma = Math.max(sigma - sigma === 0 ? sigma : 0, o.rnFloor);
   return true;
 }
 
@@ -773,6 +813,10 @@ function ellipseAxes(res: StarMeasurement): void {
   res.semiminorSigma = s * r;
 }
 
+/**
+ * An empty record for FrameMeasurer.measure to fill (and to reuse star after star): id −1, every
+ * number NaN, no iterations, status 'failed'.
+ */
 export function newStarMeasurement(): StarMeasurement {
   return {
     id: -1, xInput: NaN, yInput: NaN, x: NaN, y: NaN, xErr: NaN, yErr: NaN, flux: NaN, fwhm: NaN,
@@ -803,6 +847,8 @@ export interface Resolved {
   rnFloor: number;
   /** The fit's model; unused for moments. */
   model: PsfModel;
+  /** Fit the sky's slope with the PSF (option skySlope 'fit'). */
+  slope: boolean;
 }
 
 const METHODS: readonly MeasureMethod[] = ['moments', 'gaussian', 'gaussianRotated', 'moffat'];
@@ -820,7 +866,8 @@ function choice<T extends string>(name: string, value: unknown, fallback: T, all
  * and fills in the defaults. Every path (measureStars, FrameMeasurer, measureStarsBatch on
  * either device) goes through here first, so they give the same verdict.
  */
-export function resolveOptions(options: MeasureOptions | undefined): Resolved {
+/** `image` supplies the saturation level when the option is not given (Image.saturation, set by readFits/readImage). */
+export function resolveOptions(options: MeasureOptions | undefined, image?: Image): Resolved {
   const o = optionsObject<MeasureOptions>('measureStars', 'options', options);
   const fwhm = numberOption('measureStars', 'fwhm', o.fwhm, 3, FWHM_MIN, FWHM_MAX);
   const gain = numberOption('measureStars', 'gain', o.gain, NaN, 0, Infinity, { loOpen: true });
@@ -830,20 +877,37 @@ export function resolveOptions(options: MeasureOptions | undefined): Resolved {
   if (o.saturation !== undefined && (typeof o.saturation !== 'number' || Number.isNaN(o.saturation))) {
     throw new Error(`measureStars: saturation = ${showValue(o.saturation)} must be a number (ADU) or omitted`);
   }
+  const imageSaturation = o.saturation === undefined ? (image as Partial<Image> | null | undefined)?.saturation : undefined;
+  if (imageSaturation !== undefined && (typeof imageSaturation !== 'number' || Number.isNaN(imageSaturation))) {
+    throw new Error(`measureStars: image.saturation = ${showValue(imageSaturation)} must be a number (ADU) or omitted`);
+  }
   const beta = o.beta ?? NaN;
   if (o.beta !== undefined && !(typeof o.beta === 'number' && beta > 1.05 && beta < 30)) throw new Error(`measureStars: beta = ${showValue(o.beta)} must lie in (1.05, 30)`);
   const background = choice('background', o.background, 'map', ['map', 'annulus'] as const);
   choice('precision', o.precision, 'f64', ['f64', 'f32'] as const);
+  const skySlope = choice('skySlope', o.skySlope, defaultSkySlope(method), ['fixed', 'fit'] as const);
   return {
     method,
     fwhm,
     gain,
-    saturation: o.saturation ?? Infinity,
+    saturation: o.saturation ?? imageSaturation ?? Infinity,
     annulus: background === 'annulus',
     beta,
     rnFloor: gain > 0 ? rn / gain : 0,
     model: method === 'moments' ? PSF_GAUSSIAN : method === 'moffat' && !(beta > 0) ? PSF_MOFFAT_BETA : MODEL_OF[method],
+    slope: skySlope === 'fit',
   };
+}
+
+/**
+ * Whether a fitted profile of this FWHM fits its stamp of radius R. The stamp is sized for the
+ * expected star (R = ceil(1.75·fwhm)); a profile wider than R has more of its light outside the
+ * stamp than the stamp can tell from the sky, and such a fit is what sky structure the local
+ * plane does not follow produces: on a nebula blob (test/stars/skies.test.ts) faint stars' fits
+ * grew to FWHM 8–21 px for an expected 3–3.5, their centres pulled 2–14 px towards the blob.
+ */
+export function fitWithinStamp(fwhm: number, R: number): boolean {
+  return fwhm <= R;
 }
 
 /** Starting parameters of the fit (scaled layout of psfFit.ts) from the moments. */
@@ -896,6 +960,10 @@ function initialParams(ws: StarWorkspace, o: Resolved): void {
       }
     }
   }
+  // The stamp has the local plane subtracted already: a fitted slope starts from it, at zero.
+  const np = PSF_PARAMS[model] as number;
+  p[np] = 0;
+  p[np + 1] = 0;
 }
 
 /** Fills `ws.fitStamp` from `ws.raw`: scaled data and inverse-variance weights. */
@@ -1005,12 +1073,15 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
     res.fitReason = FIT_REASONS[out.reason] ?? 'invalidParameters';
     res.iterations = out.iterations;
     const p = ws.params;
-    const np = PSF_PARAMS[model] as number;
-    // A converged fit whose centre left the stamp or the image (a star cut by the frame's edge
-    // pulls a profile fit outwards) is not believed: the moments give position and shape.
+    const np = fitParams(model, o.slope);
+    // A converged fit is not believed, and the moments give position and shape, when its centre
+    // left the stamp or the image (a star cut by the frame's edge pulls a profile fit outwards)
+    // or when its FWHM exceeds the stamp radius (fitWithinStamp).
     const fx = ws.ix + (p[0] as number);
     const fy = ws.iy + (p[1] as number);
-    if (out.reason === FIT_CONVERGED && Math.abs(p[0] as number) <= R && Math.abs(p[1] as number) <= R && fx >= -0.5 && fy >= -0.5 && fx < W - 0.5 && fy < H - 0.5) {
+    shape[4] = o.beta;
+    fittedShape(model, p, shape, axes);
+    if (out.reason === FIT_CONVERGED && fitWithinStamp(shape[0] as number, R) && Math.abs(p[0] as number) <= R && Math.abs(p[1] as number) <= R && fx >= -0.5 && fy >= -0.5 && fx < W - 0.5 && fy < H - 0.5) {
       fitted = true;
       ws.cx = p[0] as number;
       ws.cy = p[1] as number;
@@ -1020,12 +1091,13 @@ function measureOne(ws: StarWorkspace, image: Image, map: BackgroundMap | undefi
       const scale = o.gain > 0 ? 1 : Math.max(res.chi2Reduced, 0);
       res.xErr = Math.sqrt(out.varX * scale);
       res.yErr = Math.sqrt(out.varY * scale);
-      shape[4] = o.beta;
-      fittedShape(model, p, shape, axes);
       flux = (shape[3] as number) * S;
       if (model === PSF_MOFFAT || model === PSF_MOFFAT_BETA) res.beta = shape[4] as number;
     } else {
       ws.flags |= FLAG_FIT_FAILED;
+      shape[0] = NAN;
+      shape[1] = NAN;
+      shape[2] = NAN;
     }
   }
   res.method = fitted ? o.method : 'moments';
@@ -1060,25 +1132,21 @@ function fillCut(ws: StarWorkspace, image: Image, px: number, py: number): void 
   const { width: W, height: H, data } = image;
   const cr = ws.cutRadius;
   const cs = 2 * cr + 1;
-  const sky = ws.sky;
   const cut = ws.cut;
   const cutZ = ws.cutZ;
-  const inside = px - cr >= 0 && py - cr >= 0 && px + cr < W && py + cr < H;
+  const b0 = ws.sky;
+  const bx = ws.skyBx;
+  const by = ws.skyBy;
+  const u0 = px - cr - ws.skyIx;
+  const v0 = py - cr - ws.skyIy;
   for (let j = 0; j < cs; j++) {
     const y = py - cr + j;
     const rowOk = y >= 0 && y < H;
     const start = y * W + px - cr;
-    if (inside) {
-      for (let i = 0; i < cs; i++) {
-        const v = (data[start + i] as number) - sky;
-        cut[j * cs + i] = v;
-        cutZ[j * cs + i] = v === v ? v : 0;
-      }
-      continue;
-    }
+    const rowSky = b0 + by * (v0 + j);
     for (let i = 0; i < cs; i++) {
       const x = px - cr + i;
-      const v = rowOk && x >= 0 && x < W ? (data[start + i] as number) - sky : NAN;
+      const v = rowOk && x >= 0 && x < W ? (data[start + i] as number) - (rowSky + bx * (u0 + i)) : NAN;
       cut[j * cs + i] = v;
       cutZ[j * cs + i] = v === v ? v : 0;
     }
@@ -1306,7 +1374,9 @@ function marginalAmplitude(ws: StarWorkspace, step: number, across: number): voi
 
 /** A position to measure: zero-based, pixel centres at integers. */
 export interface StarPosition {
+  /** Column, px (pixel centres at integers; FITS x − 1). */
   x: number;
+  /** Row, px (pixel centres at integers; FITS y − 1). */
   y: number;
 }
 
@@ -1421,21 +1491,25 @@ export function checkMap(where: string, map: unknown, image: Image): BackgroundM
  * workspace live here and are reused for every star.
  */
 export class FrameMeasurer {
+  /** The frame measured. */
   readonly image: Image;
+  /** Its background map: the one passed in, else backgroundMap(image) with its defaults. */
   readonly map: BackgroundMap;
+  /** Frame size and the method asked for, as the catalogue records them. */
   readonly meta: CatalogueMeta;
   private readonly o: Resolved;
   private readonly ws: StarWorkspace;
 
   /** `background` may be passed in to reuse one map for several calls on the same frame. */
   constructor(image: Image, options: MeasureOptions = {}, background?: BackgroundMap) {
-    this.o = resolveOptions(options);
+    this.o = resolveOptions(options, image);
     checkImage('measureStars', image);
     this.image = image;
     this.map = background === undefined ? backgroundMap(image) : checkMap('measureStars', background, image);
     this.meta = { width: image.width, height: image.height, method: this.o.method };
     this.ws = new StarWorkspace(this.o.fwhm, options?.precision ?? 'f64');
     this.ws.fitStamp.beta = this.o.beta;
+    this.ws.fitStamp.slope = this.o.slope;
   }
 
   /** Measures the star near (x, y). Fills `out` when given (no allocation at all), else a new record. */
@@ -1466,5 +1540,7 @@ export function measureStars(image: Image, positions: StarPositions, options: Me
   const m = new FrameMeasurer(image, options, background);
   const columns = allocateStarColumns(count);
   m.measureRows(read, 0, count, columns);
+  frameChecks(columns, image.width, image.height, { fwhm: options.fwhm });
   return new StarCatalogue(count, columns, m.meta);
 }
+

@@ -4,22 +4,27 @@
  * all CPU cores with worker_threads writing into shared columns. One catalogue row per
  * position, in input order, with the fields and statuses of measureStars.
  */
-import { availableThreads, canShareMemory, isSharedBuffer, mapInWorkers } from '../cpu/workerPool.js';
+import { availableThreads, canShareMemory, isSharedBuffer, mapInWorkers, type SpawnWorker } from '../cpu/workerPool.js';
 import { GpuContext, GpuUnavailableError } from '../gpu/context.js';
 import type { StarsBatchTimings } from '../gpu/starsBatch.js';
 import { GpuStarFrame } from '../gpu/starsFrame.js';
 import { mapFromGrid, type BackgroundMap, type SkyGrid } from './background.js';
 import { backgroundGridBatch } from './backgroundBatch.js';
 import { measureStarsGpu, uploadFrame, type GpuBatchTuning } from './batchGpu.js';
-import { allocateStarColumns, StarCatalogue } from './catalogue.js';
+import { allocateStarColumns, StarCatalogue, type StarColumns } from './catalogue.js';
+import { frameChecks } from './frameChecks.js';
 import { checkImage, numberOption, optionsObject, showValue, type Image } from './image.js';
 import { checkMap, FrameMeasurer, fillPositions, positionReader, resolveOptions, type StarPositions } from './measure.js';
 // Types only: importing the worker module would run its serveWorker, and in a pool worker that
 // loads this module (a fuzz worker, say) it would then answer that pool's messages too. The
 // workers load it by URL; the calling thread measures with FrameMeasurer directly.
-import type { StarsWorkerInit, StarsWorkerJob } from './starsWorker.js';
+import type { StarsWorkerInit, StarsWorkerJob, StarsWorkerResult } from './starsWorker.js';
 import type { MeasureOptions } from './types.js';
 
+/** Starts a worker thread of starsWorker.ts: in this form bundlers bundle the worker module (see workerPool.ts). */
+const spawnStarsWorker: SpawnWorker = (Worker) => new Worker(new URL('./starsWorker.js', import.meta.url), { type: 'module' });
+
+/** How measureStarsBatch runs (device, threads, progress, reuse); what it measures is set by MeasureOptions. */
 export interface BatchOptions {
   /** 'auto' (default): the GPU when a hardware adapter exists, else the CPU with one notice on stderr. */
   device?: 'gpu' | 'cpu' | 'auto';
@@ -97,6 +102,11 @@ function inSharedMemory(v: Float32Array): Float32Array {
   return s;
 }
 
+/** Copies a job's rows (every column) into the catalogue's columns from row `first` on. */
+function placeRows(rows: StarColumns, columns: StarColumns, first: number): void {
+  for (const key of Object.keys(rows) as (keyof StarColumns)[]) (columns[key] as Float64Array).set(rows[key] as Float64Array, first);
+}
+
 async function measureStarsCpu(image: Image, positions: StarPositions, options: MeasureOptions, o: BatchOptions): Promise<StarCatalogue> {
   if (o.background && !('background' in o.background && o.background.background instanceof Float32Array)) {
     throw new Error('measureStarsBatch: the CPU path needs a background map (backgroundMap), not a tile grid');
@@ -105,39 +115,50 @@ async function measureStarsCpu(image: Image, positions: StarPositions, options: 
   const measurer = new FrameMeasurer(image, options, background);
   const map = measurer.map;
   const { count: n, read } = positionReader(positions);
-  // The workers write into shared columns: where memory cannot be shared, the calling thread measures.
-  const requested = canShareMemory() ? (o.workers ?? (await availableThreads())) : 0;
-  const columns = allocateStarColumns(n, requested > 0);
+  // Where memory can be shared the workers write into the catalogue's columns; elsewhere (a page
+  // that is not cross-origin isolated) each job's rows come back and are placed here.
+  const share = canShareMemory();
+  const requested = o.workers ?? (await availableThreads());
+  const columns = allocateStarColumns(n, share && requested > 0);
   if (requested === 0 || n === 0) {
     measurer.measureRows(read, 0, n, columns);
     o.onProgress?.(n, n);
     return new StarCatalogue(n, columns, measurer.meta);
   }
-  // The workers read the positions from the shared input columns.
   fillPositions(positions, 0, n, columns.xInput, columns.yInput);
   const bounds = cpuJobBounds(n, requested);
   const jobs = bounds.length - 1;
   const init: StarsWorkerInit = {
     width: image.width,
     height: image.height,
-    data: inSharedMemory(image.data),
-    background: inSharedMemory(map.background),
-    noise: inSharedMemory(map.noise),
+    // Without shared memory, posting the planes copies them to each worker once per call.
+    data: share ? inSharedMemory(image.data) : image.data,
+    background: share ? inSharedMemory(map.background) : map.background,
+    noise: share ? inSharedMemory(map.noise) : map.noise,
     options,
-    columns,
+    ...(share ? { columns } : {}),
   };
   let done = 0;
-  await mapInWorkers<StarsWorkerInit, StarsWorkerJob, number>({
-    module: new URL('./starsWorker.js', import.meta.url),
+  await mapInWorkers<StarsWorkerInit, StarsWorkerJob, StarsWorkerResult>({
+    worker: spawnStarsWorker,
     init,
     threads: Math.min(requested, jobs),
     ...(o.signal ? { signal: o.signal } : {}),
     jobs: {
       count: jobs,
-      make: (j) => ({ data: { first: bounds[j] as number, count: (bounds[j + 1] as number) - (bounds[j] as number) } }),
+      make: (j) => {
+        const first = bounds[j] as number;
+        const count = (bounds[j + 1] as number) - first;
+        if (share) return { data: { first, count } };
+        const x = columns.xInput.slice(first, first + count);
+        const y = columns.yInput.slice(first, first + count);
+        return { data: { first, count, x, y }, transfer: [x.buffer, y.buffer] };
+      },
     },
-    onDone: (_j, count) => {
-      done += count;
+    onDone: (j, value) => {
+      const first = bounds[j] as number;
+      if (typeof value !== 'number') placeRows(value, columns, first);
+      done += (bounds[j + 1] as number) - first;
       o.onProgress?.(done, n);
     },
   });
@@ -163,8 +184,10 @@ export async function measureStarsBatch(
   numberOption('measureStarsBatch', 'workers', batch.workers, 0, 0, MAX_WORKERS, { integer: true });
   if (batch.onProgress !== undefined && typeof batch.onProgress !== 'function') throw new Error(`measureStarsBatch: onProgress = ${showValue(batch.onProgress)} must be a function`);
   batch.signal?.throwIfAborted();
-  resolveOptions(options);
+  resolveOptions(options, image instanceof GpuStarFrame ? undefined : image);
   if (!(image instanceof GpuStarFrame)) checkImage('measureStarsBatch', image);
+  // The image's own saturation level (readFits/readImage) when the option is not given: the workers and the GPU batch get it in the options.
+  if (!(image instanceof GpuStarFrame) && image.saturation !== undefined && options.saturation === undefined) options = { ...options, saturation: image.saturation };
   positionReader(positions);
   const gpuRun = {
     ...(batch.into ? { into: batch.into } : {}),
@@ -199,7 +222,11 @@ export async function measureStarsBatch(
     }
     ctx = undefined;
   }
-  if (ctx === undefined) return measureStarsCpu(image, positions, options, batch);
+  if (ctx === undefined) {
+    const catalogue = await measureStarsCpu(image, positions, options, batch);
+    frameChecks(catalogue, image.width, image.height, { fwhm: options.fwhm });
+    return catalogue;
+  }
   // A frame for this call only: uploaded, measured, freed.
   const frame = await uploadFrame(ctx, image, {
     background: batch.background ?? (await backgroundGridBatch(image, {}, { ...(batch.workers === undefined ? {} : { workers: batch.workers }), ...(batch.signal ? { signal: batch.signal } : {}) })),

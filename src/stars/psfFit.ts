@@ -12,6 +12,10 @@
  *   moffat           [x0, y0, A, α, B]         β fixed
  *   moffatBeta       [x0, y0, A, α, β, B]
  *
+ * With FitStamp.slope (MeasureOptions.skySlope 'fit') every layout gains the sky's slope after B,
+ * [..., B, Bx, By], the model's sky being B + Bx·u + By·v on top of the plane already subtracted
+ * (fitParams gives the count, at most MAXP = 9).
+ *
  * F is the total (untruncated) flux, A the Moffat peak: A·(1 + r²/α²)^−β, flux πα²A/(β − 1). Every model is integrated over the pixel: the axis-aligned
  * Gaussian exactly, through differences of the normal CDF (it is separable), the others with a
  * 2×2 Gauss–Legendre rule per pixel. Each iteration is one pass over the stamp that produces the
@@ -32,7 +36,9 @@ export {
   FIT_REASONS,
   FIT_SINGULAR,
   FIT_TOO_FEW_PIXELS,
+  fitParams,
   MAX_SIDE,
+  MAXP,
   newFitOutcome,
   PSF_GAUSSIAN,
   PSF_GAUSSIAN_ROTATED,
@@ -46,6 +52,10 @@ export {
   type PsfModel,
 } from './psfModel.js';
 
+/**
+ * A fitter with its own scratch, for one thread to reuse star after star: 'f64' for float64
+ * arithmetic, 'f32' for the same algorithm with every stored quantity rounded to float32.
+ */
 export function createPsfFitter(precision: 'f64' | 'f32'): PsfFitter {
   return precision === 'f32' ? createF32PsfFitter() : createF64PsfFitter();
 }

@@ -15,6 +15,7 @@ import {
   FIT_MAX_ITERATIONS,
   FIT_SINGULAR,
   FIT_TOO_FEW_PIXELS,
+  fitParams,
   GL_NODES,
   MAX_ITERATIONS,
   MAX_SIDE,
@@ -24,7 +25,7 @@ import {
   PSF_GAUSSIAN_ROTATED,
   PSF_MOFFAT,
   PSF_MOFFAT_BETA,
-  PSF_PARAMS,
+  SLOPE_PARAMS,
   setTolerances,
   SQRT1_2PI,
   upperTails,
@@ -104,6 +105,14 @@ export function createF32PsfFitter(): PsfFitter {
     const R = st.radius;
     const F = p[2] as number;
     const B = p[5] as number;
+    // The sky slope's rows of JᵀWJ (pixel factors u, v) are summed only when it is fitted.
+    const slope = st.slope === true;
+    const Bx = slope ? (p[6] as number) : 0;
+    const By = slope ? (p[7] as number) : 0;
+    const M = MAXP;
+    let h60 = 0, h61 = 0, h62 = 0, h63 = 0, h64 = 0, h65 = 0, h66 = 0;
+    let h70 = 0, h71 = 0, h72 = 0, h73 = 0, h74 = 0, h75 = 0, h76 = 0, h77 = 0;
+    let g6 = 0, g7 = 0;
     gaussTable(side, R, p, 0, 3, gx, gxd, gxs);
     gaussTable(side, R, p, 1, 4, gy, gyd, gys);
     const z = st.z;
@@ -119,6 +128,7 @@ export function createF32PsfFitter(): PsfFitter {
       const FYs = fr(F * (gys[j] as number));
       let rowChi2 = 0;
       const base = j * side;
+      const v = j - R;
       for (let i = 0; i < side; i++) {
         const wt = w[base + i] as number;
         if (wt === 0) continue;
@@ -128,7 +138,9 @@ export function createF32PsfFitter(): PsfFitter {
         const j2 = fr(X * Y);
         const j3 = fr(FY * (gxs[i] as number));
         const j4 = fr(X * FYs);
-        const r = fr((z[base + i] as number) - fr(fr(F * j2) + B));
+        const u = i - R;
+        const sky = slope ? fr(B + fr(fr(Bx * u) + fr(By * v))) : B;
+        const r = fr((z[base + i] as number) - fr(fr(F * j2) + sky));
         const wr = fr(wt * r);
         rowChi2 = fr(rowChi2 + fr(wr * r));
         const w0 = fr(wt * j0), w1 = fr(wt * j1), w2 = fr(wt * j2), w3 = fr(wt * j3), w4 = fr(wt * j4);
@@ -140,16 +152,27 @@ export function createF32PsfFitter(): PsfFitter {
         h30 = fr(h30 + fr(w3 * j0)); h31 = fr(h31 + fr(w3 * j1)); h32 = fr(h32 + fr(w3 * j2)); h33 = fr(h33 + fr(w3 * j3));
         h40 = fr(h40 + fr(w4 * j0)); h41 = fr(h41 + fr(w4 * j1)); h42 = fr(h42 + fr(w4 * j2)); h43 = fr(h43 + fr(w4 * j3)); h44 = fr(h44 + fr(w4 * j4));
         h50 = fr(h50 + w0); h51 = fr(h51 + w1); h52 = fr(h52 + w2); h53 = fr(h53 + w3); h54 = fr(h54 + w4); h55 = fr(h55 + wt);
+        if (slope) {
+          const wu = fr(wt * u), wv = fr(wt * v);
+          g6 = fr(g6 + fr(wr * u)); g7 = fr(g7 + fr(wr * v));
+          h60 = fr(h60 + fr(wu * j0)); h61 = fr(h61 + fr(wu * j1)); h62 = fr(h62 + fr(wu * j2)); h63 = fr(h63 + fr(wu * j3)); h64 = fr(h64 + fr(wu * j4)); h65 = fr(h65 + wu); h66 = fr(h66 + fr(wu * u));
+          h70 = fr(h70 + fr(wv * j0)); h71 = fr(h71 + fr(wv * j1)); h72 = fr(h72 + fr(wv * j2)); h73 = fr(h73 + fr(wv * j3)); h74 = fr(h74 + fr(wv * j4)); h75 = fr(h75 + wv); h76 = fr(h76 + fr(wv * u)); h77 = fr(h77 + fr(wv * v));
+        }
       }
       chi2 = fr(chi2 + rowChi2);
     }
     Hh[0] = h00;
-    Hh[8] = h10; Hh[9] = h11;
-    Hh[16] = h20; Hh[17] = h21; Hh[18] = h22;
-    Hh[24] = h30; Hh[25] = h31; Hh[26] = h32; Hh[27] = h33;
-    Hh[32] = h40; Hh[33] = h41; Hh[34] = h42; Hh[35] = h43; Hh[36] = h44;
-    Hh[40] = h50; Hh[41] = h51; Hh[42] = h52; Hh[43] = h53; Hh[44] = h54; Hh[45] = h55;
+    Hh[M] = h10; Hh[M + 1] = h11;
+    Hh[2 * M] = h20; Hh[2 * M + 1] = h21; Hh[2 * M + 2] = h22;
+    Hh[3 * M] = h30; Hh[3 * M + 1] = h31; Hh[3 * M + 2] = h32; Hh[3 * M + 3] = h33;
+    Hh[4 * M] = h40; Hh[4 * M + 1] = h41; Hh[4 * M + 2] = h42; Hh[4 * M + 3] = h43; Hh[4 * M + 4] = h44;
+    Hh[5 * M] = h50; Hh[5 * M + 1] = h51; Hh[5 * M + 2] = h52; Hh[5 * M + 3] = h53; Hh[5 * M + 4] = h54; Hh[5 * M + 5] = h55;
     gg[0] = g0; gg[1] = g1; gg[2] = g2; gg[3] = g3; gg[4] = g4; gg[5] = g5;
+    if (slope) {
+      Hh[6 * M] = h60; Hh[6 * M + 1] = h61; Hh[6 * M + 2] = h62; Hh[6 * M + 3] = h63; Hh[6 * M + 4] = h64; Hh[6 * M + 5] = h65; Hh[6 * M + 6] = h66;
+      Hh[7 * M] = h70; Hh[7 * M + 1] = h71; Hh[7 * M + 2] = h72; Hh[7 * M + 3] = h73; Hh[7 * M + 4] = h74; Hh[7 * M + 5] = h75; Hh[7 * M + 6] = h76; Hh[7 * M + 7] = h77;
+      gg[6] = g6; gg[7] = g7;
+    }
     sq[0] = chi2;
   }
 
@@ -165,7 +188,10 @@ export function createF32PsfFitter(): PsfFitter {
     const R = st.radius;
     const x0 = p[0] as number, y0 = p[1] as number, F = p[2] as number;
     const a = p[3] as number, b = p[4] as number, c = p[5] as number, B = p[6] as number;
-    const np = 7;
+    const slope = st.slope === true;
+    const Bx = slope ? (p[7] as number) : 0;
+    const By = slope ? (p[8] as number) : 0;
+    const np = fitParams(PSF_GAUSSIAN_ROTATED, slope);
     const D = fr(a * c - b * b);
     const N = fr((Math.sqrt(D) / (2 * Math.PI)) * 0.25);
     const FN = fr(F * N);
@@ -202,7 +228,13 @@ export function createF32PsfFitter(): PsfFitter {
         J[4] = fr(FN * fr(cb * s0 - sb));
         J[5] = fr(FN * fr(cc * s0 - 0.5 * sc));
         J[6] = 1;
-        const r = fr((z[idx] as number) - fr(fr(F * P) + B));
+        let sky = B;
+        if (slope) {
+          J[7] = i - R;
+          J[8] = j - R;
+          sky = fr(B + fr(fr(Bx * (i - R)) + fr(By * (j - R))));
+        }
+        const r = fr((z[idx] as number) - fr(fr(F * P) + sky));
         // The pixel's share of the lower triangle of JᵀWJ and of JᵀWr, written out here: as a
         // call it would box wt and r once per pixel.
         const wr = fr(wt * r);
@@ -223,12 +255,16 @@ export function createF32PsfFitter(): PsfFitter {
   function evalMoffat(st: FitStamp, p: Float64Array, freeBeta: boolean, Hh: Float64Array | Float32Array, gg: Float64Array | Float32Array): void {
     const side = st.side;
     const R = st.radius;
-    const np = freeBeta ? 6 : 5;
+    const np0 = freeBeta ? 6 : 5;
+    const slope = st.slope === true;
+    const np = np0 + (slope ? SLOPE_PARAMS : 0);
     // F here is the peak amplitude A: with the total flux as parameter, β → 1 (all flux in the
     // wings) is a direction in which the flux diverges and LM crawls.
     const x0 = p[0] as number, y0 = p[1] as number, F = p[2] as number, alpha = p[3] as number;
     const beta = freeBeta ? (p[4] as number) : st.beta;
-    const B = p[np - 1] as number;
+    const B = p[np0 - 1] as number;
+    const Bx = slope ? (p[np0] as number) : 0;
+    const By = slope ? (p[np0 + 1] as number) : 0;
     const ia2 = fr(1 / (alpha * alpha));
     const z = st.z;
     const w = st.w;
@@ -264,8 +300,14 @@ export function createF32PsfFitter(): PsfFitter {
         J[2] = P;
         J[3] = fr(fr(c * sR) / alpha);
         if (freeBeta) J[4] = fr(-0.25 * F * sL);
-        J[np - 1] = 1;
-        const r = fr((z[idx] as number) - fr(fr(F * P) + B));
+        J[np0 - 1] = 1;
+        let sky = B;
+        if (slope) {
+          J[np0] = i - R;
+          J[np0 + 1] = j - R;
+          sky = fr(B + fr(fr(Bx * (i - R)) + fr(By * (j - R))));
+        }
+        const r = fr((z[idx] as number) - fr(fr(F * P) + sky));
         // The pixel's share of the lower triangle of JᵀWJ and of JᵀWr, written out here: as a
         // call it would box wt and r once per pixel.
         const wr = fr(wt * r);
@@ -333,7 +375,7 @@ export function createF32PsfFitter(): PsfFitter {
   }
 
   function fit(model: PsfModel, st: FitStamp, p: Float64Array, out: FitOutcome): void {
-    const np = PSF_PARAMS[model] as number;
+    const np = fitParams(model, st.slope === true);
     const n = st.side * st.side;
     let pixels = 0;
     for (let i = 0; i < n; i++) if ((st.w[i] as number) > 0) pixels++;
@@ -351,7 +393,7 @@ export function createF32PsfFitter(): PsfFitter {
       out.reason = FIT_INVALID;
       return;
     }
-    setTolerances(model, np, p, st, tol);
+    setTolerances(model, p, st, tol);
     evaluate(model, st, p, H, g);
     let chi2 = sq[0] as number;
     if (!Number.isFinite(chi2)) {

@@ -12,6 +12,7 @@ import {
   FIT_MAX_ITERATIONS,
   FIT_SINGULAR,
   FIT_TOO_FEW_PIXELS,
+  fitParams,
   GL_NODES,
   MAX_ITERATIONS,
   MAX_SIDE,
@@ -21,7 +22,7 @@ import {
   PSF_GAUSSIAN_ROTATED,
   PSF_MOFFAT,
   PSF_MOFFAT_BETA,
-  PSF_PARAMS,
+  SLOPE_PARAMS,
   setTolerances,
   SQRT1_2PI,
   upperTails,
@@ -126,6 +127,14 @@ export function createF64PsfFitter(): PsfFitter {
     const R = st.radius;
     const F = p[2] as number;
     const B = p[5] as number;
+    // The sky slope's rows of JᵀWJ (pixel factors u, v) are summed only when it is fitted.
+    const slope = st.slope === true;
+    const Bx = slope ? (p[6] as number) : 0;
+    const By = slope ? (p[7] as number) : 0;
+    const M = MAXP;
+    let h60 = 0, h61 = 0, h62 = 0, h63 = 0, h64 = 0, h65 = 0, h66 = 0;
+    let h70 = 0, h71 = 0, h72 = 0, h73 = 0, h74 = 0, h75 = 0, h76 = 0, h77 = 0;
+    let g6 = 0, g7 = 0;
     gaussTable(side, R, p, 0, 3, gx, gxd, gxs);
     gaussTable(side, R, p, 1, 4, gy, gyd, gys);
     const z = st.z;
@@ -144,15 +153,19 @@ export function createF64PsfFitter(): PsfFitter {
       const FYs = F * (gys[j] as number);
       let dd = 0, dx = 0, ds = 0, d1 = 0, xx = 0, xs = 0, x1 = 0, ss = 0, s1 = 0, w1 = 0;
       let rd = 0, rx = 0, rs = 0, r1 = 0;
+      let du = 0, xu = 0, su = 0, u1 = 0, uu = 0, ru = 0;
       let rowChi2 = 0;
       const base = j * side;
+      const v = j - R;
+      const Brow = B + By * v;
       for (let i = 0; i < side; i++) {
         const wt = w[base + i] as number;
         if (wt === 0) continue;
         const X = gx[i] as number;
         const D = gxd[i] as number;
         const S = gxs[i] as number;
-        const r = (z[base + i] as number) - (F * (X * Y) + B);
+        const u = i - R;
+        const r = (z[base + i] as number) - (F * (X * Y) + (Brow + Bx * u));
         const wr = wt * r;
         rowChi2 += wr * r;
         const wD = wt * D, wX = wt * X, wS = wt * S;
@@ -160,8 +173,16 @@ export function createF64PsfFitter(): PsfFitter {
         xx += wX * X; xs += wX * S; x1 += wX;
         ss += wS * S; s1 += wS; w1 += wt;
         rd += wr * D; rx += wr * X; rs += wr * S; r1 += wr;
+        if (slope) {
+          du += wD * u; xu += wX * u; su += wS * u; u1 += wt * u; uu += wt * u * u; ru += wr * u;
+        }
       }
       chi2 += rowChi2;
+      if (slope) {
+        h60 += FY * du; h61 += FYd * xu; h62 += Y * xu; h63 += FY * su; h64 += FYs * xu; h65 += u1; h66 += uu;
+        h70 += v * FY * d1; h71 += v * FYd * x1; h72 += v * Y * x1; h73 += v * FY * s1; h74 += v * FYs * x1; h75 += v * w1; h76 += v * u1; h77 += v * v * w1;
+        g6 += ru; g7 += v * r1;
+      }
       const FY2 = FY * FY;
       g0 += FY * rd; g1 += FYd * rx; g2 += Y * rx; g3 += FY * rs; g4 += FYs * rx; g5 += r1;
       h00 += FY2 * dd;
@@ -172,12 +193,17 @@ export function createF64PsfFitter(): PsfFitter {
       h50 += FY * d1; h51 += FYd * x1; h52 += Y * x1; h53 += FY * s1; h54 += FYs * x1; h55 += w1;
     }
     Hh[0] = h00;
-    Hh[8] = h10; Hh[9] = h11;
-    Hh[16] = h20; Hh[17] = h21; Hh[18] = h22;
-    Hh[24] = h30; Hh[25] = h31; Hh[26] = h32; Hh[27] = h33;
-    Hh[32] = h40; Hh[33] = h41; Hh[34] = h42; Hh[35] = h43; Hh[36] = h44;
-    Hh[40] = h50; Hh[41] = h51; Hh[42] = h52; Hh[43] = h53; Hh[44] = h54; Hh[45] = h55;
+    Hh[M] = h10; Hh[M + 1] = h11;
+    Hh[2 * M] = h20; Hh[2 * M + 1] = h21; Hh[2 * M + 2] = h22;
+    Hh[3 * M] = h30; Hh[3 * M + 1] = h31; Hh[3 * M + 2] = h32; Hh[3 * M + 3] = h33;
+    Hh[4 * M] = h40; Hh[4 * M + 1] = h41; Hh[4 * M + 2] = h42; Hh[4 * M + 3] = h43; Hh[4 * M + 4] = h44;
+    Hh[5 * M] = h50; Hh[5 * M + 1] = h51; Hh[5 * M + 2] = h52; Hh[5 * M + 3] = h53; Hh[5 * M + 4] = h54; Hh[5 * M + 5] = h55;
     gg[0] = g0; gg[1] = g1; gg[2] = g2; gg[3] = g3; gg[4] = g4; gg[5] = g5;
+    if (slope) {
+      Hh[6 * M] = h60; Hh[6 * M + 1] = h61; Hh[6 * M + 2] = h62; Hh[6 * M + 3] = h63; Hh[6 * M + 4] = h64; Hh[6 * M + 5] = h65; Hh[6 * M + 6] = h66;
+      Hh[7 * M] = h70; Hh[7 * M + 1] = h71; Hh[7 * M + 2] = h72; Hh[7 * M + 3] = h73; Hh[7 * M + 4] = h74; Hh[7 * M + 5] = h75; Hh[7 * M + 6] = h76; Hh[7 * M + 7] = h77;
+      gg[6] = g6; gg[7] = g7;
+    }
     sq[0] = chi2;
   }
 
@@ -193,7 +219,10 @@ export function createF64PsfFitter(): PsfFitter {
     const R = st.radius;
     const x0 = p[0] as number, y0 = p[1] as number, F = p[2] as number;
     const a = p[3] as number, b = p[4] as number, c = p[5] as number, B = p[6] as number;
-    const np = 7;
+    const slope = st.slope === true;
+    const Bx = slope ? (p[7] as number) : 0;
+    const By = slope ? (p[8] as number) : 0;
+    const np = fitParams(PSF_GAUSSIAN_ROTATED, slope);
     const D = a * c - b * b;
     const N = (Math.sqrt(D) / (2 * Math.PI)) * 0.25;
     const FN = F * N;
@@ -230,7 +259,13 @@ export function createF64PsfFitter(): PsfFitter {
         J[4] = FN * (cb * s0 - sb);
         J[5] = FN * (cc * s0 - 0.5 * sc);
         J[6] = 1;
-        const r = (z[idx] as number) - (F * P + B);
+        let sky = B;
+        if (slope) {
+          J[7] = i - R;
+          J[8] = j - R;
+          sky = B + Bx * (i - R) + By * (j - R);
+        }
+        const r = (z[idx] as number) - (F * P + sky);
         // The pixel's share of the lower triangle of JᵀWJ and of JᵀWr, written out here: as a
         // call it would box wt and r once per pixel.
         const wr = wt * r;
@@ -251,12 +286,16 @@ export function createF64PsfFitter(): PsfFitter {
   function evalMoffat(st: FitStamp, p: Float64Array, freeBeta: boolean, Hh: Float64Array, gg: Float64Array): void {
     const side = st.side;
     const R = st.radius;
-    const np = freeBeta ? 6 : 5;
+    const np0 = freeBeta ? 6 : 5;
+    const slope = st.slope === true;
+    const np = np0 + (slope ? SLOPE_PARAMS : 0);
     // F here is the peak amplitude A: with the total flux as parameter, β → 1 (all flux in the
     // wings) is a direction in which the flux diverges and LM crawls.
     const x0 = p[0] as number, y0 = p[1] as number, F = p[2] as number, alpha = p[3] as number;
     const beta = freeBeta ? (p[4] as number) : st.beta;
-    const B = p[np - 1] as number;
+    const B = p[np0 - 1] as number;
+    const Bx = slope ? (p[np0] as number) : 0;
+    const By = slope ? (p[np0 + 1] as number) : 0;
     const ia2 = 1 / (alpha * alpha);
     const z = st.z;
     const w = st.w;
@@ -292,8 +331,14 @@ export function createF64PsfFitter(): PsfFitter {
         J[2] = P;
         J[3] = (c * sR) / alpha;
         if (freeBeta) J[4] = -0.25 * F * sL;
-        J[np - 1] = 1;
-        const r = (z[idx] as number) - (F * P + B);
+        J[np0 - 1] = 1;
+        let sky = B;
+        if (slope) {
+          J[np0] = i - R;
+          J[np0 + 1] = j - R;
+          sky = B + Bx * (i - R) + By * (j - R);
+        }
+        const r = (z[idx] as number) - (F * P + sky);
         // The pixel's share of the lower triangle of JᵀWJ and of JᵀWr, written out here: as a
         // call it would box wt and r once per pixel.
         const wr = wt * r;
@@ -361,7 +406,7 @@ export function createF64PsfFitter(): PsfFitter {
   }
 
   function fit(model: PsfModel, st: FitStamp, p: Float64Array, out: FitOutcome): void {
-    const np = PSF_PARAMS[model] as number;
+    const np = fitParams(model, st.slope === true);
     const n = st.side * st.side;
     let pixels = 0;
     for (let i = 0; i < n; i++) if ((st.w[i] as number) > 0) pixels++;
@@ -379,7 +424,7 @@ export function createF64PsfFitter(): PsfFitter {
       out.reason = FIT_INVALID;
       return;
     }
-    setTolerances(model, np, p, st, tol);
+    setTolerances(model, p, st, tol);
     evaluate(model, st, p, H, g);
     let chi2 = sq[0] as number;
     if (!Number.isFinite(chi2)) {

@@ -1,63 +1,132 @@
-/** Models, parameter layouts, result codes and the precision-free parts of the PSF fit (see psfFit.ts). */
+/**
+ * Models, parameter layouts, result codes and the precision-free parts of the PSF fit (see psfFit.ts).
+ *
+ * Parameters are stamp-local and scaled: x0, y0 in px from the stamp's centre pixel, widths in
+ * px, fluxes, amplitudes and the sky B in units of the stamp's scale S (data = (pixel − sky)/S).
+ * With FitStamp.slope every layout ends in [..., B, Bx, By] (SLOPE_PARAMS).
+ */
+
+/**
+ * Axis-aligned Gaussian, method 'gaussian': [x0, y0, F, σx, σy, B], F the total flux, σ in px
+ * (photutils' GaussianPSF with theta 0: flux, x_0, y_0 and FWHMs instead of σ).
+ */
 export const PSF_GAUSSIAN = 0;
+/**
+ * Rotated Gaussian, method 'gaussianRotated': [x0, y0, F, a, b, c, B], the precision matrix
+ * [[a, b], [b, c]] = Σ⁻¹ in px⁻² (photutils' GaussianPSF and astropy's Gaussian2D use two widths
+ * and an angle instead).
+ */
 export const PSF_GAUSSIAN_ROTATED = 1;
+/**
+ * Circular Moffat A·(1 + r²/α²)^−β with β fixed at FitStamp.beta (method 'moffat' with
+ * MeasureOptions.beta): [x0, y0, A, α, B], A the peak, α in px; flux πα²A/(β − 1). Astropy's
+ * Moffat2D calls α gamma and β alpha.
+ */
 export const PSF_MOFFAT = 2;
+/**
+ * Circular Moffat with β fitted too (method 'moffat' without MeasureOptions.beta):
+ * [x0, y0, A, α, β, B], β kept within BETA_MIN … BETA_MAX.
+ */
 export const PSF_MOFFAT_BETA = 3;
+/** A PSF model: one of the PSF_* codes (0 Gaussian, 1 rotated Gaussian, 2 Moffat fixed β, 3 Moffat free β). */
 export type PsfModel = 0 | 1 | 2 | 3;
+/** Parameters of each model without the sky slope, indexed by PsfModel. */
 export const PSF_PARAMS: readonly number[] = [6, 7, 5, 6];
 
+/** Every parameter's step fell below its tolerance (setTolerances: 1e-4 px for x0, y0). */
 export const FIT_CONVERGED = 0;
+/** MAX_ITERATIONS (100) iterations without converging. */
 export const FIT_MAX_ITERATIONS = 1;
+/** JᵀWJ could not be factored even with the damping λ raised past 1e10. */
 export const FIT_SINGULAR = 2;
+/** No trial step lowered χ² before the damping λ passed 1e10. */
 export const FIT_LAMBDA_OVERFLOW = 3;
+/** No more pixels of non-zero weight than parameters: not started. */
 export const FIT_TOO_FEW_PIXELS = 4;
+/** The starting parameters lie outside their bounds (admissible) or give a non-finite χ²: not started. */
 export const FIT_INVALID = 5;
 /** Why a fit stopped, indexed by the FIT_* codes. */
 export const FIT_REASONS = ['converged', 'maxIterations', 'singular', 'lambdaOverflow', 'tooFewPixels', 'invalidParameters'] as const;
+/** Name of a FIT_* code, as StarMeasurement.fitReason gives it. */
 export type FitReason = (typeof FIT_REASONS)[number];
 
-/** Largest stamp side (radius 15) and parameter count the fitter is built for. */
+/**
+ * With a fitted sky slope (FitStamp.slope) every layout gains Bx, By after B: the sky under the
+ * star is B + Bx·u + By·v in the stamp's coordinates, on top of the plane already subtracted.
+ */
+export const SLOPE_PARAMS = 2;
+
+/** Parameters of `model`'s fit, with the sky slope's two when it is fitted. */
+export function fitParams(model: PsfModel, slope: boolean): number {
+  return (PSF_PARAMS[model] as number) + (slope ? SLOPE_PARAMS : 0);
+}
+
+/** Largest stamp side (radius 15) and parameter count (the rotated Gaussian with a slope) the fitter is built for. */
 export const MAX_SIDE = 31;
-export const MAXP = 8;
+/** Most parameters of one fit: the rotated Gaussian's 7 and the sky slope's 2. */
+export const MAXP = 9;
+/** Levenberg–Marquardt iterations before a fit stops with FIT_MAX_ITERATIONS. */
 export const MAX_ITERATIONS = 100;
 
 /** One star's fit input, stamp-local and scaled. `w` = 0 leaves a pixel out (off the image, NaN, saturated). */
 export interface FitStamp {
+  /** Pixels per stamp row and column, 2·radius + 1 (at most MAX_SIDE). */
   side: number;
+  /** Stamp radius R, px: pixel (i, j) has its centre at u = i − R, v = j − R. */
   radius: number;
+  /** side² data values, row-major: (pixel − local sky)/S, S the stamp's scale. */
   z: Float64Array | Float32Array;
+  /** side² inverse variances of `z`, in the same scaled units; 0 leaves the pixel out. */
   w: Float64Array | Float32Array;
   /** Sky σ in scaled units; sets the tolerance on B. */
   noise: number;
   /** Moffat β of the fixed-β model (unused by the others). */
   beta: number;
+  /** Fit the sky's slope (Bx, By after B) as well as its level; omitted, the level only. */
+  slope?: boolean;
 }
 
 /** Reused result record of one fit. */
 export interface FitOutcome {
+  /** Why the fit stopped: a FIT_* code (FIT_REASONS names it). */
   reason: number;
+  /** Levenberg–Marquardt iterations run, rejected trial steps included (0 when not started). */
   iterations: number;
+  /**
+   * χ² = Σ w·(z − model)² at the last evaluated, accepted parameters (on convergence one
+   * sub-tolerance step before the returned ones): dimensionless, the weights being inverse
+   * variances of the scaled data. NaN when the fit did not start.
+   */
   chi2: number;
   /** Pixels with non-zero weight. */
   pixels: number;
   /** Variances of x0 and y0 from (JᵀWJ)⁻¹ at the solution (px²). */
   varX: number;
+  /** Variance of y0, px², as varX. */
   varY: number;
 }
 
+/**
+ * Levenberg–Marquardt fitter of the PSF models (createPsfFitter). It owns its scratch arrays, so
+ * a fit allocates nothing; one fitter serves one thread, star after star.
+ */
 export interface PsfFitter {
+  /** Arithmetic of the fit: 'f64', or 'f32' with every stored quantity rounded to float32. */
   readonly precision: 'f64' | 'f32';
   /** Fits `model` to `stamp` starting from `p` (scaled layout above), leaving the solution in `p`. */
   fit(model: PsfModel, stamp: FitStamp, p: Float64Array, out: FitOutcome): void;
 }
 
+/** A fresh FitOutcome to reuse across fits: reason FIT_INVALID, no iterations, NaN χ² and variances. */
 export function newFitOutcome(): FitOutcome {
   return { reason: FIT_INVALID, iterations: 0, chi2: NaN, pixels: 0, varX: NaN, varY: NaN };
 }
 
 /** Range of a fitted Moffat β: real seeing profiles lie well inside; beyond 20 the profile is a Gaussian. */
 export const BETA_MIN = 1.5;
+/** Upper bound of a fitted Moffat β (see BETA_MIN). */
 export const BETA_MAX = 20;
+/** 1/√(2π), the standard normal density's factor. */
 export const SQRT1_2PI = 1 / Math.sqrt(2 * Math.PI);
 /**
  * 2-point Gauss–Legendre nodes on a unit pixel, ±1/(2√3), indexed by the node. Read from a typed
@@ -135,8 +204,14 @@ export function pinnedParameter(model: PsfModel, q: Float64Array, grad: Float64A
 }
 
 /** Per-parameter convergence tolerances at the starting point, into `tol`. */
-export function setTolerances(model: PsfModel, np: number, p: Float64Array, st: FitStamp, tol: Float64Array): void {
-  // Position: 1e-4 px absolute. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ.
+export function setTolerances(model: PsfModel, p: Float64Array, st: FitStamp, tol: Float64Array): void {
+  // Position: 1e-4 px absolute. Flux and shape: 1e-4 relative. Background: 1e-3 of the sky σ,
+  // its slope 1e-3 of the sky σ across the stamp's radius.
+  const np = PSF_PARAMS[model] as number;
+  if (st.slope === true) {
+    tol[np] = (1e-3 * st.noise) / st.radius;
+    tol[np + 1] = tol[np] as number;
+  }
   tol[0] = 1e-4;
   tol[1] = 1e-4;
   for (let k = 2; k < np - 1; k++) tol[k] = 1e-4 * Math.abs(p[k] as number);

@@ -2,12 +2,14 @@
 
 export type MeasureMethod = 'moments' | 'gaussian' | 'gaussianRotated' | 'moffat';
 
+/** Options of measureStars, measureStarsBatch and FrameMeasurer; every one has a default. */
 export interface MeasureOptions {
   /** Position and shape estimator (default 'gaussian'). */
   method?: MeasureMethod;
   /**
    * Expected FWHM in px (default 3), FWHM_MIN … FWHM_MAX (0.5 … 8.571): sets the stamp radius
-   * ceil(1.75·fwhm) ∈ [4, 15] and the moment window.
+   * ceil(1.75·fwhm) ∈ [4, 15] and the moment window (σ of the expected star, widened below
+   * FWHM ≈ 1.9 px so that the windowed centroid does not depend on the pixel phase: momentWindow).
    */
   fwhm?: number;
   /** e⁻/ADU. With it, pixel weights and SNR include the source's Poisson noise. */
@@ -16,14 +18,41 @@ export interface MeasureOptions {
   readNoise?: number;
   /** Pixels at or above this level (ADU) are left out of the fit and flag the star. */
   saturation?: number;
-  /** Local sky: from the tiled map at the star (default) or a 3σ-clipped annulus R…1.5R. */
+  /**
+   * Local sky of each stamp: the background map at every stamp pixel (default), or a plane
+   * B + Bx·u + By·v fitted in the annulus R…1.5R by 3σ-clipped least squares (localSky.ts). Either
+   * way a sky gradient is subtracted per pixel, not left in the stamp as a constant.
+   */
   background?: 'map' | 'annulus';
+  /**
+   * The local sky plane in the PSF fit: 'fixed' subtracts it and fits a constant on top; 'fit'
+   * fits its slope as well (B + Bx·u + By·v with the PSF, starting from the plane). Unused by
+   * moments. Default 'fit' for the Gaussian fits, 'fixed' for Moffat (defaultSkySlope).
+   */
+  skySlope?: 'fixed' | 'fit';
   /** Moffat β held fixed at this value; omitted, β is fitted. */
   beta?: number;
   /** Arithmetic of the PSF fit (default 'f64'); 'f32' rounds every stored quantity to float32. */
   precision?: 'f64' | 'f32';
 }
 
+/**
+ * Default of MeasureOptions.skySlope, from the position errors on the synthetic skies of
+ * test/stars/skies.test.ts (rms over the Cramér–Rao bound, 363 stars): fitting the slope takes
+ * the Gaussian from 1.046 to 1.022 on a sloped sky and from 1.117 to 1.077 on the nebula field,
+ * the rotated Gaussian from 1.128 to 1.064 on the slope; the Moffat (β free) goes from 1.067 to
+ * 1.114 on the slope, its wings trading off against the tilt, so it keeps the plane fixed.
+ */
+export function defaultSkySlope(method: MeasureMethod): 'fixed' | 'fit' {
+  return method === 'moffat' ? 'fixed' : 'fit';
+}
+
+/**
+ * Outcome of one star: 'ok', measured as asked; 'fallback', the PSF fit failed or was not believed
+ * (FLAG_FIT_FAILED) and position and shape come from the windowed moments; 'failed', no position
+ * (an invalid or off-image input, no sky, no signal, no shape, a centre off the image, or an
+ * artefact). `flags` says which.
+ */
 export type StarStatus = 'ok' | 'fallback' | 'failed';
 
 /**
@@ -35,18 +64,50 @@ export type StarStatus = 'ok' | 'fallback' | 'failed';
  * (radius floor(1.5σ): 5 px here, a 21×21 metric cut-out) and the detection kernel without bound.
  */
 export const FWHM_MIN = 0.5;
+/** Largest expected FWHM, 15/1.75 ≈ 8.571 px: the stamp radius ceil(1.75·fwhm) reaches its cap of 15 px (see FWHM_MIN). */
 export const FWHM_MAX = 15 / 1.75;
 
-/** Bits of `StarMeasurement.flags`. */
+/*
+ * Bits of `StarMeasurement.flags`; flagNames gives each its name, the constant's in camelCase
+ * ('edge', 'nanPixels', …). The bits are ours: SExtractor's FLAGS and SEP's `flag` number
+ * different conditions, and photutils' PSFPhotometry `flags` others again.
+ */
+
+/**
+ * Part of the stamp lies off the image; measured without those pixels (SExtractor FLAGS value 8,
+ * SEP OBJ_TRUNC: truncated at the image boundary).
+ */
 export const FLAG_EDGE = 1;
+/**
+ * A stamp pixel is at or above MeasureOptions.saturation; left out of the moments and the fit
+ * (SExtractor FLAGS value 4).
+ */
 export const FLAG_SATURATED = 2;
+/** A stamp pixel is NaN or ±∞; left out of the moments and the fit. */
 export const FLAG_NAN_PIXELS = 4;
+/**
+ * The PSF fit did not converge (fitReason says why), or converged with its centre off the stamp
+ * or the image or a FWHM beyond the stamp radius: status 'fallback', position and shape from the
+ * windowed moments.
+ */
 export const FLAG_FIT_FAILED = 8;
+/** The windowed centroid had not settled (a step ≥ 1e-4 px) after its 40 iterations; its last position is kept. */
 export const FLAG_MOMENTS_NOT_CONVERGED = 16;
+/** The input x or y is not a finite number (NaN, ±∞, or not a number at all): failed, nothing measured. */
 export const FLAG_INVALID_POSITION = 32;
+/** The input position lies outside the image (beyond −0.5 … size − 0.5): failed, nothing measured. */
 export const FLAG_OUTSIDE = 64;
+/**
+ * No positive signal under the moment window, or the centroid left the stamp: failed. The input
+ * position is kept for the metrics.
+ */
 export const FLAG_NO_SIGNAL = 128;
+/**
+ * MeasureOptions.background 'annulus' found no sky plane in the annulus (fewer than 10 finite
+ * pixels there): the background map's sky was used instead.
+ */
 export const FLAG_ANNULUS_FALLBACK = 256;
+/** Neither the annulus nor the background map gives a finite sky at the star: failed, nothing measured. */
 export const FLAG_NO_BACKGROUND = 512;
 /** Set with FLAG_NO_SIGNAL when the stamp holds no usable pixel at all. */
 export const FLAG_NO_PIXELS = 1024;
@@ -54,6 +115,10 @@ export const FLAG_NO_PIXELS = 1024;
 export const FLAG_NO_SHAPE = 2048;
 /** The measured centre lies outside the image (beyond −0.5 … size − 0.5): failed. */
 export const FLAG_CENTRE_OUTSIDE = 4096;
+/** Another source lies inside the star's stamp (frameChecks); status unchanged, no deblending. */
+export const FLAG_CROWDED = 8192;
+/** FWHM below half the frame's median: a hot pixel or cosmic ray (frameChecks); failed. */
+export const FLAG_ARTEFACT = 16384;
 
 const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_EDGE, 'edge'],
@@ -69,6 +134,8 @@ const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_NO_PIXELS, 'noPixels'],
   [FLAG_NO_SHAPE, 'noShape'],
   [FLAG_CENTRE_OUTSIDE, 'centreOutside'],
+  [FLAG_CROWDED, 'crowded'],
+  [FLAG_ARTEFACT, 'artefact'],
 ];
 
 /** Names of the bits set in `flags`, e.g. ['edge', 'saturated']. */
@@ -83,12 +150,23 @@ export function flagNames(flags: number): string[] {
 export interface StarMeasurement {
   /** Index of the input position. */
   id: number;
+  /** The x asked for, zero-based px (photutils' x_init); NaN when it was not a number. */
   xInput: number;
+  /** The y asked for, zero-based px (photutils' y_init); NaN when it was not a number. */
   yInput: number;
+  /**
+   * Measured x, zero-based px: the fitted centre, or the windowed centroid when no fit was run or
+   * believed (photutils' x_fit / xcentroid; SExtractor's XWIN_IMAGE − 1 for the centroid).
+   */
   x: number;
+  /** Measured y, zero-based px, as x (photutils' y_fit / ycentroid; SExtractor's YWIN_IMAGE − 1). */
   y: number;
-  /** 1σ uncertainties of x and y from the fit covariance (NaN without a converged fit). */
+  /**
+   * 1σ uncertainties of x and y from the fit covariance, px (photutils' x_err; NaN without a
+   * converged fit). Absolute with a gain, else scaled by the reduced χ².
+   */
   xErr: number;
+  /** 1σ uncertainty of y, px, as xErr (photutils' y_err). */
   yErr: number;
   /** Total flux (fit) or the background-subtracted sum within radius R (moments), ADU. */
   flux: number;
@@ -100,21 +178,34 @@ export interface StarMeasurement {
   ellipticity: number;
   /** σ along the major and minor axes, px (photutils' semimajor_sigma, semiminor_sigma): FWHM and eccentricity as two widths. */
   semimajorSigma: number;
+  /** σ along the minor axis, px (photutils' semiminor_sigma); semimajorSigma·semiminorSigma = (FWHM/2.3548)². */
   semiminorSigma: number;
   /** Major-axis angle, radians counter-clockwise from +x, in (−π/2, π/2]. */
   theta: number;
   /** Moffat β (NaN for other methods). */
   beta: number;
-  /** Local sky level and sky σ used for the star, ADU. */
+  /**
+   * Local sky level used for the star, ADU: at the stamp's centre pixel, from the background map
+   * or the annulus plane (SExtractor's BACKGROUND, SEP's Background.back() at the star).
+   */
   background: number;
+  /**
+   * Sky σ used for the star's weights and SNR, ADU, at least readNoise/gain (SEP's
+   * Background.rms() at the star). NaN when no sky was found.
+   */
   backgroundNoise: number;
   /** CCD equation over an aperture of radius 1.5·FWHM. */
   snr: number;
   /** Highest background-subtracted pixel of the 3×3 around the star. */
   peak: number;
-  /** DAOFIND definitions (photutils DAOStarFinder names). */
+  /**
+   * DAOFIND sharpness (photutils DAOStarFinder's sharpness): (centre pixel − mean of the other
+   * pixels of the kernel footprint) / the kernel-convolved peak.
+   */
   sharpness: number;
+  /** DAOFIND roundness from the four quadrants of the convolved image (photutils DAOStarFinder's roundness1, "SROUND"). */
   roundness1: number;
+  /** DAOFIND roundness 2(hx − hy)/(hx + hy) from Gaussian fits to the x and y marginals (photutils' roundness2, "GROUND"). */
   roundness2: number;
   /** The centroid design's own shape numbers, not comparable with DAOFIND's: peak / 3×3 core sum. */
   peakCoreRatio: number;
@@ -126,12 +217,15 @@ export interface StarMeasurement {
   laplacianSnr: number;
   /** Reduced χ² of the fit (NaN for moments). */
   chi2Reduced: number;
+  /** Levenberg–Marquardt iterations of the fit (at most 100); 0 when no fit was run. */
   iterations: number;
   /** What produced position and shape: the requested fit, or 'moments'. */
   method: MeasureMethod;
   /** Why the fit stopped ('converged', 'maxIterations', …), '' when no fit was run. */
   fitReason: string;
+  /** 'ok', 'fallback' (moments instead of the fit) or 'failed' (StarStatus). */
   status: StarStatus;
+  /** FLAG_* bits, 0 when nothing was noted; flagNames lists them. */
   flags: number;
   /** Human-readable reason for a non-ok status or for flags, '' otherwise. */
   message: string;

@@ -65,11 +65,13 @@ export interface AutobkOptions {
   kstep?: number;
   /** Optional standard χ(k) subtracted inside the fit (with kStd: on that grid, else on k); finite values. */
   kStd?: ArrayLike<number>;
+  /** Standard χ(k) values (Larch's chi_std), on kStd when given, else on the k grid; subtracted inside the fit. Default none. */
   chiStd?: ArrayLike<number>;
   /** Points of χ(k) at each end held towards zero: an integer in [0, 100] (default 3), at most half the k points. */
   nclamp?: number;
   /** Weights of the clamp rows at low and high k: |value| ≤ 1000 (defaults 0 and 1; the sign is ignored). */
   clampLo?: number;
+  /** Weight of the clamp rows at high k (Larch's clamp_hi): |value| ≤ 1000, default 1; the sign is ignored. */
   clampHi?: number;
   /** Options of the internal preEdge call (checked by preEdge). */
   preEdgeOptions?: PreEdgeOptions;
@@ -84,14 +86,19 @@ export interface AutobkOptions {
   lm?: LmOptions;
 }
 
+/** Everything of one AUTOBK fit that does not depend on the spline coefficients: grids, knots, the initial spline, the B-spline bases and the Fourier-transformed design (A, b). */
 export interface AutobkSetup {
   /** Cleaned input (sorted, duplicates separated, finite). */
   energy: Float64Array;
+  /** μ on `energy`, cleaned with it. */
   mu: Float64Array;
+  /** Edge energy (eV) for k = 0 (Larch's ek0): the e0 option, or preEdge's. */
   e0: number;
+  /** Edge step that χ is divided by: the edgeStep option, or preEdge's. */
   edgeStep: number;
   /** Index of the last energy ≤ e0, and of the last fitted energy. */
   iek0: number;
+  /** Index in `energy` of the last fitted point (Larch's iemax). */
   iemax: number;
   /** k of the fitted energy points energy[iek0..iemax] (nFit = iemax − iek0 + 1). */
   kraw: Float64Array;
@@ -99,20 +106,33 @@ export interface AutobkSetup {
   kout: Float64Array;
   /** k^kweight · window on kout. */
   ftwin: Float64Array;
+  /** R (Å) below which χ(R) is minimised, after the floor at 2·π/(kstep·nfft). */
   rbkg: number;
+  /** Start of the fitted k range (Å⁻¹). */
   kmin: number;
+  /** End of the fitted k range (Å⁻¹), after clipping to the data. */
   kmax: number;
+  /** Step of the uniform k grid `kout` (Å⁻¹). */
   kstep: number;
+  /** FFT size of the residual transform (a power of two). */
   nfft: number;
+  /** Number of spline coefficients (knots of the background spline; Larch's nspl). */
   nspl: number;
+  /** Number of R bins below rbkg whose real and imaginary parts are residuals (Larch's irbkg). */
   irbkg: number;
+  /** Points of χ(k) held towards zero at each end of the k range. */
   nclamp: number;
+  /** Weight of the low-k clamp rows (|clampLo| as given). */
   clampLo: number;
+  /** Weight of the high-k clamp rows (|clampHi| as given). */
   clampHi: number;
   /** Knot vector (nspl + 4) and initial coefficients (nspl). */
   knots: Float64Array;
+  /** Initial spline coefficients (nspl), from the interpolating spline through the knot values. */
   initCoefs: Float64Array;
+  /** k of each knot value of the initial spline (Larch's spl_k), Å⁻¹. */
   splK: Float64Array;
+  /** μ averaged near each knot (Larch's spl_y): the values the initial spline interpolates. */
   splY: Float64Array;
   /**
    * Indices (from iek0) of the μ samples behind each splY: knot i averages (2·μ[a] + μ[b] + μ[c])/4
@@ -121,6 +141,7 @@ export interface AutobkSetup {
   knotSamples: Int32Array;
   /** B-spline basis on kout and on kraw (4 non-zeros per row). */
   basisK: SplineBasis;
+  /** B-spline basis on kraw (the fitted energy points): 4 non-zeros per row. */
   basisE: SplineBasis;
   /** Data part of χ on kout: cubic-spline interpolation of μ(kraw) (χ = chiData − Σ c_j B_j). */
   chiData: Float64Array;
@@ -128,57 +149,93 @@ export interface AutobkSetup {
   chiStd: Float64Array | null;
   /** FFT rows r_fft = A·c + b: A column-major (2·irbkg × nspl), column j = transform of −ftwin·B_j. */
   A: Float64Array;
+  /** Data part of the FFT rows (2·irbkg): the transform of ftwin·(chiData − chiStd). */
   b: Float64Array;
   /** Things the setup adjusted (kmax or nknots clipped), in words. */
   warnings: string[];
 }
 
+/** Larch's autobk_details: the fit's grids, knots, coefficients and solver statistics. */
 export interface AutobkDetails {
+  /** Number of spline coefficients fitted (Larch's nspl). */
   nspl: number;
+  /** Number of R bins below rbkg in the residual (Larch's irbkg). */
   irbkg: number;
+  /** Index in the cleaned energy grid of the last point at or below e0 (Larch's iek0). */
   iek0: number;
+  /** Index in the cleaned energy grid of the last fitted point (Larch's iemax). */
   iemax: number;
+  /** Start of the fitted k range used (Å⁻¹). */
   kmin: number;
+  /** End of the fitted k range used (Å⁻¹), after clipping to the data. */
   kmax: number;
+  /** rbkg used (Å), after the floor at 2·π/(kstep·nfft). */
   rbkg: number;
+  /** Knot vector of the background spline in k (nspl + 4 values, Å⁻¹). */
   knots: Float64Array;
   /** Final coefficients (nspl) and their standard errors (null if the covariance is singular). */
   coefs: Float64Array;
+  /** Standard errors of `coefs`, √(redchi·covar_jj); null when the covariance is singular. */
   coefsStd: Float64Array | null;
+  /** Initial spline coefficients (nspl; Larch's init_coefs). */
   initCoefs: Float64Array;
   /** Abscissae and values of the initial interpolating spline (Larch's spl_k, init_knots_y). */
   splK: Float64Array;
+  /** Values of the initial interpolating spline at splK (Larch's init_knots_y). */
   initKnotsY: Float64Array;
   /** (JᵀJ)⁻¹ at the solution, nspl × nspl row-major, or null when singular. */
   covar: Float64Array | null;
+  /** Sum of squared residuals at the solution (Larch's chisqr). */
   chisqr: number;
+  /** chisqr / (2·irbkg + 2·nclamp − nspl), NaN without degrees of freedom (Larch's redchi). */
   redchi: number;
+  /** Residual evaluations of the solver (Larch's nfev). */
   nfev: number;
+  /** Jacobian evaluations of the solver. */
   njev: number;
+  /** Levenberg–Marquardt stop code (MINPACK's info: 1–4 converged, 5 evaluation limit); see lmReason. */
   lmInfo: number;
+  /** The stop code in words. */
   lmReason: string;
+  /** χ(k) of the initial spline, on k, divided by the edge step (Larch's init_chi). */
   initChi: Float64Array;
+  /** Background of the initial spline, on the cleaned energy grid (Larch's init_bkg). */
   initBkg: Float64Array;
+  /** k^kweight · window on the k grid: the weight of the residual transform (Larch's ftwin). */
   ftwin: Float64Array;
+  /** What the fit adjusted (kmax or nknots clipped), in words; empty when nothing was. */
   warnings: string[];
 }
 
+/** Larch's autobk outputs for one spectrum (the arrays Larch puts in the group, camelCase). */
 export interface AutobkResult {
   /** Cleaned energy grid the arrays refer to. */
   energy: Float64Array;
+  /** μ on `energy` (cleaned with it). */
   mu: Float64Array;
+  /** Edge energy (eV) used for k = 0 (Larch's ek0, also e0). */
   e0: number;
+  /** Edge step χ is divided by (Larch's edge_step). */
   edgeStep: number;
+  /** Background μ₀(E) on `energy`: the fitted spline on the fitted points (e0 to the end of the k range), μ itself elsewhere (Larch's bkg). */
   bkg: Float64Array;
+  /** χ(E) = (μ − bkg) / edgeStep on `energy` (Larch's chie). */
   chie: Float64Array;
+  /** Uniform k grid of χ, kstep·(0…nk−1), Å⁻¹ (Larch's k). */
   k: Float64Array;
+  /** χ(k) on `k`, divided by the edge step, not k-weighted (Larch's chi). */
   chi: Float64Array;
+  /** Uncertainty band of χ(k) (errSigma standard deviations; Larch's delta_chi), with calcUncertainties only. */
   deltaChi?: Float64Array;
+  /** Uncertainty band of bkg on `energy` (Larch's delta_bkg), with calcUncertainties only. */
   deltaBkg?: Float64Array;
+  /** The fit's grids, knots, coefficients and statistics (Larch's autobk_details). */
   details: AutobkDetails;
   /** Rows dropped for non-finite values, whether sorting was needed, duplicates separated. */
   droppedNonFinite: number;
+  /** Whether the input energies had to be sorted. */
   sorted: boolean;
+  /** Duplicate energies separated by 0.0005 eV, as Larch does. */
   separatedDuplicates: number;
 }
 
@@ -237,8 +294,11 @@ export type AutobkGrids = Omit<AutobkSetup, 'A' | 'b'>;
 
 /** What cleaning the input did (see cleanSpectrum). */
 export interface AutobkCleaning {
+  /** Rows dropped because energy or μ was not finite. */
   droppedNonFinite: number;
+  /** Whether the input energies had to be sorted. */
   sorted: boolean;
+  /** Duplicate energies separated by 0.0005 eV, as Larch does. */
   separatedDuplicates: number;
 }
 
@@ -597,6 +657,7 @@ function chiOnK(setup: AutobkGrids, c: ArrayLike<number>, out: Float64Array): Fl
  * that the Rust port leaves out.
  */
 abstract class AutobkClampRows {
+  /** Number of coefficients fitted (nspl). */
   readonly n: number;
   /** Rows of the Fourier block A, which the mean in s(c) divides by. */
   protected readonly fftRows: number;
@@ -606,7 +667,7 @@ abstract class AutobkClampRows {
   /** ∇s at the point of the last jacobian call. */
   protected readonly grad: Float64Array;
 
-  constructor(readonly setup: AutobkSetup) {
+  constructor(/** The fit this problem evaluates. */ readonly setup: AutobkSetup) {
     const { irbkg, nspl, nclamp, kout, clampLo, clampHi } = setup;
     this.n = nspl;
     this.fftRows = 2 * irbkg;
@@ -663,6 +724,7 @@ abstract class AutobkClampRows {
  * [A; clamp rows], where only the clamp rows depend on c, through the scale s(c).
  */
 export class AutobkProblem extends AutobkClampRows implements LeastSquaresProblem {
+  /** Number of residuals: 2·irbkg FFT rows plus 2·nclamp clamp rows. */
   readonly m: number;
   private readonly rfft: Float64Array;
 
@@ -688,12 +750,14 @@ export class AutobkProblem extends AutobkClampRows implements LeastSquaresProble
     return 0.1 + (10 * ss) / rows;
   }
 
+  /** Residuals at coefficients c into `out` (m values): the Fourier rows, then the clamp rows. */
   residuals(c: Float64Array, out: Float64Array): void {
     const s = this.fftResiduals(c);
     out.set(this.rfft);
     this.clampResiduals(c, s, out, this.fftRows);
   }
 
+  /** The exact Jacobian at c into `jac`, column-major (m × nspl). */
   jacobian(c: Float64Array, jac: Float64Array): void {
     const { A, nspl } = this.setup;
     const m = this.m;
@@ -720,15 +784,19 @@ export class AutobkProblem extends AutobkClampRows implements LeastSquaresProble
  * options only, so spectra that share them share it and fold only their own b.
  */
 export interface FourierFactor {
+  /** Rows of the Fourier block (2·irbkg). */
   rows: number;
+  /** Columns of the Fourier block (spline coefficients). */
   nspl: number;
   /** Reflectors on and below the diagonal (column-major rows × nspl), and R's diagonal. */
   qr: Float64Array;
+  /** R's diagonal (nspl). */
   rdiag: Float64Array;
   /** R (nspl × nspl, column-major, zero below the diagonal). */
   r: Float64Array;
 }
 
+/** The Householder QR of the Fourier block A (rows × nspl, column-major), for AutobkReducedProblem. */
 export function factorFourierDesign(A: Float64Array, rows: number, nspl: number): FourierFactor {
   const [qr, rdiag, r] = float64Views([rows * nspl, nspl, nspl * nspl]);
   qr.set(A.subarray(0, rows * nspl));
@@ -750,6 +818,7 @@ export function factorFourierDesign(A: Float64Array, rows: number, nspl: number)
  * chiData) into the setup's arrays, `loadData` folds it in.
  */
 export class AutobkReducedProblem extends AutobkClampRows implements LeastSquaresProblem {
+  /** Number of residuals: nspl rows of R·c + Qᵀb plus 2·nclamp clamp rows. */
   readonly m: number;
   private ssq = 0;
   private readonly factor: FourierFactor;
@@ -803,12 +872,14 @@ export class AutobkReducedProblem extends AutobkClampRows implements LeastSquare
     return 0.1 + (10 * ss) / this.fftRows;
   }
 
+  /** Residuals at coefficients c into `out` (m values): the Fourier rows, then the clamp rows. */
   residuals(c: Float64Array, out: Float64Array): void {
     const s = this.fftResiduals(c);
     out.set(this.rc);
     this.clampResiduals(c, s, out, this.n);
   }
 
+  /** The exact Jacobian at c into `jac`, column-major (m × nspl). */
   jacobian(c: Float64Array, jac: Float64Array): void {
     const n = this.n;
     const m = this.m;
@@ -828,11 +899,15 @@ export class AutobkReducedProblem extends AutobkClampRows implements LeastSquare
   }
 }
 
+/** What autobkSolve returns: the coefficients and the solver's state at the solution. */
 export interface AutobkSolution {
+  /** Fitted spline coefficients (nspl). */
   coefs: Float64Array;
+  /** The solver's result: stop code, evaluations, sum of squares. */
   lm: LmResult;
   /** The solver's residuals and Jacobian (column-major, m × nspl) at the solution. */
   residuals: Float64Array;
+  /** The Jacobian at the solution, column-major (m × nspl). */
   jacobian: Float64Array;
 }
 

@@ -4,11 +4,14 @@
  * its own that move back without a copy. A packed or streamed series goes through in blocks of
  * rows, so that neither the job buffers nor a worker map's replies ever hold more than a block.
  */
-import { isSharedBuffer, mapInWorkers, type WorkerJob } from '../cpu/workerPool.js';
+import { isSharedBuffer, mapInWorkers, type SpawnWorker, type WorkerJob } from '../cpu/workerPool.js';
 import type { AutobkBatchOptions, AutobkBatchRun, BatchSpectrum, BatchTimings } from './autobkBatchTypes.js';
 import { sliceColumns, type AutobkPlaneShape, type ResultSink } from './autobkBatchResults.js';
 import { E0_GIVEN, STEP_GIVEN, autobkChunkHandler, type AutobkChunk, type AutobkJob, type AutobkWorkerInit } from './autobkWorker.js';
 import { seriesBlocks, valueAt, type Batch } from './autobkBatchInput.js';
+
+/** Starts a worker thread of autobkWorker.ts: in this form bundlers bundle the worker module (see workerPool.ts). */
+const spawnAutobkWorker: SpawnWorker = (Worker) => new Worker(new URL('./autobkWorker.js', import.meta.url), { type: 'module' });
 
 /** Chunks per thread (load balance and progress steps) and the largest chunk. */
 const CHUNKS_PER_THREAD = 16;
@@ -164,7 +167,7 @@ export async function autobkBatchCpu(
     };
     try {
       await mapInWorkers<AutobkWorkerInit, AutobkJob, AutobkChunk>({
-        module: new URL('./autobkWorker.js', import.meta.url),
+        worker: spawnAutobkWorker,
         handler: autobkChunkHandler,
         init,
         jobs,

@@ -17,6 +17,7 @@ import { evalBasis, type SplineBasis } from '../math/bspline.js';
 
 /** Status codes of `status` (append-only: they are stored and exported as codes). */
 export const AUTOBK_STATUS = ['converged', 'max-iterations', 'error'] as const;
+/** A status name: `converged`, `max-iterations` (the solver's evaluation limit) or `error` (see AutobkBatchResults.errors). */
 export type AutobkStatusName = (typeof AUTOBK_STATUS)[number];
 export const STATUS_CONVERGED = 0;
 export const STATUS_MAX_ITERATIONS = 1;
@@ -42,32 +43,49 @@ export interface AutobkPlaneShape {
  * worker can fill them and a chunk can move between threads.
  */
 export interface AutobkColumns {
+  /** Batch index of the first spectrum of these planes. */
   start: number;
+  /** Number of spectra (rows of every plane). */
   count: number;
+  /** Row width of `chi`: the longest k grid's points. */
   kWidth: number;
+  /** Row width of `coefs` and `initCoefs`: the largest nspl. */
   coefWidth: number;
+  /** Points of each χ(R) row (0 without χ(R)). */
   nr: number;
   /** Codes into AUTOBK_STATUS. */
   status: Uint8Array;
+  /** Edge energy per spectrum (eV; Larch's ek0). */
   e0: Float64Array;
+  /** Edge step per spectrum (Larch's edge_step). */
   edgeStep: Float64Array;
+  /** Sum of squared residuals per spectrum (Larch's chisqr). */
   chisqr: Float64Array;
+  /** Reduced chi-square per spectrum (Larch's redchi). */
   redchi: Float64Array;
+  /** Start of the fitted k range per spectrum (Å⁻¹). */
   kmin: Float64Array;
+  /** End of the fitted k range per spectrum (Å⁻¹, after clipping to the data). */
   kmax: Float64Array;
+  /** rbkg used per spectrum (Å, after the floor at 2·π/(kstep·nfft)). */
   rbkg: Float64Array;
+  /** Spline coefficients per spectrum (Larch's nspl). */
   nspl: Int32Array;
+  /** R bins below rbkg per spectrum (Larch's irbkg). */
   irbkg: Int32Array;
   /** LM trial steps (accepted or not); residual evaluations are iterations + 1. */
   iterations: Int32Array;
   /** Points of each spectrum's k grid (its χ row) and of its cleaned energy grid (its bkg row). */
   nk: Int32Array;
+  /** Points of each spectrum's cleaned energy grid (its bkg row). */
   ne: Int32Array;
   /** 1 where a spectrum's cleaned energy grid is its own row of `energy`, 0 where it is the series grid. */
   ownEnergy: Uint8Array;
   /** [count][kWidth] χ(k), divided by the edge step. */
   chi: Float64Array;
+  /** [count][coefWidth] fitted spline coefficients (NaN past each row's nspl). */
   coefs: Float64Array;
+  /** [count][coefWidth] initial spline coefficients (NaN past each row's nspl). */
   initCoefs: Float64Array;
   /** [count][knotWidth(coefWidth)] knots in k. */
   knots: Float64Array;
@@ -75,10 +93,13 @@ export interface AutobkColumns {
   bkg: Float64Array | null;
   /** A list's cleaned grids, rows at rowOffsets (null for a series: its few cleaned grids travel apart). */
   energy: Float64Array | null;
+  /** Row starts of `bkg` and `energy` (count + 1 values). */
   rowOffsets: Int32Array;
   /** χ(R) planes [count][nr] (empty when nr = 0). */
   chirRe: Float64Array;
+  /** Imaginary part of χ(R), [count][nr]. */
   chirIm: Float64Array;
+  /** |χ(R)|, [count][nr]. */
   chirMag: Float64Array;
 }
 
@@ -285,10 +306,13 @@ export interface AutobkBatchMeta {
  * warnings of the fitted ones, and record views.
  */
 export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
+  /** Where the batch ran: `gpu` or `cpu`. */
   readonly device: 'gpu' | 'cpu';
   /** Batch index of the first spectrum here, and how many there are. */
   readonly start: number;
+  /** Number of spectra here. */
   readonly count: number;
+  /** The planes themselves (typed arrays, one row or value per spectrum). */
   readonly columns: AutobkColumns;
   /** k = kstep·i for the longest grid (spectrum i's grid is its first nk[i] points). */
   readonly k: Float64Array;
@@ -304,6 +328,7 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
   private readonly meta: AutobkBatchMeta;
   private bkgPlane: Float64Array | null;
 
+  /** @internal Results come from autobkBatch; the batch engine assembles them. */
   constructor(
     columns: AutobkColumns,
     meta: AutobkBatchMeta,
@@ -340,21 +365,33 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
     );
   }
 
+  /** Status code per spectrum (an index into AUTOBK_STATUS). */
   get status(): Uint8Array { return this.columns.status; }
+  /** Edge energy per spectrum (eV; Larch's ek0). */
   get e0(): Float64Array { return this.columns.e0; }
+  /** Edge step per spectrum (Larch's edge_step). */
   get edgeStep(): Float64Array { return this.columns.edgeStep; }
+  /** Sum of squared residuals per spectrum (Larch's chisqr). */
   get chisqr(): Float64Array { return this.columns.chisqr; }
+  /** Reduced chi-square per spectrum (Larch's redchi). */
   get redchi(): Float64Array { return this.columns.redchi; }
+  /** Levenberg–Marquardt trial steps per spectrum. */
   get iterations(): Int32Array { return this.columns.iterations; }
+  /** Spline coefficients per spectrum (Larch's nspl). */
   get nspl(): Int32Array { return this.columns.nspl; }
+  /** Points of each spectrum's k grid (its χ row). */
   get nk(): Int32Array { return this.columns.nk; }
+  /** Points of each spectrum's cleaned energy grid (its bkg row). */
   get ne(): Int32Array { return this.columns.ne; }
   /** [count][kWidth] χ(k) (NaN past each row's nk). */
   get chi(): Float64Array { return this.columns.chi; }
+  /** Row width of `chi`: the longest k grid's points. */
   get kWidth(): number { return this.columns.kWidth; }
   /** [count][coefWidth] spline coefficients (NaN past nspl), and the initial ones. */
   get coefs(): Float64Array { return this.columns.coefs; }
+  /** [count][coefWidth] initial spline coefficients (NaN past nspl). */
   get initCoefs(): Float64Array { return this.columns.initCoefs; }
+  /** Row width of `coefs` and `initCoefs`: the largest nspl. */
   get coefWidth(): number { return this.columns.coefWidth; }
   /** Row starts of `bkg` (count + 1 values). */
   get rowOffsets(): Int32Array { return this.columns.rowOffsets; }
@@ -434,6 +471,7 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
     return success;
   }
 
+  /** The records of the spectra in order (views into the planes), as `at(i)` gives them. */
   *[Symbol.iterator](): Iterator<AutobkBatchResult> {
     for (let i = 0; i < this.count; i++) yield this.at(i)!;
   }

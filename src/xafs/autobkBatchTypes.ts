@@ -10,9 +10,13 @@ import type { AutobkBatchResults } from './autobkBatchResults.js';
 
 /** One spectrum of a batch whose spectra may have different energy grids. */
 export interface BatchSpectrum {
+  /** Energy grid (eV), any order (cleaned as autobk cleans it). */
   energy: ArrayLike<number>;
+  /** μ on `energy`. */
   mu: ArrayLike<number>;
+  /** Edge energy (eV) for this spectrum; from preEdge when missing. */
   e0?: number;
+  /** Edge step for this spectrum; from preEdge when missing. */
   edgeStep?: number;
 }
 
@@ -21,9 +25,13 @@ export interface BatchSpectrum {
  * energy.length values, row-major. e0/edgeStep: one value for all, or one per spectrum.
  */
 export interface PackedSeries {
+  /** The shared energy grid (eV). */
   energy: ArrayLike<number>;
+  /** nSpectra × energy.length values of μ, spectrum-major (row-major). */
   mu: Float64Array | Float32Array;
+  /** Edge energy (eV): one for all spectra or one per spectrum; from preEdge when missing. */
   e0?: number | Float64Array;
+  /** Edge step: one for all spectra or one per spectrum; from preEdge when missing. */
   edgeStep?: number | Float64Array;
 }
 
@@ -33,18 +41,26 @@ export interface PackedSeries {
  * lets per-spectrum e0/edgeStep arrays be given and the batch planes be allocated up front.
  */
 export interface SeriesStream {
+  /** The shared energy grid (eV). */
   energy: ArrayLike<number>;
+  /** Blocks of whole rows of μ (energy.length values each), in spectrum order. */
   mu: AsyncIterable<Float64Array | Float32Array>;
+  /** Number of spectra, when known (required for per-spectrum e0/edgeStep arrays). */
   count?: number;
+  /** Edge energy (eV): one for all spectra or one per spectrum; from preEdge when missing. */
   e0?: number | Float64Array;
+  /** Edge step: one for all spectra or one per spectrum; from preEdge when missing. */
   edgeStep?: number | Float64Array;
 }
 
+/** What autobkBatch fits: a list of spectra (each with its own grid), a packed series on one grid, or a stream of row blocks. */
 export type AutobkBatchInput = readonly BatchSpectrum[] | PackedSeries | SeriesStream;
 
+/** Progress of a batch, as run.onProgress receives it. */
 export interface BatchProgress {
   /** Spectra finished (any status) and total (for a stream of unknown length: done so far). */
   done: number;
+  /** Total spectra (for a stream of unknown length: done so far). */
   total: number;
   /** done / total, reaching exactly 1 once, at the end (NaN while a stream's length is unknown). */
   fraction: number;
@@ -60,11 +76,13 @@ export interface BatchTimings {
   lmMs: number;
   /** Read-back and assembling the result records. */
   readbackMs: number;
+  /** Whole call, from entry to the returned promise's settling (ms). */
   totalMs: number;
   /** GPU submissions (0 on the CPU). */
   submissions: number;
   /** GPU series path: chunks, and the host's waits for the GPU (read-backs) per chunk. */
   chunks?: number;
+  /** GPU series path: the host's waits for the GPU (read-backs) per chunk. */
   roundTripsPerChunk?: number[];
   /** GPU series path: the largest number of chunks submitted and not yet consumed at once. */
   maxChunksInFlight?: number;
@@ -76,20 +94,28 @@ export interface BatchTimings {
 
 /** Overrides of the χ(R) transform of `run.chir`; see chirXftfOptions for the defaults. */
 export interface ChirSettings {
+  /** Largest R of the returned χ(R) (Å; default 10). */
   rmax?: number;
+  /** Start of the transform's k window (Å⁻¹; default the fit's kmin). */
   kmin?: number;
+  /** End of the transform's k window (Å⁻¹; default the fitted kmax). */
   kmax?: number;
+  /** Window sill width (Å⁻¹; default the fit's dk). */
   dk?: number;
+  /** k-weight of the transform (default the fit's kweight). */
   kweight?: number;
+  /** Window name (default the fit's win); see ftwindow. */
   window?: string;
 }
 
+/** How and where autobkBatch runs: device, threads, progress, χ(R), streaming of chunks. */
 export interface AutobkBatchRun {
   /**
    * 'auto' (default): the GPU when a hardware adapter exists, else the CPU with a one-line notice
    * (a software adapter such as lavapipe is slower than the CPU path, so 'auto' passes it over).
    */
   device?: 'gpu' | 'cpu' | 'auto';
+  /** Called as spectra finish (per chunk), last with fraction 1. */
   onProgress?: (progress: BatchProgress) => void;
   /** Aborting stops the batch between submissions (GPU) or spectra (CPU); the promise rejects. */
   signal?: AbortSignal;
@@ -126,49 +152,75 @@ export interface AutobkBatchRun {
   retain?: boolean;
 }
 
+/** Per-spectrum fit details of a batch record (a subset of autobk's AutobkDetails). */
 export interface AutobkBatchDetails {
+  /** Spline coefficients fitted (Larch's nspl). */
   nspl: number;
+  /** R bins below rbkg in the residual (Larch's irbkg). */
   irbkg: number;
+  /** Start of the fitted k range (Å⁻¹). */
   kmin: number;
+  /** End of the fitted k range (Å⁻¹, after clipping to the data). */
   kmax: number;
+  /** rbkg used (Å, after the floor at 2·π/(kstep·nfft)). */
   rbkg: number;
+  /** Knot vector of the background spline in k (nspl + 4 values, Å⁻¹). */
   knots: Float64Array;
+  /** Initial spline coefficients (Larch's init_coefs). */
   initCoefs: Float64Array;
+  /** Fitted spline coefficients. */
   coefs: Float64Array;
   /** Sum of squares of Larch's residual vector (FFT rows and clamp rows) at the solution. */
   chisqr: number;
+  /** Reduced chi-square (Larch's redchi). */
   redchi: number;
   /** LM iterations (accepted and rejected trial steps) and residual evaluations. */
   iterations: number;
+  /** Residual evaluations (iterations + 1). */
   nfev: number;
   /** What the setup clipped (shared by every record with the same list: read-only). */
   warnings: readonly string[];
 }
 
+/** The record of a spectrum that was fitted. */
 export interface AutobkBatchSuccess {
+  /** `converged`, or `max-iterations` when the solver hit its evaluation limit (the result is still usable). */
   status: 'converged' | 'max-iterations';
+  /** Batch index of the spectrum (its position in the input). */
   index: number;
   /** Which back end produced it. */
   device: 'gpu' | 'cpu';
   /** Cleaned energy grid of bkg (the input grid for a packed series). */
   energy: Float64Array;
+  /** Edge energy (eV; Larch's ek0). */
   e0: number;
+  /** Edge step χ is divided by (Larch's edge_step). */
   edgeStep: number;
+  /** Background μ₀(E) on `energy` (Larch's bkg). */
   bkg: Float64Array;
+  /** k grid of χ (Å⁻¹). */
   k: Float64Array;
+  /** χ(k) on `k`, divided by the edge step, not k-weighted (Larch's chi). */
   chi: Float64Array;
+  /** χ(R) on r (Å): real and imaginary parts and modulus (Larch's chir_re, chir_im, chir_mag), with run.chir only. */
   chir?: { r: Float64Array; re: Float64Array; im: Float64Array; mag: Float64Array };
+  /** The fit's grids, knots, coefficients and statistics. */
   details: AutobkBatchDetails;
 }
 
+/** The record of a spectrum that could not be fitted; the rest of the batch is unaffected. */
 export interface AutobkBatchFailure {
+  /** Always `error`. */
   status: 'error';
+  /** Batch index of the spectrum (its position in the input). */
   index: number;
+  /** Which back end reported it. */
   device: 'gpu' | 'cpu';
   /** Says which field and value was wrong, as the single-spectrum functions do. */
   error: string;
 }
 
+/** One spectrum's record: fitted, or its error. */
 export type AutobkBatchResult = AutobkBatchSuccess | AutobkBatchFailure;
 
 /** Options a batch fit accepts: `autobk`'s, except the per-spectrum ones that live on the input. */

@@ -28,6 +28,7 @@ import { indexNearest, indexOf } from '../math/interp.js';
 import { applyReflector, householderQr } from '../math/linalg.js';
 import { preEdgeRanges, type PreEdgeOptions } from './preEdge.js';
 
+/** preEdge's edge step as a linear map of μ on one energy grid (for a series: one dot product per spectrum instead of two polynomial fits). */
 export interface EdgeStepMap {
   /** First index of μ the fits read (the first pre-edge sample, or the first post-edge one if lower). */
   start: number;

@@ -5,6 +5,7 @@
  */
 import { finite, finiteArray, num, optionsObject, show } from './validate.js';
 
+/** Larch's Fourier-transform window names (ftwindow's `window`; the first three letters are enough). */
 export type WindowName = 'hanning' | 'parzen' | 'welch' | 'kaiser' | 'gaussian' | 'sine';
 
 /** Options of ftwindow; x itself must be finite. */

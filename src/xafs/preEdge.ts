@@ -15,49 +15,94 @@ import { bool, checkEdgeStep, checkSignal, finite, num, optionsObject } from './
  * max|μ| must lie in [1e-30, 1e30].
  */
 export interface PreEdgeOptions {
-  /** Edge energy (finite); found with findE0 when missing or outside (E[1], E[n−2]). */
+  /** Edge energy, eV (finite); found with findE0 when missing or outside (E[1], E[n−2]). */
   e0?: number;
-  /** Edge step, positive; taken from the fits when missing. */
+  /** Edge step (Larch's step), positive; taken from the fits when missing. */
   step?: number;
-  /** Pre-edge range, relative to e0 (eV); finite. */
+  /**
+   * Start of the pre-edge range, eV relative to e0, finite. Default (Larch's): E[1] − e0 rounded
+   * half-to-even to a multiple of 5 eV (of 2 eV when e0 is within 20 points of the start), never
+   * below E[0] − e0.
+   */
   pre1?: number;
+  /** End of the pre-edge range, eV relative to e0, finite (default pre1/2); pre1 and pre2 are swapped when reversed. */
   pre2?: number;
-  /** Normalisation range, relative to e0 (eV), finite; a negative norm2 counts from the last energy. */
+  /**
+   * Start of the normalisation range, eV relative to e0, finite. Default min(25, norm2/3 rounded
+   * half-to-even to a multiple of 5 eV); kept at least 2 eV below norm2.
+   */
   norm1?: number;
+  /**
+   * End of the normalisation range, eV relative to e0, finite; never beyond the last energy.
+   * Default: E[n−1] − e0 rounded half-to-even to a multiple of 5 eV. A negative norm2 ends the
+   * range at the last energy (Larch's rule, E[n−1] − e0 − norm2, is then clipped to it).
+   */
   norm2?: number;
-  /** Degree of the post-edge polynomial: an integer in [0, 5]; by default from the range width. */
+  /**
+   * Degree of the post-edge polynomial: an integer in [0, 5]. Default from the range width
+   * norm2 − norm1: 0 below 30 eV, 1 below 300 eV, else 2; lowered to 1 (0) when the range holds
+   * fewer than 5 (2) points.
+   */
   nnorm?: number;
-  /** Energy exponent of the pre-edge fit (μ·E^nvict is fitted with a line), in [−5, 5] (Larch's Victoreen 0–4). */
+  /** Energy exponent of the pre-edge fit (μ·E^nvict is fitted with a line), in [−5, 5] (default 0; Larch's Victoreen 0–4). */
   nvict?: number;
-  /** Pre-edge degree (Larch's npre): 0 for a constant, 1 for a line (default). */
+  /**
+   * Pre-edge degree (Larch's npre): 0 for a constant, 1 for a line (default). Both npre and nvict
+   * fall to 0 when the pre-edge range holds fewer than 3 points.
+   */
   npre?: number;
-  /** Compute the flattened spectrum (default true). */
+  /** Compute the flattened spectrum (Larch's make_flat; default true). */
   makeFlat?: boolean;
 }
 
+/**
+ * What preEdge returns: the arrays on the cleaned energy grid (Larch's group fields pre_edge,
+ * post_edge, norm, flat) and the parameters as resolved from the options and defaults.
+ */
 export interface PreEdgeResult {
-  /** Cleaned energies the arrays below refer to (sorted, duplicates separated, finite). */
+  /** Cleaned energies the arrays below refer to, eV (sorted, duplicates separated, finite). */
   energy: Float64Array;
+  /** μ(E) on `energy` (the rows kept by cleaning). */
   mu: Float64Array;
+  /** Edge energy used, eV: the option as given, or findE0's. */
   e0: number;
   /** Index of the energy nearest e0. */
   ie0: number;
+  /**
+   * Edge step (Larch's edge_step), in μ's units, positive: the option `step`, else post-edge
+   * minus pre-edge curve at the energy nearest e0.
+   */
   edgeStep: number;
+  /** Pre-edge curve at every energy (Larch's pre_edge), in μ's units. */
   preEdge: Float64Array;
+  /** Post-edge curve (Larch's post_edge): the pre-edge line plus the normalisation polynomial. */
   postEdge: Float64Array;
+  /** Normalised μ: (μ − preEdge)/edgeStep, dimensionless. */
   norm: Float64Array;
+  /**
+   * Flattened μ (Larch's flat): norm with the post-edge curvature removed above e0, equal to norm
+   * below e0; null when `makeFlat` is false.
+   */
   flat: Float64Array | null;
   /** Pre-edge line: (preOffset + preSlope·E)·E^(−nvict). */
   preOffset: number;
+  /** Slope of the pre-edge line, per eV (of μ·E^nvict); 0 when npre is 0. */
   preSlope: number;
   /** Post-edge polynomial coefficients a_n of Σ a_n E^n, added to the pre-edge line. */
   normCoefs: Float64Array;
+  /** Pre-edge range used, eV relative to e0 (pre1 ≤ pre2). */
   pre1: number;
+  /** End of the pre-edge range used, eV relative to e0. */
   pre2: number;
+  /** Normalisation range used, eV relative to e0 (norm1 < norm2). */
   norm1: number;
+  /** End of the normalisation range used, eV relative to e0. */
   norm2: number;
+  /** Degree of the post-edge polynomial used. */
   nnorm: number;
+  /** Energy exponent of the pre-edge fit used (0 when the pre-edge range was too short). */
   nvict: number;
+  /** Pre-edge degree used (0 when the pre-edge range was too short). */
   npre: number;
   /** Rows dropped for a non-finite energy or mu. */
   droppedNonFinite: number;
@@ -246,6 +291,12 @@ export function preEdgeRanges(energy: Float64Array, options: PreEdgeOptions = {}
 
 type CleanReport = Pick<PreEdgeResult, 'droppedNonFinite' | 'sorted' | 'separatedDuplicates'>;
 
+/**
+ * Larch's pre_edge: cleans the spectrum, finds e0 when needed, fits the pre-edge line over
+ * [pre1, pre2) and the post-edge polynomial over [norm1, norm2) (eV from e0), and returns the
+ * edge step, the normalised and flattened μ and the parameters used. An error names the option
+ * or the data at fault (fewer than 10 finite points, no edge, an empty range).
+ */
 export function preEdge(energy: ArrayLike<number>, mu: ArrayLike<number>, optionsIn: PreEdgeOptions = {}): PreEdgeResult {
   const options = checkOptions(optionsIn);
   const clean = cleanSpectrum(energy, mu, 'preEdge');

@@ -21,6 +21,7 @@ export interface ReadSpectrumOptions {
   fileName?: string;
 }
 
+/** What readSpectrum returns: energy, μ and every column of the file, with its labels and header fields. */
 export interface Spectrum {
   /**
    * Energy and μ, one value per data row in file order (not sorted: autobk, preEdge and
@@ -29,6 +30,7 @@ export interface Spectrum {
    * (ln of a value ≤ 0, a division by zero), so one bad row never fails a whole file.
    */
   energy: Float64Array;
+  /** μ on the same rows: the `mu` column or expression evaluated per row. */
   mu: Float64Array;
   /** All numeric columns, each a Float64Array over the rows. */
   columns: Float64Array[];
@@ -47,6 +49,7 @@ const ECHO_MAX = 60;
 
 /** A μ (or energy) expression that cannot be parsed, is too long or nests too deep. */
 export class MuExpressionError extends SyntaxError {
+  /** Always `MuExpressionError`. */
   override name = 'MuExpressionError';
 }
 
@@ -393,4 +396,22 @@ export function readSpectrum(text: string, options: ReadSpectrumOptions = {}): S
   const energy = pick(options.energy ?? 1, 'energy');
   const mu = pick(options.mu ?? (ncol >= 2 ? 2 : 1), 'mu');
   return { energy, mu, columns, labels, header };
+}
+
+/**
+ * Evaluates a μ expression (the language of ReadSpectrumOptions.mu) element by element over
+ * named columns of equal length: a name is one of `labels` (any case) or cN (1-based). Readers
+ * of other formats (HDF5) use it so that `--mu` means the same everywhere.
+ * @param where prefix of error messages (file and option).
+ */
+export function evaluateMuExpression(expression: string, columns: readonly Float64Array[], labels: readonly string[], where: string): Float64Array {
+  const lower = labels.map((l) => l.toLowerCase());
+  const resolve = (name: string): number => {
+    const cn = /^c(\d+)$/i.exec(name);
+    const idx = cn !== null ? Number(cn[1]) - 1 : lower.indexOf(name.toLowerCase());
+    if (!(idx >= 0 && idx < columns.length)) throw new RangeError(`${where}: unknown name '${clipForMessage(name)}' (known: ${listLabels([...labels])})`);
+    return idx;
+  };
+  const ops = compileExpression(expression.trim(), resolve, where);
+  return evaluate(ops, columns[0]?.length ?? 0, [...columns]);
 }

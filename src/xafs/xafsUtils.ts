@@ -6,6 +6,7 @@ import { arrayOf } from './validate.js';
  * reference outputs were made with; CODATA 2022 differs by 1.4e-9 relative.
  */
 export const ETOK = 0.2624684236075176;
+/** eV·Å² : E − E0 = KTOE·k², the inverse of ETOK (Larch's KTOE). */
 export const KTOE = 1 / ETOK;
 /** Larch's separation for repeated energies (eV). */
 export const TINY_ENERGY = 0.0005;
@@ -29,8 +30,11 @@ export function removeDups(a: Float64Array, tiny = TINY_ENERGY): Float64Array {
   return out;
 }
 
+/** A spectrum cleaned as Larch cleans it (cleanSpectrum), with what the cleaning did. */
 export interface CleanSpectrum {
+  /** Energies (eV), sorted, duplicates separated by TINY_ENERGY, finite. */
   energy: Float64Array;
+  /** μ on `energy`. */
   mu: Float64Array;
   /** Rows dropped because energy or mu was not finite. */
   droppedNonFinite: number;

@@ -13,17 +13,19 @@ import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_R, MIN_KSTEP, checkNum, finiteArray,
  * χ must be finite, k increasing.
  */
 export interface XftfOptions {
-  /** Window plateau in k (Å⁻¹), each in [0, 100] (defaults 0 and 20). */
+  /** Start of the window plateau in k, Å⁻¹, in [0, 100] (default 0). */
   kmin?: number;
+  /** End of the window plateau in k, Å⁻¹, in [0, 100] (default 20). */
   kmax?: number;
   /** k-weight, in [0, 5] (default 2). */
   kweight?: number;
-  /** Window sills (Å⁻¹; Kaiser's β), in [0, 100] (default 1; dk2 defaults to dk). */
+  /** Width of the window's low sill, Å⁻¹ (the Kaiser window's β), in [0, 100] (default 1). */
   dk?: number;
+  /** Width of the high sill, Å⁻¹, in [0, 100] (default dk). */
   dk2?: number;
   /** Window name (default kaiser); see ftwindow. */
   window?: WindowName | string;
-  /** Largest R returned (Å), in (0, 100] (default 10). */
+  /** Largest R returned, Å (Larch's rmax_out), in (0, 100] (default 10). */
   rmaxOut?: number;
   /** FFT size: a power of two in [256, 65536] (default 2048). */
   nfft?: number;
@@ -31,14 +33,22 @@ export interface XftfOptions {
   kstep?: number;
 }
 
+/**
+ * χ(R) from xftf (Larch's group fields r, chir_re, chir_im, chir_mag, chir_pha, kwin), in
+ * Å^(−(kweight+1)), on R = 0 … rmaxOut.
+ */
 export interface XftfResult {
+  /** R grid, Å: m·rstep with rstep = π/(kstep·nfft), m = 0 … trunc(min(nfft/2, 1.01 + rmaxOut/rstep)) − 1. */
   r: Float64Array;
+  /** Real part of χ(R), Å^(−(kweight+1)). */
   chirRe: Float64Array;
+  /** Imaginary part of χ(R), Å^(−(kweight+1)). */
   chirIm: Float64Array;
+  /** |χ(R)|, Å^(−(kweight+1)). */
   chirMag: Float64Array;
-  /** Unwrapped phase. */
+  /** Phase of χ(R), radians, unwrapped along R as numpy.unwrap does. */
   chirPha: Float64Array;
-  /** Window on the k grid of chi. */
+  /** Window on the uniform k grid (0, kstep, …) up to max(k), dimensionless. */
   kwin: Float64Array;
 }
 
@@ -47,28 +57,45 @@ export interface XftfResult {
  * step must give kstep = π/(rstep·nfft) in [0.001, 1] Å⁻¹.
  */
 export interface XftrOptions {
-  /** Window plateau in R (Å), each in [0, 100] (defaults 0 and 20). */
+  /** Start of the window plateau in R, Å, in [0, 100] (default 0). */
   rmin?: number;
+  /** End of the window plateau in R, Å, in [0, 100] (default 20). */
   rmax?: number;
   /** R-weight, in [0, 5] (default 0). */
   rweight?: number;
-  /** Window sills (Å), in [0, 100] (default 1; dr2 defaults to dr). */
+  /** Width of the window's low sill, Å, in [0, 100] (default 1). */
   dr?: number;
+  /** Width of the high sill, Å, in [0, 100] (default dr). */
   dr2?: number;
   /** Window name (default kaiser); see ftwindow. */
   window?: WindowName | string;
-  /** Largest q returned (Å⁻¹), in (0, 100] (default 30). */
+  /** Largest q returned, Å⁻¹ (Larch's qmax_out), in (0, 100] (default 30). */
   qmaxOut?: number;
   /** FFT size: a power of two in [256, 65536] (default 2048). */
   nfft?: number;
 }
 
+/**
+ * χ(q) from xftr (Larch's group fields q, chiq_re, chiq_im, chiq_mag, chiq_pha, rwin): the back
+ * transform, in the units of the k-weighted χ(k) (Å^(−kweight)) when χ(R) came from xftf and
+ * rweight is 0.
+ */
 export interface XftrResult {
+  /**
+   * q grid, Å⁻¹: nq points evenly spaced from 0 to qmaxOut, nq = min(nfft/2, trunc(1.05 +
+   * qmaxOut/kstep)), as Larch builds it; the values at index i are the FFT bin at i·kstep, which
+   * q[i] equals when qmaxOut is a multiple of kstep.
+   */
   q: Float64Array;
+  /** Real part of χ(q). */
   chiqRe: Float64Array;
+  /** Imaginary part of χ(q). */
   chiqIm: Float64Array;
+  /** |χ(q)|. */
   chiqMag: Float64Array;
+  /** Phase of χ(q), radians, unwrapped along q as numpy.unwrap does. */
   chiqPha: Float64Array;
+  /** Window on the uniform R grid (0, rstep, …) up to max(r), dimensionless. */
   rwin: Float64Array;
 }
 

@@ -1,11 +1,12 @@
 /**
- * The library in a real browser: bundled with Vite, served on 127.0.0.1, run in headless
- * Debian Chromium (WebGPU on SwiftShader there) through navigator.gpu.
+ * The library in a real browser: bundled with Vite (its worker modules as separate module
+ * workers), served on 127.0.0.1, run in headless Debian Chromium (WebGPU on SwiftShader there)
+ * through navigator.gpu.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireGpu } from '../util/gpu.js';
 import { detectStars, measureStars, readFits } from '../../src/stars/index.js';
@@ -15,7 +16,12 @@ import { loadReference, loadSpectrum } from '../xafs/fixtures.js';
 
 interface LibraryCheck {
   autobkCpu: number[][];
+  autobkInline: number[][];
   autobkGpu: number[][];
+  autobkAuto: number[][];
+  /** Web Workers the pool started for the first CPU autobkBatch (2 asked for) and for measureStarsBatch. */
+  autobkWorkers: number;
+  starsWorkers: number;
   starsCpu: { x: number[]; y: number[]; status: number[] };
   starsGpu: { x: number[]; y: number[]; status: number[] };
   detected: number;
@@ -42,6 +48,9 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     await build({
       configFile: false,
       logLevel: 'silent',
+      // Worker bundles addressed relative to the bundle, so that the isolated page's workers
+      // come from /isolated/ too, with its headers (a COEP page's workers need them).
+      base: './',
       build: {
         outDir: dir,
         emptyOutDir: false,
@@ -60,9 +69,11 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     server = createServer((req, res) => {
       const isolated = req.url?.startsWith('/isolated/') === true;
       const headers: Record<string, string> = isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
-      if (req.url?.endsWith('/bundle.js')) {
+      // The bundle and the worker bundles Vite emitted beside it.
+      const file = normalize((req.url ?? '/').replace(/^\/isolated\//, '/').split('?')[0]!).replace(/^(\.\.[/\\])+/, '');
+      if (file.endsWith('.js') && existsSync(join(dir, file))) {
         res.writeHead(200, { 'content-type': 'text/javascript', ...headers });
-        res.end(readFileSync(join(dir, 'bundle.js')));
+        res.end(readFileSync(join(dir, file)));
       } else {
         res.writeHead(200, { 'content-type': 'text/html', ...headers });
         res.end(page);
@@ -125,6 +136,11 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       path,
     );
     expect(got.sharedArrayBuffer).toBe(shared);
+    // Real Web Workers on both page kinds: two for the CPU AUTOBK batch and two each for the sky
+    // grid and the stars (results written in place on an isolated page; on an ordinary one the
+    // frame is copied to each worker and each job's rows are moved back).
+    expect(got.autobkWorkers).toBe(2);
+    expect(got.starsWorkers).toBe(4);
     const cpu = (await autobkBatch(spectra, {}, { device: 'cpu', workers: 0 })).toRecords();
     cpu.forEach((r, i) => {
       if (r.status === 'error') throw new Error(r.error);
@@ -132,6 +148,8 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       const d = (a: number[]) => Math.max(...a.map((v, j) => Math.abs(v - r.chi[j]!))) / max;
       // Chromium's V8 and Node's may round exp/log differently in the last place.
       expect(d(got.autobkCpu[i]!), `${names[i]} CPU`).toBeLessThanOrEqual(1e-9);
+      expect(got.autobkInline[i], `${names[i]} page thread = workers`).toEqual(got.autobkCpu[i]);
+      expect(got.autobkAuto[i], `${names[i]} auto (software adapter: CPU)`).toEqual(got.autobkCpu[i]);
       expect(d(got.autobkGpu[i]!), `${names[i]} GPU (SwiftShader)`).toBeLessThanOrEqual(1e-4);
     });
     const stars = measureStars(f.image, { x: Float64Array.from(xs), y: Float64Array.from(ys) }, { method: 'gaussian', fwhm: 3 });

@@ -1,5 +1,6 @@
 // Browser entry for the Chromium test: the GPU FFT through navigator.gpu, checked against the
 // CPU FFT, both from the same bundle (shaders embedded, no file access); and the batch APIs.
+import { workerPoolStats } from '../../src/cpu/workerPool.js';
 import { GpuContext } from '../../src/gpu/context.js';
 import { BatchedFft } from '../../src/gpu/fft.js';
 import { realFftPlan } from '../../src/math/fft.js';
@@ -34,10 +35,11 @@ export async function runFftCheck(n: number, columns: number, nOut: number) {
 }
 
 /**
- * The batch APIs on an ordinary page (no SharedArrayBuffer, no setImmediate): autobkBatch of
- * several spectra and measureStarsBatch on the GPU and the CPU, detectStars, readSpectrum and
- * readFits, from data the test hands over. Numbers come back as plain arrays for the Node side
- * to compare with its own results.
+ * The batch APIs on an ordinary page (no SharedArrayBuffer, no setImmediate) or a
+ * cross-origin-isolated one: autobkBatch of several spectra and measureStarsBatch on the GPU and
+ * the CPU (two Web Workers each, counted by the pool), device 'auto', detectStars, readSpectrum
+ * and readFits, from data the test hands over. Numbers come back as plain arrays for the Node
+ * side to compare with its own results.
  */
 export async function runLibraryCheck(input: {
   spectra: { energy: number[]; mu: number[] }[];
@@ -49,22 +51,30 @@ export async function runLibraryCheck(input: {
   const ctx = await GpuContext.create();
   const spectra = input.spectra.map((s) => ({ energy: Float64Array.from(s.energy), mu: Float64Array.from(s.mu) }));
   const chiOf = (r: AutobkBatchResults) => r.toRecords().map((x) => (x.status === 'error' ? [] : Array.from(x.chi)));
-  const autobkCpu = chiOf(await autobkBatch(spectra, {}, { device: 'cpu' }));
+  const started0 = workerPoolStats().started;
+  const autobkCpu = chiOf(await autobkBatch(spectra, {}, { device: 'cpu', workers: 2 }));
+  const autobkWorkers = workerPoolStats().started - started0;
+  const autobkInline = chiOf(await autobkBatch(spectra, {}, { device: 'cpu', workers: 0 }));
   const autobkGpu = chiOf(await autobkBatch(spectra, {}, { device: 'gpu', gpu: ctx }));
+  // 'auto' on SwiftShader (a software adapter): the CPU path, on the idle workers of the first run.
+  const autobkAuto = chiOf(await autobkBatch(spectra, {}, { device: 'auto', workers: 2 }));
   const image = { width: input.image.width, height: input.image.height, data: Float32Array.from(input.image.data) };
   const positions = { x: Float64Array.from(input.positions.x), y: Float64Array.from(input.positions.y) };
   const o = { method: 'gaussian' as const, fwhm: 3 };
   const starsOf = (c: StarCatalogue) => ({ x: Array.from(c.x), y: Array.from(c.y), status: Array.from(c.status) });
-  const starsCpu = starsOf(await measureStarsBatch(image, positions, o, { device: 'cpu' }));
+  const started1 = workerPoolStats().started;
+  const starsCpu = starsOf(await measureStarsBatch(image, positions, o, { device: 'cpu', workers: 2 }));
+  const starsWorkers = workerPoolStats().started - started1;
   const starsGpu = starsOf(await measureStarsBatch(image, positions, o, { device: 'gpu', gpu: ctx }));
   const detected = detectStars(image, { threshold: 5, fwhm: 3 }).length;
   const spectrum = readSpectrum(input.xmuText, { energy: 1, mu: 2 });
   const fits = readFits(Uint8Array.from(input.fitsBytes));
   ctx.destroy();
   return {
-    autobkCpu, autobkGpu, starsCpu, starsGpu, detected,
+    autobkCpu, autobkInline, autobkGpu, autobkAuto, autobkWorkers, starsCpu, starsWorkers, starsGpu, detected,
     spectrum: { n: spectrum.energy.length, first: spectrum.mu[0], last: spectrum.mu[spectrum.mu.length - 1] },
     fits: { width: fits.width, height: fits.height, sum: fits.data.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) },
     sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
+    hardwareConcurrency: navigator.hardwareConcurrency,
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorLine, parseNumberOption, UsageError } from '../../src/cli/args.js';
+import { chooseMu, errorLine, parseNumberOption, UsageError } from '../../src/cli/args.js';
 
 describe('parseNumberOption: one rule for every numeric option of the CLI', () => {
   it('takes plain decimal and scientific numbers', () => {
@@ -32,5 +32,28 @@ describe('errorLine', () => {
     expect(line.startsWith('first second ')).toBe(true);
     expect(line.length).toBeLessThan(430);
     expect(errorLine('plain')).toBe('plain');
+  });
+});
+
+describe('chooseMu: μ of a file without --mu, by a documented rule, never silently', () => {
+  const col = (...v: number[]) => Float64Array.from(v);
+  it('takes the only column besides the energy, or the only one labelled as μ (and says so)', () => {
+    expect(chooseMu('a.dat', ['e', 'x'], [col(1, 2), col(3, 4)], 1, undefined)).toEqual({ mu: 2, note: null });
+    for (const label of ['mu', 'xmu', 'mutrans', 'mu_fluor', 'xmu(trans)', 'muf']) {
+      const c = chooseMu('a.dat', ['energy', 'i0', label], [col(1, 2), col(5, 6), col(3, 4)], 1, undefined);
+      expect(c.mu, label).toBe(3);
+      expect(c.note).toBe(`a.dat: mu is column 3 '${label}', the only column labelled as μ (give --mu to choose another)`);
+    }
+    expect(chooseMu('a.dat', ['e', 'a', 'b'], [], 1, ' 3 ')).toEqual({ mu: 3, note: null });
+    expect(chooseMu('a.dat', ['e', 'a', 'b'], [], 1, 'ln(a/b)')).toEqual({ mu: 'ln(a/b)', note: null });
+  });
+
+  it('otherwise a UsageError suggesting expressions from the labels', () => {
+    const cols = [col(1, 2), col(5, 6), col(3, 3), col(7, 8)];
+    expect(() => chooseMu('b.dat', ['energy', 'i0', 'time', 'it'], cols, 1, undefined)).toThrow(UsageError);
+    expect(() => chooseMu('b.dat', ['energy', 'i0', 'time', 'it'], cols, 1, undefined)).toThrow(
+      "b.dat: which column is μ? No column is labelled as μ: give --mu, e.g. --mu 'ln(i0/it)' (transmission). Columns besides the energy (column 1): 2 i0 (5.0000…6.0000); 3 time (constant 3); 4 it (7.0000…8.0000)",
+    );
+    expect(() => chooseMu('c.dat', ['energy', 'mutrans', 'mufluor'], cols.slice(0, 3), 1, undefined)).toThrow(/Several columns are labelled as μ: give --mu, e\.g\. --mu mutrans or --mu mufluor\./);
   });
 });

@@ -83,6 +83,7 @@ const optionFields = {
   background: [fc.constantFrom('map', 'annulus'), fc.oneof(fc.constant('local'), wrongType)],
   beta: [fc.double({ min: 1.1, max: 29, noNaN: true }), option(fc.constantFrom(1.05, 30, 1))],
   precision: [fc.constantFrom('f64', 'f32'), fc.oneof(fc.constant('f16'), wrongType)],
+  skySlope: [fc.constantFrom('fixed', 'fit'), fc.oneof(fc.constant('tilted'), wrongType)],
 } as const;
 type Field = keyof typeof optionFields;
 const saneOptions = fc.record(Object.fromEntries(Object.entries(optionFields).map(([k, [sane]]) => [k, sane])) as Record<Field, fc.Arbitrary<unknown>>, { requiredKeys: [] });

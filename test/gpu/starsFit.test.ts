@@ -34,14 +34,14 @@ const ctx = await testGpu();
 /** The same adapter without the `subgroups` feature: the workgroup build. */
 const plainCtx = ctx ? await GpuContext.create({ subgroups: false }) : undefined;
 
-const LM_WORDS = 64;
-const LM_TOL = 16;
-const LM_H = 24;
-const LM_CHI2 = 53;
-const LM_ITER = 54;
-const LM_STATUS = 55;
-const LM_PIXELS = 56;
-const LM_NOISE = 59;
+const LM_WORDS = 80;
+const LM_TOL = 18;
+const LM_H = 27;
+const LM_CHI2 = 73;
+const LM_ITER = 74;
+const LM_STATUS = 75;
+const LM_PIXELS = 76;
+const LM_NOISE = 79;
 const FIT_PENDING = 100;
 const FIT_CONVERGED = 0;
 const NAN_BITS = 0x7fc00000;
@@ -54,6 +54,8 @@ const STARS = 40;
 /** Stamps (z, w) per pixel and LM words (start parameters, status pending) of `count` stars. */
 interface Synthetic {
   model: PsfModel;
+  /** The sky has a slope, and the fit has Bx, By after B (MeasureOptions.skySlope 'fit'). */
+  slope: boolean;
   R: number;
   count: number;
   stamps: Float32Array;
@@ -71,12 +73,12 @@ function moffatAlpha(fwhm: number, beta: number): number {
   return fwhm / (2 * Math.sqrt(2 ** (1 / beta) - 1));
 }
 
-function synthesize(model: PsfModel, R: number, count: number, seed: number): Synthetic {
+function synthesize(model: PsfModel, R: number, count: number, seed: number, slope = false): Synthetic {
   const rand = mulberry32(seed);
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const side = 2 * R + 1;
   const npix = side * side;
-  const np = MODEL_PARAMS[model];
+  const np = MODEL_PARAMS[model] + (slope ? 2 : 0);
   const stamps = new Float32Array(2 * npix * count);
   const lm = new Float32Array(LM_WORDS * count);
   const SUB = 8;
@@ -86,8 +88,11 @@ function synthesize(model: PsfModel, R: number, count: number, seed: number): Sy
     // Peak about 1 (the data are scaled by the stamp peak); sky σ 0.005…0.05: SNR ≈ 20…200 at the peak.
     const sky = 0.005 + 0.045 * rand();
     const B = 0.01 * (rand() - 0.5);
+    // A tilt of up to ±0.004 of the peak per px (±3.6 % across the stamp at R = 9), which the fit starts from 0.
+    const bx = slope ? 0.008 * (rand() - 0.5) : 0;
+    const by = slope ? 0.008 * (rand() - 0.5) : 0;
     const sigma = (R / 4.1) * (0.8 + 0.4 * rand());
-    const start = new Float64Array(8);
+    const start = new Float64Array(9);
     let profile: (dx: number, dy: number) => number;
     if (model === 0) {
       const sx = sigma;
@@ -114,7 +119,7 @@ function synthesize(model: PsfModel, R: number, count: number, seed: number): Sy
       for (let i = 0; i < side; i++) {
         let m = 0;
         for (let v = 0; v < SUB; v++) for (let u = 0; u < SUB; u++) m += profile(i - R - 0.5 + (u + 0.5) / SUB - x0, j - R - 0.5 + (v + 0.5) / SUB - y0);
-        m = m / (SUB * SUB) + B;
+        m = m / (SUB * SUB) + B + bx * (i - R) + by * (j - R);
         const variance = sky * sky + 0.005 * Math.max(m, 0);
         const k = 2 * (s * npix + j * side + i);
         if (masked && i < R && j < R / 2) continue;
@@ -129,13 +134,13 @@ function synthesize(model: PsfModel, R: number, count: number, seed: number): Sy
     lm[l + LM_NOISE] = sky;
     lm[l + LM_STATUS] = FIT_PENDING;
   }
-  return { model, R, count, stamps, lm };
+  return { model, slope, R, count, stamps, lm };
 }
 
 /** Runs the fit loop of starsBatch.ts (8 iterations per submission until no star is active); the final LM words. */
 async function runFit(c: GpuContext, data: Synthetic): Promise<{ lm: Float32Array; submissions: number }> {
-  const { model, R, count } = data;
-  const pipeline = await starsFitPipeline(c, { model, np: MODEL_PARAMS[model], R, wg: WG });
+  const { model, R, count, slope } = data;
+  const pipeline = await starsFitPipeline(c, { model, np: MODEL_PARAMS[model] + (slope ? 2 : 0), slope, R, wg: WG });
   const grid = dispatchGrid(count, c.limits.maxComputeWorkgroupsPerDimension);
   const params = createUniformBuffer(c, 'fit params', 32);
   const words = new Uint32Array(8);
@@ -272,14 +277,22 @@ describe.skipIf(!ctx)(`stars_fit kernel builds ${gpuLabel(ctx)}`, () => {
   }
 
   // The CPU fitter takes a sub-tolerance last step without evaluating it, so iterations are not compared.
-  test.each([0, 1, 2, 3] as const)('model %i, R = 9: the kernel (as the device builds it) agrees with the float32 CPU fitter', async (model) => {
+  test.each([
+    [0, false],
+    [1, false],
+    [2, false],
+    [3, false],
+    [0, true],
+    [1, true],
+    [3, true],
+  ] as const)('model %i (sky slope fitted: %s), R = 9: the kernel (as the device builds it) agrees with the float32 CPU fitter', async (model, slope) => {
     const R = 9;
-    const data = synthesize(model, R, 4, 77 + model);
+    const data = synthesize(model, R, 4, 77 + model, slope);
     const gpu = await runFit(ctx!, data);
     const fitter = createPsfFitter('f32');
     const side = 2 * R + 1;
     const npix = side * side;
-    const np = MODEL_PARAMS[model];
+    const np = MODEL_PARAMS[model] + (slope ? 2 : 0);
     let worst = 0;
     let worstChi = 0;
     for (let s = 0; s < data.count; s++) {
@@ -290,9 +303,9 @@ describe.skipIf(!ctx)(`stars_fit kernel builds ${gpuLabel(ctx)}`, () => {
         w[k] = data.stamps[2 * (s * npix + k) + 1]!;
       }
       const l = s * LM_WORDS;
-      const p = Float64Array.from(data.lm.subarray(l, l + 8));
+      const p = Float64Array.from(data.lm.subarray(l, l + 9));
       const out = newFitOutcome();
-      fitter.fit(model, { side, radius: R, z, w, noise: data.lm[l + LM_NOISE]!, beta: BETA }, p, out);
+      fitter.fit(model, { side, radius: R, z, w, noise: data.lm[l + LM_NOISE]!, beta: BETA, slope }, p, out);
       expect(out.reason).toBe(FIT_CONVERGED);
       expect(gpu.lm[l + LM_STATUS]).toBe(FIT_CONVERGED);
       const tol = paramTolerances(gpu.lm, s, np);
@@ -303,6 +316,6 @@ describe.skipIf(!ctx)(`stars_fit kernel builds ${gpuLabel(ctx)}`, () => {
       worstChi = Math.max(worstChi, Math.abs(gpu.lm[l + LM_CHI2]! / out.chi2 - 1));
       expect(Math.abs(gpu.lm[l + LM_CHI2]! / out.chi2 - 1)).toBeLessThanOrEqual(2e-5);
     }
-    console.info(`model ${model} vs CPU: worst |Δp|/tol ${worst.toPrecision(3)}, χ² ${worstChi.toExponential(2)}`);
+    console.info(`model ${model}${slope ? ' with slope' : ''} vs CPU: worst |Δp|/tol ${worst.toPrecision(3)}, χ² ${worstChi.toExponential(2)}`);
   });
 });

@@ -14,8 +14,9 @@ test('stars CLI: positions CSV in, one row per star out with metrics and status'
   const out = join(dir, 'out.csv');
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   const code = await starsCommand([join(fixtureDir, 'stars_gauss_iso.f32'), '--positions', pos, '--method', 'gaussian', '--fwhm', '3', '--gain', '1.5', '--read-noise', '5', '--out', out]);
-  expect(code).toBe(0);
-  const lines = readFileSync(out, 'utf8').trim().split('\n');
+  // Issue 15: one star failed (its NaN position), so the exit status is 1; the others are written.
+  expect(code).toBe(1);
+  const lines = readFileSync(out, 'utf8').trim().split('\n').filter((l) => !l.startsWith('#'));
   expect(lines).toHaveLength(7);
   const head = lines[0]!.split(',');
   for (const c of ['x', 'y', 'xErr', 'flux', 'fwhm', 'snr', 'sharpness', 'roundness1', 'roundness2', 'status', 'flags']) expect(head).toContain(c);
@@ -25,7 +26,7 @@ test('stars CLI: positions CSV in, one row per star out with metrics and status'
   expect(lines[6]).toMatch(/failed,invalidPosition,"position x = NaN, y = 3 is not finite"/);
   expect(await starsCommand(['--detect'])).toBe(2);
   expect(await starsCommand([join(fixtureDir, 'stars_gauss_iso.f32'), '--detect', '--method', 'psf'])).toBe(2);
-  expect(await starsCommand([join(dir, 'missing.fits'), '--detect'])).toBe(1);
+  expect(await starsCommand([join(dir, 'missing.fits'), '--detect'])).toBe(2);
   err.mockRestore();
 });
 

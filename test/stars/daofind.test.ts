@@ -1,10 +1,11 @@
 /**
  * DAOFIND sharpness and roundness1 against a direct evaluation of their definitions (kernel,
  * convolution at every output, quadrant sums), for the 5×5 kernel (FWHM 3, which has its own
- * fast path) and the 7×7 one (FWHM 6, the general loop).
+ * fast path) and the 7×7 one (FWHM 6, the general loop): as measureStars reports them, and as
+ * detectStars computes them at its peak pixel for its cuts (src/stars/detectShape.ts).
  */
 import { describe, expect, test } from 'vitest';
-import { measureStars } from '../../src/stars/index.js';
+import { detectStars, measureStars } from '../../src/stars/index.js';
 
 const W = 100;
 const H = 100;
@@ -83,6 +84,25 @@ describe('DAOFIND sharpness and roundness1', () => {
       expect(Math.abs(ref.roundness1)).toBeGreaterThan(0.01);
       expect(Math.abs(m.sharpness - ref.sharpness)).toBeLessThan(1e-10 * Math.abs(ref.sharpness));
       expect(Math.abs(m.roundness1 - ref.roundness1)).toBeLessThan(1e-10 * Math.abs(ref.roundness1));
+    });
+  }
+
+  for (const [fwhm, k] of [
+    [3, 1],
+    [6, 2],
+  ] as const) {
+    test(`detectStars at FWHM ${fwhm}: sharpness and roundness1 match the definitions, roundness2 matches measureStars`, () => {
+      const data = frame(k);
+      const sky = { width: W, height: H, background: new Float32Array(W * H).fill(100), noise: new Float32Array(W * H).fill(1) };
+      const [d] = detectStars({ data, width: W, height: H }, { fwhm, background: sky, keepRejected: true });
+      if (!d) throw new Error('no detection');
+      const ref = reference(data, d.peakX, d.peakY, 100, fwhm);
+      expect(Math.abs(d.sharpness - ref.sharpness)).toBeLessThan(1e-10 * Math.abs(ref.sharpness));
+      expect(Math.abs(d.roundness1 - ref.roundness1)).toBeLessThan(1e-10 * Math.abs(ref.roundness1));
+      const [m] = measureStars({ data, width: W, height: H }, [{ x: d.x, y: d.y }], { method: 'moments', fwhm }, sky).toRecords();
+      if (!m) throw new Error('no result');
+      expect([Math.floor(m.x + 0.5), Math.floor(m.y + 0.5)]).toEqual([d.peakX, d.peakY]);
+      expect(Math.abs(d.roundness2 - m.roundness2)).toBeLessThan(1e-10 * Math.abs(m.roundness2));
     });
   }
 });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { annulusBackground, annulusScratch, backgroundMap, readF32, readFits } from '../../src/stars/index.js';
+import { annulusPlane, backgroundMap, planeScratch, readF32, readFits } from '../../src/stars/index.js';
 import { fixtureDir, loadField } from './fields.js';
 
 const sep = new Uint8Array(readFileSync(join(fixtureDir, 'sep_image.fits')));
@@ -96,14 +96,16 @@ describe('readF32 and background', () => {
       expect(Math.abs(map.noise[k]! / expectSigma - 1)).toBeLessThan(0.1);
     }
   });
-  test('annulus: clipped median near the sky and near the edge; < 10 pixels reports NaN', () => {
+  test('annulus plane: near the sky level and flat on a flat sky, also at the edge; < 10 pixels reports NaN', () => {
     const { image } = loadField('stars_gauss_iso');
-    const s = annulusScratch(9);
-    annulusBackground(image, 128, 128, 6, 9, s);
+    const s = planeScratch(9);
+    annulusPlane(image, 128, 128, 6, 9, s);
     expect(Math.abs(s.out[0]! - 1000)).toBeLessThan(10);
-    annulusBackground(image, 0, 0, 6, 9, s);
-    expect(Math.abs(s.out[0]! - 1000)).toBeLessThan(15);
-    annulusBackground({ data: new Float32Array(9).fill(NaN), width: 3, height: 3 }, 1, 1, 0, 1, s);
+    expect(Math.hypot(s.out[1]!, s.out[2]!)).toBeLessThan(2);
+    // At the corner a quarter of the annulus remains and the plane is extrapolated to its corner: within 2σ.
+    annulusPlane(image, 0, 0, 6, 9, s);
+    expect(Math.abs(s.out[0]! - 1000)).toBeLessThan(2 * s.out[3]!);
+    annulusPlane({ data: new Float32Array(9).fill(NaN), width: 3, height: 3 }, 1, 1, 0, 1, s);
     expect(s.out[0]).toBeNaN();
   });
 });

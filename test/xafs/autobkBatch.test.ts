@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { autobkBatchCommand } from '../../src/cli/autobkBatch.js';
 import { GpuUnavailableError } from '../../src/gpu/context.js';
@@ -422,7 +423,7 @@ describe('batchfit autobk-batch', () => {
     return lines;
   };
 
-  it('a series file (energy + one μ column per spectrum) on the CPU, with CSVs equal to autobk', async () => {
+  it('a series file (energy + one μ column per spectrum) on the CPU, with χ in the Arrow output equal to autobk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'batchfit-batch-cli-'));
     const mu = ruSeries(3, 77);
     const ne = ru.energy.length;
@@ -432,13 +433,15 @@ describe('batchfit autobk-batch', () => {
     const code = await autobkBatchCommand(['--series', join(dir, 'series.dat'), '--device', 'cpu', '--workers', '0', '--rbkg', '1.1', '--out', join(dir, 'out')]);
     expect(code).toBe(0);
     expect(lines.join('\n')).toMatch(/3 spectra on the CPU: 3 converged, 0 at the iteration limit, 0 errors/);
-    const chiCsv = readFileSync(join(dir, 'out.chi.csv'), 'utf8').trim().split('\n');
-    expect(chiCsv[0]).toBe('k,"series.dat:s1","series.dat:s2","series.dat:s3"');
+    // The columnar output holds each spectrum's χ exactly as autobk gives it.
+    const t = tableFromIPC(readFileSync(join(dir, 'out.arrow')));
+    expect(t.numRows).toBe(3);
+    expect(t.getChild('name')!.toArray()).toEqual(['series.dat:s1', 'series.dat:s2', 'series.dat:s3']);
     const a = autobk(ru.energy, mu.subarray(ne, 2 * ne), { rbkg: 1.1 });
-    expect(chiCsv).toHaveLength(a.chi.length + 1);
-    const col2 = chiCsv.slice(1).map((l) => Number(l.split(',')[2]));
-    expect(maxAbsDiff(col2, a.chi)).toBe(0);
-    expect(readFileSync(join(dir, 'out.summary.csv'), 'utf8')).toContain(`"series.dat:s2",converged,${a.e0},${a.edgeStep},${a.details.nspl},${a.details.chisqr},`);
+    const chi2 = Array.from(t.getChild('chi')!.get(1)!.toArray() as Float64Array);
+    expect(chi2).toHaveLength(a.chi.length);
+    expect(maxAbsDiff(chi2, a.chi)).toBe(0);
+    expect(readFileSync(join(dir, 'out.summary.csv'), 'utf8')).toContain(`series.dat:s2,converged,${a.e0},${a.edgeStep},${a.details.nspl},${a.details.chisqr},`);
   });
 
   it('several files; an unreadable one and one that cannot be fitted are reported, exit code 1', async () => {
@@ -447,16 +450,19 @@ describe('batchfit autobk-batch', () => {
     const lines = capture();
     const code = await autobkBatchCommand([join(fixtureDir, 'cu_rt01.xmu'), join(fixtureDir, 'README.md'), join(dir, 'short.dat'), '--device', 'cpu']);
     expect(code).toBe(1);
-    expect(lines[0]).toMatch(/^README\.md: error: README\.md: no numeric data rows found/);
-    expect(lines[1]).toMatch(/^cu_rt01\.xmu: converged, e0 8980\.5 eV/);
-    expect(lines[2]).toMatch(/^short\.dat: error: preEdge needs at least 10 finite points, got 5/);
-    expect(lines.join('\n')).toMatch(/2 spectra on the CPU: 1 converged, 0 at the iteration limit, 1 errors/);
+    const text = lines.join('\n');
+    expect(text).toMatch(/^README\.md: error: README\.md: no numeric data rows found/m);
+    // A file with one μ-labelled column takes it, and says so.
+    expect(text).toMatch(/^note: cu_rt01\.xmu: mu is column 2 'mu'/m);
+    expect(text).toMatch(/^cu_rt01\.xmu: converged, e0 8980\.5 eV/m);
+    expect(text).toMatch(/^short\.dat: error: preEdge needs at least 10 finite points, got 5/m);
+    expect(lines.join('\n')).toMatch(/3 spectra on the CPU: 1 converged, 0 at the iteration limit, 2 errors \(1 unreadable file, 1 failed fit\)/);
   });
 
   it('rejects a bad device and a missing input', async () => {
     const lines = capture();
     expect(await autobkBatchCommand(['--device', 'tpu', 'x.dat'])).toBe(2);
     expect(await autobkBatchCommand(['--device', 'cpu'])).toBe(2);
-    expect(lines.join('\n')).toMatch(/--device 'tpu' must be auto, gpu or cpu[\s\S]*give either spectrum files or --series FILE/);
+    expect(lines.join('\n')).toMatch(/--device = 'tpu' must be one of auto, gpu, cpu[\s\S]*give either spectrum files or --series FILE/);
   });
 });

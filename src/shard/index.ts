@@ -1,0 +1,40 @@
+/** Sharded runs: plan a job into a manifest, run shard i anywhere, check, merge. */
+export {
+  MANIFEST_FORMAT,
+  DEFAULT_ITEMS_PER_SHARD,
+  DEFAULT_BYTES_PER_SHARD,
+  MAX_SHARDS,
+  batchfitVersion,
+  canonicalJson,
+  defaultShardCount,
+  manifestHash,
+  planShards,
+  readManifest,
+  ShardInputError,
+  type JsonValue,
+  type ManifestInput,
+  type ShardManifest,
+  type ShardPlan,
+  type ShardSegment,
+} from './manifest.js';
+export type { ShardCounts, ShardJob, ShardProcessor } from './processor.js';
+export { autobkShardProcessor, AUTOBK_SHARD_COLUMNS, type AutobkShardOptions } from './autobkProcessor.js';
+export {
+  SHARD_PROCESSORS,
+  checkShard,
+  compactRanges,
+  mergeShards,
+  planJob,
+  runShard,
+  shardFiles,
+  shardIndexFrom,
+  shardStatus,
+  statusLines,
+  type JobStatus,
+  type PlanOptions,
+  type RunShardOptions,
+  type RunShardResult,
+  type ShardCheck,
+  type ShardMarker,
+  type ShardState,
+} from './run.js';
