@@ -15,10 +15,15 @@ export const PLANE_ITERATIONS = 5;
 /** Fewer usable pixels than this and the annulus gives no sky. */
 const MIN_PIXELS = 10;
 
+/** Work arrays of `annulusPlane`, one entry per annulus pixel (made once by `planeScratch`). */
 export interface PlaneScratch {
+  /** Pixel offsets from the centre pixel, x. */
   u: Float64Array;
+  /** Pixel offsets from the centre pixel, y. */
   v: Float64Array;
+  /** Pixel values, ADU. */
   z: Float64Array;
+  /** 1 while a pixel is kept by the clipping. */
   keep: Uint8Array;
   /** Residuals for the MAD. */
   r: Float64Array;
