@@ -9,30 +9,14 @@ import { basename } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { autobkBatch, readSpectrum, type AutobkBatchInput, type AutobkBatchResults, type BatchSpectrum } from '../xafs/index.js';
 import type { ChirSettings } from '../xafs/autobkBatchTypes.js';
-import { openTable, type ListValues, type TableChunk, type TableColumn, type TableWriter } from '../io/batchTable.js';
+import { openTable, type TableWriter } from '../io/batchTable.js';
+import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata, fitError } from '../io/autobkTable.js';
 import { csvNumber, csvText } from '../io/csv.js';
 import { checkOutputs, chooseMu, energyIndex, errorLine, readTextFile, reportError } from './args.js';
 import { edgeStepProblem, fallingMuProblem, xftfSettings } from './autobk.js';
 import { columnRange, parseAutobkBatchArgs } from './autobkBatchArgs.js';
 
 const SHOWN = 20;
-
-/** The columns of the batch file, in order. */
-export const BATCH_COLUMNS: readonly TableColumn[] = [
-  { name: 'name', kind: 'string', unit: '', description: 'file name, or series file:column label' },
-  { name: 'index', kind: 'int32', unit: '', description: 'position in the batch (0-based)' },
-  { name: 'status', kind: 'string', unit: '', description: 'converged, max-iterations or error' },
-  { name: 'message', kind: 'string', unit: '', description: "the error, or the fit's warnings joined by '; '" },
-  { name: 'e0', kind: 'float64', unit: 'eV', description: 'edge energy (Larch e0)' },
-  { name: 'edge_step', kind: 'float64', unit: '', description: 'edge step in μ units (Larch edge_step)' },
-  { name: 'nknots', kind: 'int32', unit: '', description: 'spline knots (Larch nspl)' },
-  { name: 'chisqr', kind: 'float64', unit: '', description: 'χ² of the background fit (lmfit chisqr)' },
-  { name: 'redchi', kind: 'float64', unit: '', description: 'reduced χ² (lmfit redchi)' },
-  { name: 'energy', kind: 'list<float64>', unit: 'eV', description: 'cleaned energy grid of bkg' },
-  { name: 'bkg', kind: 'list<float64>', unit: '', description: 'AUTOBK background μ0(E) on energy' },
-  { name: 'chi', kind: 'list<float64>', unit: '', description: 'χ(k) on k = k_step·i' },
-  { name: 'chir_mag', kind: 'list<float64>', unit: 'Å^-(w+1)', description: '|χ(R)| on r = r_step·i (xftf settings in the metadata)' },
-];
 
 /** Runs `batchfit autobk-batch` on `argv` (the words after the command); resolves to the exit status. */
 export async function autobkBatchCommand(argv: string[]): Promise<number> {
@@ -48,66 +32,7 @@ export async function autobkBatchCommand(argv: string[]): Promise<number> {
  * the scan (`falling`, by batch index, found before the fit), is an error too.
  */
 function problemOf(results: AutobkBatchResults, i: number, falling: readonly (string | null)[]): string | null {
-  if (results.statusOf(i) === 'error') return results.errors.get(results.start + i) ?? 'not fitted';
-  return edgeStepProblem(results.edgeStep[i]!) ?? falling[results.start + i] ?? null;
-}
-
-/** The rows of a list column: row i is the first n[i] values of plane row i (width w); compacted. */
-function listOf(plane: Float64Array, width: number | Int32Array, n: Int32Array, valid: Uint8Array): ListValues {
-  const count = n.length;
-  const offsets = new Int32Array(count + 1);
-  for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + (valid[i] ? n[i]! : 0);
-  const values = new Float64Array(offsets[count]!);
-  for (let i = 0; i < count; i++) {
-    if (!valid[i]) continue;
-    const start = typeof width === 'number' ? i * width : width[i]!;
-    values.set(plane.subarray(start, start + n[i]!), offsets[i]!);
-  }
-  return { values, offsets };
-}
-
-/** One streamed chunk as table rows (everything copied: the chunk's planes are reused after onChunk). */
-function chunkRows(c: AutobkBatchResults, names: readonly string[], falling: readonly (string | null)[]): TableChunk {
-  const n = c.count;
-  const valid = new Uint8Array(n);
-  const status: string[] = new Array(n);
-  const message: string[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const bad = problemOf(c, i, falling);
-    valid[i] = bad === null ? 1 : 0;
-    status[i] = bad === null ? c.statusOf(i) : 'error';
-    message[i] = bad ?? c.warningsOf(i).join('; ');
-  }
-  const cols = c.columns;
-  const bkg = c.bkg;
-  const energy = new Float64Array(bkg.length);
-  for (let i = 0; i < n; i++) {
-    const r = valid[i] ? c.at(i) : undefined;
-    if (r !== undefined && r.status !== 'error') energy.set(r.energy.subarray(0, cols.ne[i]!), cols.rowOffsets[i]!);
-  }
-  const rowStart = cols.rowOffsets.subarray(0, n);
-  const lists: Record<string, ListValues> = {
-    energy: listOf(energy, rowStart, cols.ne, valid),
-    bkg: listOf(bkg, rowStart, cols.ne, valid),
-    chi: listOf(cols.chi, cols.kWidth, cols.nk, valid),
-    chir_mag: listOf(cols.chirMag, cols.nr, new Int32Array(n).fill(cols.nr), valid),
-  };
-  return {
-    count: n,
-    valid,
-    columns: {
-      name: names.slice(c.start, c.start + n),
-      index: Int32Array.from({ length: n }, (_, i) => c.start + i),
-      status,
-      message,
-      e0: cols.e0.slice(),
-      edge_step: cols.edgeStep.slice(),
-      nknots: cols.nspl.slice(),
-      chisqr: cols.chisqr.slice(),
-      redchi: cols.redchi.slice(),
-      ...lists,
-    },
-  };
+  return fitError(results, i) ?? edgeStepProblem(results.edgeStep[i]!) ?? falling[results.start + i] ?? null;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -175,17 +100,9 @@ async function run(argv: string[]): Promise<number> {
     : null;
   const fts = xftfSettings(args.ft);
   const chir: ChirSettings = { kmin: fts.kmin, kmax: fts.kmax, dk: fts.dk, window: fts.window, kweight: fts.kweight, rmax: fts.rmaxOut };
-  const kstep = fitOptions.kstep ?? 0.05;
-  const nfft = fitOptions.nfft ?? 2048;
   let table: TableWriter | null = null;
   if (tablePath !== undefined) {
-    table = openTable(tablePath, format, BATCH_COLUMNS, {
-      k_step: String(kstep),
-      r_step: String(Math.PI / (kstep * nfft)),
-      xftf: JSON.stringify(chir),
-      autobk: JSON.stringify(fitOptions),
-      created_by: 'batchfit autobk-batch',
-    });
+    table = openTable(tablePath, format, AUTOBK_BATCH_COLUMNS, autobkTableMetadata(fitOptions, chir, 'batchfit autobk-batch'));
   }
   let results: AutobkBatchResults;
   const t0 = performance.now();
@@ -197,7 +114,7 @@ async function run(argv: string[]): Promise<number> {
       retain: false,
       ...(workers === undefined ? {} : { workers }),
       ...(bar === null ? {} : { onProgress: (p) => bar.update(p.done) }),
-      ...(table === null ? {} : { onChunk: (c: AutobkBatchResults) => table.write(chunkRows(c, names, falling)) }),
+      ...(table === null ? {} : { onChunk: (c: AutobkBatchResults) => table.write(autobkRows(c, names, (i) => problemOf(c, i, falling))) }),
     });
   } finally {
     bar?.stop();

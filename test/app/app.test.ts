@@ -4,16 +4,21 @@
  * headless Debian Chromium through its file inputs. The numbers the page shows must be the
  * library's in Node: e0 and edge step, χ(k) (from the page's CSV download) within 1e-6
  * relative on the CPU path that device 'auto' takes on SwiftShader, the star count, star
- * positions within 0.002 px on the GPU path, a clicked star's FWHM. Screenshots go to
+ * positions within 0.002 px on the GPU path, a clicked star's FWHM; the "batch file" download
+ * has the schema and metadata of `batchfit autobk-batch --out`'s Arrow file (run here on the same
+ * files) and the χ(k) of the CSV and of the CLI's file within 1e-12. Screenshots go to
  * test-output/; with BATCHFIT_UPDATE_SCREENSHOTS=1 also to docs/images/ (the README's), which
  * a plain test run leaves alone so it does not touch tracked files.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableFromIPC, type Table } from 'apache-arrow';
 import type { Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { autobkBatchCommand } from '../../src/cli/autobkBatch.js';
+import { AUTOBK_BATCH_COLUMNS } from '../../src/io/autobkTable.js';
 import { detectStars, measureStars, measureStarsBatch, readFits } from '../../src/stars/index.js';
 import { autobkBatch, readSpectrum } from '../../src/xafs/index.js';
 import { requireGpu, testGpu } from '../util/gpu.js';
@@ -53,9 +58,27 @@ function filePayload(path: string): { name: string; mimeType: string; buffer: Bu
   return { name: path.split('/').pop()!, mimeType: 'application/octet-stream', buffer: readFileSync(path) };
 }
 
-async function downloadText(page: Page, button: string): Promise<string> {
+/** The Arrow file `batchfit autobk-batch FILES --out` writes (CPU, this thread), its console quiet. */
+async function cliBatchFile(files: string[]): Promise<Table> {
+  const dir = mkdtempSync(join(tmpdir(), 'batchfit-app-cli-'));
+  const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  try {
+    const code = await autobkBatchCommand([...files, '--device', 'cpu', '--workers', '0', '--out', join(dir, 'run')]);
+    expect(code, 'batchfit autobk-batch exit status').toBe(0);
+    return tableFromIPC(readFileSync(join(dir, 'run.arrow')));
+  } finally {
+    log.mockRestore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function downloadBytes(page: Page, button: string): Promise<Buffer> {
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
-  return readFileSync((await dl.path())!, 'utf8');
+  return readFileSync((await dl.path())!);
+}
+
+async function downloadText(page: Page, button: string): Promise<string> {
+  return (await downloadBytes(page, button)).toString('utf8');
 }
 
 describe.skipIf(!haveChromium)('the web app in Chromium', () => {
@@ -119,6 +142,7 @@ describe.skipIf(!haveChromium)('the web app in Chromium', () => {
     );
     const device = await page.getAttribute('#xafs-status', 'data-device');
     const chiCsv = parseCsv(await downloadText(page, '#xafs-dl-chi'));
+    const batchFile = tableFromIPC(await downloadBytes(page, '#xafs-dl-arrow'));
 
     const spectra = [XMU, XMU2].map((f) => readSpectrum(readFileSync(f, 'utf8'), { energy: 1, mu: 2 }));
     // The app's FT settings (xftf's defaults as the form shows them) do not touch χ(k).
@@ -136,6 +160,31 @@ describe.skipIf(!haveChromium)('the web app in Chromium', () => {
       for (let j = 0; j < r.chi.length; j++) d = Math.max(d, Math.abs(col[j]! - r.chi[j]!));
       expect(d / max, `χ(k) of spectrum ${i}`).toBeLessThanOrEqual(1e-6);
     });
+    // The batch file against `batchfit autobk-batch --out` on the same files: the same columns,
+    // types and metadata (the app's FT form holds the CLI's defaults), χ as in the CSV and the CLI's.
+    const cliFile = await cliBatchFile([XMU, XMU2]);
+    const typed = (t: Table) => t.schema.fields.map((f) => `${f.name}: ${f.type}${f.nullable ? ' (nullable)' : ''}`);
+    expect(cliFile.schema.fields.map((f) => f.name)).toEqual(AUTOBK_BATCH_COLUMNS.map((c) => c.name));
+    expect(batchFile.numRows).toBe(2);
+    expect(typed(batchFile)).toEqual(typed(cliFile));
+    expect([...batchFile.schema.metadata.keys()].sort()).toEqual([...cliFile.schema.metadata.keys()].sort());
+    for (const key of ['k_step', 'r_step', 'xftf', 'units', 'descriptions']) expect(batchFile.schema.metadata.get(key), `metadata ${key}`).toBe(cliFile.schema.metadata.get(key));
+    expect(batchFile.getChild('name')!.toArray()).toEqual(cliFile.getChild('name')!.toArray());
+    for (let i = 0; i < 2; i++) {
+      const chi = batchFile.getChild('chi')!.get(i)!.toArray() as Float64Array;
+      const cliChi = cliFile.getChild('chi')!.get(i)!.toArray() as Float64Array;
+      const col = chiCsv.get([...chiCsv.keys()][i + 1]!)!;
+      expect(chi.length, `batch file χ(k) points, row ${i}`).toBe(cliChi.length);
+      let toCsv = 0;
+      let toCli = 0;
+      for (let j = 0; j < chi.length; j++) {
+        toCsv = Math.max(toCsv, Math.abs(chi[j]! - col[j]!));
+        toCli = Math.max(toCli, Math.abs(chi[j]! - cliChi[j]!));
+      }
+      expect(toCsv, `batch file χ(k) of row ${i} vs the page's CSV`).toBeLessThanOrEqual(1e-12);
+      expect(toCli, `batch file χ(k) of row ${i} vs the CLI's file`).toBeLessThanOrEqual(1e-12);
+      expect(batchFile.getChild('e0')!.get(i)).toBe(shown[i]!.e0);
+    }
     // Plots drawn: μ with bkg, χ(k)·k^w, |χ(R)| (SVG paths) and the series heat map (canvas).
     for (const id of ['xafs-mu-plot', 'xafs-chik-plot', 'xafs-chir-plot']) {
       expect(await page.locator(`#${id} svg .mark-line path`).count(), id).toBeGreaterThan(0);

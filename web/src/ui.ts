@@ -15,9 +15,9 @@ export function showError(list: HTMLElement, source: string, e: unknown): void {
   list.append(li);
 }
 
-/** Saves text as a file through the browser's download. */
-export function download(name: string, text: string, type = 'text/csv'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** Saves text or bytes as a file through the browser's download. */
+export function download(name: string, content: string | Uint8Array<ArrayBuffer>, type = 'text/csv'): void {
+  const url = URL.createObjectURL(new Blob([content], { type }));
   const a = document.createElement('a');
   a.href = url;
   a.download = name;

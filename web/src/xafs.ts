@@ -1,6 +1,8 @@
-// The XAFS panel: spectra files in, autobkBatch (WebGPU or CPU) with χ(R), plots and CSV out.
+// The XAFS panel: spectra files in, autobkBatch (WebGPU or CPU) with χ(R), plots, CSV and the CLI's batch file out.
+import { arrowFile } from '../../src/io/arrowBatch.js';
+import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata } from '../../src/io/autobkTable.js';
 import { columnsCsv } from '../../src/io/csv.js';
-import { autobkBatch, type AutobkBatchOptions, type AutobkBatchResult, type AutobkBatchSuccess, type BatchSpectrum, type ChirSettings } from '../../src/xafs/index.js';
+import { autobkBatch, type AutobkBatchOptions, type AutobkBatchResult, type AutobkBatchResults, type AutobkBatchSuccess, type BatchSpectrum, type ChirSettings } from '../../src/xafs/index.js';
 import { defaultChoice, hdf5Signals, muPresets, readXafsFile, spectraOf, type ColumnChoice, type NamedSpectrum, type XafsFile } from './files.js';
 import { heatSpec, lineSpec, plot } from './plots.js';
 import { byId, download, fileDrop, fmt, formNumbers, showError } from './ui.js';
@@ -11,6 +13,11 @@ interface Run {
   spectra: NamedSpectrum[];
   names: string[];
   records: AutobkBatchResult[];
+  /** The whole run's planes, for the batch file. */
+  result: AutobkBatchResults;
+  /** The fit's options and the χ(R) settings as run, for the batch file's metadata. */
+  options: AutobkBatchOptions;
+  chir: ChirSettings;
   /** The FT k-weight the χ(k) plots and downloads use. */
   kweight: number;
 }
@@ -167,7 +174,7 @@ async function runBatch(gpu: GpuHandle): Promise<void> {
       },
     });
     const records = result.toRecords();
-    run = { spectra, names: spectra.map((s) => s.name), records, kweight: chir.kweight ?? 2 };
+    run = { spectra, names: spectra.map((s) => s.name), records, result, options, chir, kweight: chir.kweight ?? 2 };
     const failed = records.filter((r) => r.status === 'error');
     for (const r of failed) showError(errors(), spectra[r.index]!.name, r.status === 'error' ? r.error : '');
     const where = result.device === 'gpu' ? `WebGPU (${gpu.adapter})` : 'the CPU';
@@ -300,6 +307,12 @@ function downloads(): void {
       { name: 'energy', unit: 'eV', description: 'energy (cleaned grid of the fit)', values: r.energy },
       { name: 'bkg', unit: '1', description: 'AUTOBK background μ₀(E)', values: r.bkg },
     ]));
+  });
+  // The file `batchfit autobk-batch --out` writes (Arrow IPC, one row per spectrum), from the same builders.
+  byId('xafs-dl-arrow').addEventListener('click', () => {
+    if (run === null) return;
+    const bytes = arrowFile(AUTOBK_BATCH_COLUMNS, autobkTableMetadata(run.options, run.chir, 'batchfit web app'), [autobkRows(run.result, run.names)]);
+    download('autobk.arrow', bytes, 'application/vnd.apache.arrow.file');
   });
   byId('xafs-dl-summary').addEventListener('click', () => {
     if (run === null) return;
