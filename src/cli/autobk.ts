@@ -13,6 +13,7 @@ import { autobk, MAX_CLAMP, MAX_RBKG, type AutobkOptions } from '../xafs/autobk.
 import { preEdge, type PreEdgeOptions } from '../xafs/preEdge.js';
 import { clipForMessage, readSpectrum } from '../xafs/readSpectrum.js';
 import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_NFFT, MAX_R, MIN_KSTEP, MIN_NFFT } from '../xafs/validate.js';
+import { edgeStepProblem, fallingMuProblem } from '../xafs/edgeChecks.js';
 import { xftf, type XftfOptions } from '../xafs/xft.js';
 import { columnsCsv } from '../io/csv.js';
 import { renderSvg } from '../plot/render.js';
@@ -99,45 +100,6 @@ export function addXftfOptions(cmd: Command, ft: XftfOptions): Command {
 /** The xftf settings with Larch's defaults filled in (for the outputs' headers). */
 export function xftfSettings(ft: XftfOptions): Required<Pick<XftfOptions, 'kmin' | 'kmax' | 'dk' | 'window' | 'kweight' | 'rmaxOut'>> {
   return { kmin: ft.kmin ?? 0, kmax: ft.kmax ?? 20, dk: ft.dk ?? 1, window: ft.window ?? 'kaiser', kweight: ft.kweight ?? 2, rmaxOut: ft.rmaxOut ?? 10 };
-}
-
-const SIGN_HINT = 'for transmission μ = ln(I0/It), not It/I0 or ln(It/I0); for fluorescence If/I0';
-
-/** An edge step that is an edge: positive and finite; otherwise why not, for that spectrum's error. */
-export function edgeStepProblem(step: number): string | null {
-  if (Number.isFinite(step) && step > 0) return null;
-  return `edge step = ${step} is not positive and finite: no rising edge in μ (${SIGN_HINT})`;
-}
-
-/**
- * Whether μ has a rising edge: the steepest change of μ over the scan (dμ/dE by differences
- * across ±2 rows, the rows of a monotonic energy grid) must be a rise. Larch's pre_edge reports
- * |edge step|, so an upside-down μ (It/I0) gets a positive step and a χ of the wrong sign without
- * this check; a steep post-edge decline (the mn_cpmnco3 fixture falls by 1.2 over 650 eV) is
- * still far less steep than any edge. Returns why not, or null (also when the grid is not
- * monotonic, which the fit sorts and reports itself).
- */
-export function fallingMuProblem(energy: ArrayLike<number>, mu: ArrayLike<number>, offset = 0): string | null {
-  const n = energy.length;
-  let rise = 0;
-  let fall = 0;
-  let eFall = NaN;
-  const dir = Math.sign(energy[n - 1]! - energy[0]!);
-  for (let i = 2; i < n - 2; i++) {
-    const de = (energy[i + 2]! - energy[i - 2]!) * dir;
-    if (!(de > 0)) {
-      if (!Number.isNaN(de)) return null;
-      continue;
-    }
-    const slope = ((mu[offset + i + 2]! - mu[offset + i - 2]!) * dir) / de;
-    if (slope > rise) rise = slope;
-    else if (-slope > fall) {
-      fall = -slope;
-      eFall = energy[i]!;
-    }
-  }
-  if (!(fall > rise)) return null;
-  return `μ falls at the edge: its steepest change is a fall (dμ/dE = −${fall.toPrecision(3)} per eV at ${eFall} eV; steepest rise ${rise.toPrecision(3)}) (${SIGN_HINT})`;
 }
 
 const HELP_AFTER = `

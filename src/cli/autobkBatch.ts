@@ -13,7 +13,8 @@ import { openTable, type TableWriter } from '../io/batchTable.js';
 import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata, fitError } from '../io/autobkTable.js';
 import { csvNumber, csvText } from '../io/csv.js';
 import { checkOutputs, chooseMu, energyIndex, errorLine, readTextFile, reportError } from './args.js';
-import { edgeStepProblem, fallingMuProblem, xftfSettings } from './autobk.js';
+import { edgeStepProblem, fallingMuProblem } from '../xafs/edgeChecks.js';
+import { xftfSettings } from './autobk.js';
 import { columnRange, parseAutobkBatchArgs } from './autobkBatchArgs.js';
 
 const SHOWN = 20;

@@ -8,7 +8,8 @@ import type { AutobkBatchOptions } from '../xafs/autobkBatchTypes.js';
 import type { XftfOptions } from '../xafs/xft.js';
 import { clipForMessage } from '../xafs/readSpectrum.js';
 import { checkInputFile, checkRegularFile, choiceArg, EXIT_CODES, numberArg, parseCommandOrHelp, UsageError } from './args.js';
-import { addAutobkOptions, addXftfOptions, edgeStepProblem } from './autobk.js';
+import { edgeStepProblem } from '../xafs/edgeChecks.js';
+import { addAutobkOptions, addXftfOptions } from './autobk.js';
 
 const HELP_AFTER = `
 Input: spectrum files (one spectrum each; μ chosen per file as in batchfit autobk, a file whose μ

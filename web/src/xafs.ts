@@ -1,6 +1,7 @@
 // The XAFS panel: spectra files in, autobkBatch (WebGPU or CPU) with χ(R), plots, CSV and the CLI's batch file out.
 import { arrowFile } from '../../src/io/arrowBatch.js';
-import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata } from '../../src/io/autobkTable.js';
+import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata, fitError } from '../../src/io/autobkTable.js';
+import { edgeStepProblem, fallingMuProblem } from '../../src/xafs/edgeChecks.js';
 import { columnsCsv } from '../../src/io/csv.js';
 import { autobkBatch, type AutobkBatchOptions, type AutobkBatchResult, type AutobkBatchResults, type AutobkBatchSuccess, type BatchSpectrum, type ChirSettings } from '../../src/xafs/index.js';
 import { defaultChoice, hdf5Signals, muPresets, readXafsFile, spectraOf, type ColumnChoice, type NamedSpectrum, type XafsFile } from './files.js';
@@ -18,6 +19,8 @@ interface Run {
   /** The fit's options and the χ(R) settings as run, for the batch file's metadata. */
   options: AutobkBatchOptions;
   chir: ChirSettings;
+  /** Per spectrum, why its fit is not a χ although it converged (no rising edge), or null. */
+  problems: (string | null)[];
   /** The FT k-weight the χ(k) plots and downloads use. */
   kweight: number;
 }
@@ -174,9 +177,12 @@ async function runBatch(gpu: GpuHandle): Promise<void> {
       },
     });
     const records = result.toRecords();
-    run = { spectra, names: spectra.map((s) => s.name), records, result, options, chir, kweight: chir.kweight ?? 2 };
+    const problems = records.map((r, i) => (r.status === 'error' ? null : (edgeStepProblem(r.edgeStep) ?? fallingMuProblem(spectra[i]!.energy, spectra[i]!.mu))));
+    run = { spectra, names: spectra.map((s) => s.name), records, result, options, chir, kweight: chir.kweight ?? 2, problems };
     const failed = records.filter((r) => r.status === 'error');
     for (const r of failed) showError(errors(), spectra[r.index]!.name, r.status === 'error' ? r.error : '');
+    // As the CLI: a fit of μ without a rising edge (It/I0, a flat channel) is named, not shown as a χ.
+    for (const [i, p] of problems.entries()) if (p !== null) showError(errors(), spectra[i]!.name, p);
     const where = result.device === 'gpu' ? `WebGPU (${gpu.adapter})` : 'the CPU';
     status.textContent = `${records.length - failed.length} of ${records.length} spectra fitted on ${where} in ${fmt((performance.now() - t0) / 1000, 3)} s${notices.length ? ` — ${notices.join(' ')}` : ''}`;
     status.dataset.device = result.device;
@@ -311,7 +317,7 @@ function downloads(): void {
   // The file `batchfit autobk-batch --out` writes (Arrow IPC, one row per spectrum), from the same builders.
   byId('xafs-dl-arrow').addEventListener('click', () => {
     if (run === null) return;
-    const bytes = arrowFile(AUTOBK_BATCH_COLUMNS, autobkTableMetadata(run.options, run.chir, 'batchfit web app'), [autobkRows(run.result, run.names)]);
+    const bytes = arrowFile(AUTOBK_BATCH_COLUMNS, autobkTableMetadata(run.options, run.chir, 'batchfit web app'), [autobkRows(run.result, run.names, (i) => fitError(run!.result, i) ?? run!.problems[i] ?? null)]);
     download('autobk.arrow', bytes, 'application/vnd.apache.arrow.file');
   });
   byId('xafs-dl-summary').addEventListener('click', () => {
