@@ -34,11 +34,37 @@ export function starsFitUsesSubgroups(ctx: GpuContext): boolean {
   return ctx.hasSubgroups && ctx.gpu.wgslLanguageFeatures?.has('subgroup_id') === true;
 }
 
+/** Largest parameter count of any model (shaders/stars_common.wgsl MAXP): the `trial` array. */
+const MAXP = 9;
+
+/**
+ * Workgroup memory of the fit kernel (shaders/stars_fit.wgsl): the stamp's z and w (f32 each),
+ * the reduction rows (NSUM = NP(NP+1)/2 + NP + 1 sums per invocation), the Gaussian tables gx, gy
+ * (vec3<f32>, 16-byte stride, one per stamp column/row), the trial parameters and a control word,
+ * as the WebGPU limit counts them.
+ */
+export function starsFitWorkgroupBytes(np: number, R: number, wg: number): number {
+  const side = 2 * R + 1;
+  const nsum = (np * (np + 1)) / 2 + np + 1;
+  // WebGPU counts each workgroup variable rounded up to a multiple of 16 bytes.
+  const r16 = (b: number): number => Math.ceil(b / 16) * 16;
+  return 2 * r16(4 * side * side) + r16(4 * nsum * wg) + 2 * r16(16 * side) + r16(4 * MAXP) + r16(4);
+}
+
 /** The compiled fit kernel for `o` (cached per device like every pipeline). */
 export function starsFitPipeline(ctx: GpuContext, o: StarsFitKernel): Promise<GPUComputePipeline> {
   const np = MODEL_PARAMS[o.model] + (o.slope === true ? 2 : 0);
   if (o.np !== np) throw new RangeError(`PSF model ${o.model}${o.slope === true ? ' with the sky slope' : ''} has ${np} parameters, not ${o.np}`);
   if (!(o.wg >= 64 && (o.wg & (o.wg - 1)) === 0)) throw new RangeError(`workgroup size must be a power of two ≥ 64, got ${o.wg}`);
+  // The rotated Gaussian with the sky slope on 31×31 stamps needs 22.8 KB, above WebGPU's default
+  // 16 KB: say so by name rather than fail in pipeline validation.
+  const bytes = starsFitWorkgroupBytes(np, o.R, o.wg);
+  const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  if (bytes > limit) {
+    throw new RangeError(
+      `the PSF fit of model ${o.model}${o.slope === true ? ' with the sky slope' : ''} on ${2 * o.R + 1}×${2 * o.R + 1} stamps needs ${bytes} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize = ${limit}: use a smaller fwhm, skySlope: 'fixed' or device: 'cpu'`,
+    );
+  }
   const shader = starsFitUsesSubgroups(ctx) ? 'stars_fit/subgroups' : 'stars_fit';
   return computePipeline(ctx, shader, 'iterate', { MODEL: o.model, NP: o.np, SLOPE: o.slope === true ? 1 : 0, R: o.R, WG: o.wg });
 }

@@ -24,7 +24,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { createStorageBuffer, createUniformBuffer, ReadbackBuffer, upload } from '../../src/gpu/buffers.js';
 import { dispatchGrid } from '../../src/gpu/chunks.js';
 import { GpuContext } from '../../src/gpu/context.js';
-import { starsFitPipeline, starsFitUsesSubgroups } from '../../src/gpu/starsFit.js';
+import { starsFitPipeline, starsFitUsesSubgroups, starsFitWorkgroupBytes } from '../../src/gpu/starsFit.js';
 import { wgslSources } from '../../src/gpu/wgsl.generated.js';
 import { mulberry32 } from '../../src/math/random.js';
 import { createPsfFitter, newFitOutcome, type PsfModel } from '../../src/stars/psfFit.js';
@@ -317,5 +317,17 @@ describe.skipIf(!ctx)(`stars_fit kernel builds ${gpuLabel(ctx)}`, () => {
       expect(Math.abs(gpu.lm[l + LM_CHI2]! / out.chi2 - 1)).toBeLessThanOrEqual(2e-5);
     }
     console.info(`model ${model}${slope ? ' with slope' : ''} vs CPU: worst |Δp|/tol ${worst.toPrecision(3)}, χ² ${worstChi.toExponential(2)}`);
+  });
+});
+
+describe('workgroup memory of the fit kernel', () => {
+  test('counted as the shader declares it; a device with too little is refused by name', async () => {
+    // Rotated Gaussian with the slope (9 parameters) on 31×31 stamps, 64 invocations, each
+    // variable rounded up to 16 bytes: zs, wz 3 856 each, red 14 080, gx, gy 496 each, trial 48, ctl 16.
+    expect(starsFitWorkgroupBytes(9, 15, 64)).toBe(2 * 3856 + 14080 + 2 * 496 + 48 + 16);
+    const small = { limits: { maxComputeWorkgroupStorageSize: 16384 } } as unknown as GpuContext;
+    expect(() => starsFitPipeline(small, { model: 1, np: 9, slope: true, R: 15, wg: 64 })).toThrow(
+      /needs 22848 bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize = 16384/,
+    );
   });
 });
