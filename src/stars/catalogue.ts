@@ -20,10 +20,12 @@ import {
   FLAG_NO_PIXELS,
   FLAG_NO_SHAPE,
   FLAG_ARTEFACT,
+  FLAG_CENTRE_DRIFT,
   FLAG_CROWDED,
   FLAG_NO_SIGNAL,
   FLAG_OUTSIDE,
   FLAG_SATURATED,
+  FLAG_STRUCTURED_SKY,
   type MeasureMethod,
   type StarMeasurement,
   type StarStatus,
@@ -99,6 +101,9 @@ export function starMessage(flags: number, fitReason: number, xInput: number, yI
   if (flags & FLAG_NO_SHAPE) return 'no FWHM or flux could be measured: no source with a width in the stamp';
   if (flags & FLAG_CENTRE_OUTSIDE) return `the measured centre lies outside the ${W}×${H} image (x in −0.5…${W - 0.5}, y in −0.5…${H - 0.5})`;
   if (flags & FLAG_ARTEFACT) return 'narrower than half the frame\'s median FWHM with a peak above 4σ: a hot pixel or cosmic ray, not a star';
+  // Before the fit's reason: the position given is the start one, whatever the fit did.
+  if (flags & FLAG_CENTRE_DRIFT) return `the measured centre moved more than max(1.5 px, the expected FWHM) from x = ${xInput}, y = ${yInput}: not believed, the start position is kept`;
+  if (flags & FLAG_STRUCTURED_SKY) return `wider than 1.5 × the frame's median FWHM on a sky more than twice as noisy as the frame's: the centre is not believed, the start position x = ${xInput}, y = ${yInput} is kept`;
   if (flags & FLAG_FIT_FAILED) return `${meta.method} fit stopped: ${fitReasonName(fitReason)}; position and shape from windowed moments`;
   if (flags & FLAG_NO_SIGNAL) return 'no positive signal under the moment window';
   if (flags & (FLAG_EDGE | FLAG_SATURATED | FLAG_NAN_PIXELS)) return 'measured without the stamp pixels that are off the image, NaN or saturated';

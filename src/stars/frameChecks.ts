@@ -1,12 +1,13 @@
 /**
  * Checks that need the whole frame's catalogue, run once at the end of every measurement path
  * (measureStars, the CPU batch, the GPU batch) over the finished columns: artefacts (hot pixels,
- * cosmic rays) by the minimum-width rule, and crowding.
+ * cosmic rays) by the minimum-width rule, centres not believed (drifted, or wide on a structured
+ * sky), and crowding. One host pass on float64 columns, so every path decides alike.
  */
-import { STATUS_FAILED, type FloatColumn } from './catalogue.js';
+import { STATUS_FAILED, STATUS_FALLBACK, type FloatColumn } from './catalogue.js';
 import { numberOption } from './image.js';
 import { stampRadius } from './measure.js';
-import { FLAG_ARTEFACT, FLAG_CROWDED, FWHM_MAX, FWHM_MIN } from './types.js';
+import { FLAG_ARTEFACT, FLAG_CENTRE_DRIFT, FLAG_CROWDED, FLAG_SATURATED, FLAG_STRUCTURED_SKY, FWHM_MAX, FWHM_MIN } from './types.js';
 
 /** Fewest measured widths for the frame's median to stand as the reference of the width rule. */
 export const MIN_WIDTHS_FOR_MEDIAN = 5;
@@ -23,9 +24,33 @@ export const ARTEFACT_FWHM_RATIO = 0.5;
  */
 export const ARTEFACT_MIN_PEAK_SIGMA = 4;
 
+/**
+ * Least distance (px) the centre may move from the start position before it is not believed; the
+ * bound is the larger of this and the expected FWHM. Normal stars move up to 1.48 px on the test
+ * fields (the start being the true position rounded to the pixel: ≤ 0.71 px, plus the noise of
+ * faint stars), and a start 2.6 px off a bright star must still converge (test/stars/statuses).
+ */
+export const CENTRE_DRIFT_MIN = 1.5;
+
+/**
+ * Multiple of the frame's median FWHM above which an unsaturated source on a structured sky
+ * (STRUCTURED_SKY_NOISE_RATIO) has its centre not believed. On the nebula test fields the faint
+ * stars whose window or fit took in a blob measured 1.7–2.5 × the median and were off by up to
+ * 1.3 px.
+ */
+export const WIDE_FWHM_RATIO = 1.5;
+
+/**
+ * Multiple of the frame's median sky σ above which a star's local sky counts as structured. The
+ * nebula test fields' stars flagged measured 3.2–4.2 × (90 % of all their stars below 1.4 ×); the
+ * ESO frame's wide sources (galaxies, FWHM up to 3.8 × the median) 0.99–1.03 ×, and they keep
+ * their measured centres.
+ */
+export const STRUCTURED_SKY_NOISE_RATIO = 2;
+
 /** The catalogue columns frameChecks reads (one row per star) and the two it updates, status and flags. */
 export interface FrameCheckColumns {
-  /** Measured position, zero-based px (NaN where not measured). */
+  /** Measured position, zero-based px (NaN where not measured); set to the input position where the centre is not believed. */
   x: Float64Array;
   y: Float64Array;
   /** Input position (as given or detected), zero-based px: the crowding test's fallback where x, y are not finite. */
@@ -37,9 +62,9 @@ export interface FrameCheckColumns {
   peak: FloatColumn;
   /** Sky σ used for the star, ADU. */
   backgroundNoise: FloatColumn;
-  /** STAR_STATUS code per star; set to failed for an artefact. */
+  /** STAR_STATUS code per star; set to failed for an artefact, to fallback for a centre not believed. */
   status: Uint32Array;
-  /** FLAG_* bits per star; FLAG_ARTEFACT and FLAG_CROWDED are added here. */
+  /** FLAG_* bits per star; FLAG_ARTEFACT, FLAG_CENTRE_DRIFT, FLAG_STRUCTURED_SKY and FLAG_CROWDED are added here. */
   flags: Uint32Array;
 }
 
@@ -58,6 +83,16 @@ export interface FrameCheckOptions {
  *   σ. Failed, not fallback: nothing about it is a star's measurement, though its numbers stay
  *   for inspection. The relative rule follows the frame's own PSF, so an undersampled frame
  *   (FWHM 1.4) keeps its stars where an absolute limit on the expected FWHM would not.
+ * - FLAG_CENTRE_DRIFT or FLAG_STRUCTURED_SKY, status 'fallback', x and y set to the start
+ *   position: a star not failed whose centre moved more than max(CENTRE_DRIFT_MIN, fwhm) from the
+ *   start, or an unsaturated one wider than WIDE_FWHM_RATIO × the same median FWHM whose sky σ
+ *   exceeds STRUCTURED_SKY_NOISE_RATIO × the median sky σ of the stars not failed. Like
+ *   SExtractor's windowed centroid that keeps the isophotal position when it wanders: sky
+ *   structure the local plane does not follow (a nebula) pulls a faint star's fit and moments
+ *   towards it, and the start (detected or given) position is then the better estimate. Wide
+ *   sources on a flat sky (galaxies) keep their centres. Fallback, not failed: the star is there
+ *   and its flux and shape are kept; the flags say the position is the start one (xErr and yErr
+ *   still describe the measured centre).
  * - FLAG_CROWDED (status unchanged): another source lies inside the star's stamp (|Δx| and |Δy|
  *   ≤ the stamp radius ceil(1.75·fwhm)); its light may bias the sky and the fit. No deblending is
  *   attempted. Every row with a position inside the frame counts as a source (artefacts and
@@ -67,27 +102,54 @@ export interface FrameCheckOptions {
 export function frameChecks(c: FrameCheckColumns, W: number, H: number, options: FrameCheckOptions = {}): void {
   const fwhm = numberOption('frameChecks', 'fwhm', options.fwhm, 3, FWHM_MIN, FWHM_MAX);
   const n = c.status.length;
-  flagArtefacts(c, n);
+  const median = medianOf(c.fwhm, c, n);
+  flagArtefacts(c, n, median);
+  keepStartPositions(c, n, median, medianOf(c.backgroundNoise, c, n), fwhm);
   flagCrowded(c, n, W, H, stampRadius(fwhm));
 }
 
-function flagArtefacts(c: FrameCheckColumns, n: number): void {
-  const widths = new Float64Array(n);
+/** Median of a column over the stars not failed with a finite value, NaN with fewer than MIN_WIDTHS_FOR_MEDIAN of them. */
+function medianOf(v: FloatColumn, c: FrameCheckColumns, n: number): number {
+  const values = new Float64Array(n);
   let m = 0;
   for (let k = 0; k < n; k++) {
-    const f = c.fwhm[k] as number;
-    if (c.status[k] !== STATUS_FAILED && f - f === 0) widths[m++] = f;
+    const f = v[k] as number;
+    if (c.status[k] !== STATUS_FAILED && f - f === 0) values[m++] = f;
   }
-  if (m < MIN_WIDTHS_FOR_MEDIAN) return;
-  const w = widths.subarray(0, m).sort();
+  if (m < MIN_WIDTHS_FOR_MEDIAN) return NaN;
+  const w = values.subarray(0, m).sort();
   const h = m >> 1;
-  const median = m & 1 ? (w[h] as number) : 0.5 * ((w[h - 1] as number) + (w[h] as number));
+  return m & 1 ? (w[h] as number) : 0.5 * ((w[h - 1] as number) + (w[h] as number));
+}
+
+function flagArtefacts(c: FrameCheckColumns, n: number, median: number): void {
+  // NaN (too few widths): no comparison holds, nothing is flagged.
   const limit = ARTEFACT_FWHM_RATIO * median;
   for (let k = 0; k < n; k++) {
     if (c.status[k] === STATUS_FAILED || !((c.fwhm[k] as number) < limit)) continue;
     if (!((c.peak[k] as number) > ARTEFACT_MIN_PEAK_SIGMA * (c.backgroundNoise[k] as number))) continue;
     c.flags[k] = (c.flags[k] as number) | FLAG_ARTEFACT;
     c.status[k] = STATUS_FAILED;
+  }
+}
+
+function keepStartPositions(c: FrameCheckColumns, n: number, medianFwhm: number, medianNoise: number, fwhm: number): void {
+  const drift2 = Math.max(CENTRE_DRIFT_MIN, fwhm) ** 2;
+  // NaN (too few stars for the medians): no comparison holds, the structured-sky rule is off.
+  const wide = WIDE_FWHM_RATIO * medianFwhm;
+  const noisy = STRUCTURED_SKY_NOISE_RATIO * medianNoise;
+  for (let k = 0; k < n; k++) {
+    if (c.status[k] === STATUS_FAILED) continue;
+    const dx = (c.x[k] as number) - (c.xInput[k] as number);
+    const dy = (c.y[k] as number) - (c.yInput[k] as number);
+    let flag = 0;
+    if (dx * dx + dy * dy > drift2) flag = FLAG_CENTRE_DRIFT;
+    else if (!((c.flags[k] as number) & FLAG_SATURATED) && (c.fwhm[k] as number) > wide && (c.backgroundNoise[k] as number) > noisy) flag = FLAG_STRUCTURED_SKY;
+    if (flag === 0) continue;
+    c.flags[k] = (c.flags[k] as number) | flag;
+    c.status[k] = STATUS_FALLBACK;
+    c.x[k] = c.xInput[k] as number;
+    c.y[k] = c.yInput[k] as number;
   }
 }
 

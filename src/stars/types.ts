@@ -49,7 +49,8 @@ export function defaultSkySlope(method: MeasureMethod): 'fixed' | 'fit' {
 
 /**
  * Outcome of one star: 'ok', measured as asked; 'fallback', the PSF fit failed or was not believed
- * (FLAG_FIT_FAILED) and position and shape come from the windowed moments; 'failed', no position
+ * (FLAG_FIT_FAILED) and position and shape come from the windowed moments, or the measured centre
+ * was not believed (FLAG_CENTRE_DRIFT, FLAG_STRUCTURED_SKY) and x, y are the start position; 'failed', no position
  * (an invalid or off-image input, no sky, no signal, no shape, a centre off the image, or an
  * artefact). `flags` says which.
  */
@@ -119,6 +120,18 @@ export const FLAG_CENTRE_OUTSIDE = 4096;
 export const FLAG_CROWDED = 8192;
 /** FWHM below half the frame's median: a hot pixel or cosmic ray (frameChecks); failed. */
 export const FLAG_ARTEFACT = 16384;
+/**
+ * The measured centre moved further than max(1.5 px, the expected FWHM) from the start position
+ * (frameChecks): on structured sky a faint star's fit and moments climb a nebula instead. Status
+ * 'fallback', x and y are the start position.
+ */
+export const FLAG_CENTRE_DRIFT = 32768;
+/**
+ * An unsaturated source wider than 1.5 × the frame's median FWHM on a local sky whose scatter is
+ * over twice the frame's median (frameChecks): its window or fit took in sky structure (a nebula)
+ * and the centre with it. Status 'fallback', x and y are the start position.
+ */
+export const FLAG_STRUCTURED_SKY = 65536;
 
 const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_EDGE, 'edge'],
@@ -136,6 +149,8 @@ const FLAG_NAMES: readonly [number, string][] = [
   [FLAG_CENTRE_OUTSIDE, 'centreOutside'],
   [FLAG_CROWDED, 'crowded'],
   [FLAG_ARTEFACT, 'artefact'],
+  [FLAG_CENTRE_DRIFT, 'centreDrift'],
+  [FLAG_STRUCTURED_SKY, 'structuredSky'],
 ];
 
 /** Names of the bits set in `flags`, e.g. ['edge', 'saturated']. */

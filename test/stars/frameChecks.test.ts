@@ -4,13 +4,14 @@
  * field with cosmic rays and a hot pixel added.
  */
 import { describe, expect, test } from 'vitest';
-import { allocateStarColumns, STATUS_FAILED, STATUS_OK } from '../../src/stars/catalogue.js';
+import { allocateStarColumns, STATUS_FAILED, STATUS_FALLBACK, STATUS_OK } from '../../src/stars/catalogue.js';
 import { frameChecks } from '../../src/stars/frameChecks.js';
-import { FLAG_ARTEFACT, FLAG_CROWDED, measureStars, stampRadius } from '../../src/stars/index.js';
+import { FLAG_ARTEFACT, FLAG_CENTRE_DRIFT, FLAG_CROWDED, FLAG_SATURATED, FLAG_STRUCTURED_SKY, flagNames, measureStars, stampRadius } from '../../src/stars/index.js';
 import { measureStarsBatch } from '../../src/stars/measureBatch.js';
 import { gpuLabel, testGpu } from '../util/gpu.js';
 import { mulberry32 } from '../util/random.js';
 import { loadField } from './fields.js';
+import { gradientNebulaSpec, synthField } from './synthField.js';
 
 const ctx = await testGpu();
 
@@ -83,6 +84,74 @@ describe('frameChecks on columns', () => {
     frameChecks(few, 1000, 100);
     expect(Array.from(few.flags)).toEqual([0, 0, 0, 0]);
     expect(() => frameChecks(few, 1000, 100, { fwhm: 0 })).toThrow(/frameChecks: fwhm = 0/);
+  });
+});
+
+describe('centre not believed: the start position kept', () => {
+  test('columns: a centre moved beyond max(1.5 px, fwhm), or wider than 1.5 × the median FWHM on a sky over 2 × the median σ, goes back to the start with status fallback', () => {
+    // (move in px, FWHM, sky σ, saturated, failed) per row; fwhm 3: drift bound 3 px; medians
+    // 3.1 and 10 (of the rows not failed): width limit 4.65, sky σ limit 20.
+    const rows: [number, number, number, boolean, boolean][] = [
+      [0.7, 3.0, 10, false, false], [2.9, 3.1, 10, false, false], [3.1, 2.9, 10, false, false], [8, 3.0, 10, false, false],
+      [0.5, 4.4, 40, false, false], [0.5, 4.8, 40, false, false], [0.5, 4.8, 19, false, false], [0.5, 9, 40, true, false],
+      [8, 9, 40, false, true], [0.2, 3.0, 10, false, false],
+    ];
+    const c = allocateStarColumns(rows.length);
+    rows.forEach(([move, fwhm, noise, saturated, failed], k) => {
+      c.xInput[k] = 40 * k + 20;
+      c.yInput[k] = 50;
+      c.x[k] = (c.xInput[k] as number) + 0.6 * move;
+      c.y[k] = 50 - 0.8 * move;
+      c.fwhm[k] = fwhm;
+      c.backgroundNoise[k] = noise;
+      c.flags[k] = saturated ? FLAG_SATURATED : 0;
+      c.status[k] = failed ? STATUS_FAILED : STATUS_OK;
+    });
+    frameChecks(c, 440, 100, { fwhm: 3 });
+    const bits = FLAG_CENTRE_DRIFT | FLAG_STRUCTURED_SKY;
+    expect(Array.from(c.flags, (f) => flagNames(f & bits).join())).toEqual(['', '', 'centreDrift', 'centreDrift', '', 'structuredSky', '', '', '', '']);
+    expect(Array.from(c.status)).toEqual([0, 0, 1, 1, 0, 1, 0, 0, 2, 0].map((v) => [STATUS_OK, STATUS_FALLBACK, STATUS_FAILED][v]));
+    for (const k of [2, 3, 5]) expect([c.x[k], c.y[k]]).toEqual([c.xInput[k], c.yInput[k]]);
+    for (const k of [0, 1, 4, 6, 7, 8, 9]) expect(c.x[k]).not.toBe(c.xInput[k]);
+  });
+
+  // A nebula field of Moffat stars (skies.test.ts): a faint star's fit and moments climb a blob
+  // 13.9 px from the truth; another star's window, 7.9 px wide, takes in the blob, whose sky σ is
+  // 3.2 × the frame's median.
+  const f = synthField(gradientNebulaSpec('moffat', 2));
+  const positions = { x: Float64Array.from(f.stars, (s) => s.x_init), y: Float64Array.from(f.stars, (s) => s.y_init) };
+  const options = { method: 'moffat' as const, fwhm: 3.5, background: 'annulus' as const, gain: f.gain, readNoise: f.readNoise };
+  const reference = measureStars(f.image, positions, options);
+  const bits = FLAG_CENTRE_DRIFT | FLAG_STRUCTURED_SKY;
+
+  test('measureStars on the nebula: both flags raised, status fallback, the start position and a message saying why', () => {
+    const rows = reference.toRecords();
+    const drift = rows.filter((r) => r.flags & FLAG_CENTRE_DRIFT);
+    const wide = rows.filter((r) => r.flags & FLAG_STRUCTURED_SKY);
+    expect(drift.length).toBeGreaterThanOrEqual(1);
+    expect(wide.length).toBeGreaterThanOrEqual(1);
+    for (const r of [...drift, ...wide]) {
+      expect(r.status).toBe('fallback');
+      expect([r.x, r.y]).toEqual([r.xInput, r.yInput]);
+    }
+    expect(drift[0]!.message).toMatch(/moved more than max\(1\.5 px, the expected FWHM\)/);
+    expect(wide[0]!.message).toMatch(/wider than 1\.5 × the frame's median FWHM on a sky more than twice as noisy/);
+  });
+
+  test('CPU batch (in the calling thread and on workers): the same flags, statuses and positions', async () => {
+    for (const workers of [0, 2]) {
+      const cat = await measureStarsBatch(f.image, positions, options, { device: 'cpu', workers });
+      expect(Array.from(cat.flags)).toEqual(Array.from(reference.flags));
+      expect(Array.from(cat.status)).toEqual(Array.from(reference.status));
+      expect(Array.from(cat.x)).toEqual(Array.from(reference.x));
+    }
+  });
+
+  test.skipIf(!ctx)(`GPU batch ${gpuLabel(ctx)}: the same stars flagged, with the start position`, async () => {
+    const cat = await measureStarsBatch(f.image, positions, options, { device: 'gpu', ...(ctx ? { gpu: ctx } : {}) });
+    expect(Array.from(cat.flags, (v) => v & bits)).toEqual(Array.from(reference.flags, (v) => v & bits));
+    expect(Array.from(cat.status)).toEqual(Array.from(reference.status));
+    for (let k = 0; k < cat.length; k++) if (cat.flags[k]! & bits) expect([cat.x[k], cat.y[k]]).toEqual([positions.x[k], positions.y[k]]);
   });
 });
 
