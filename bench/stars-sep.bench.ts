@@ -27,14 +27,14 @@
  * process_time): on a shared machine the wall-clock ratio moves with the load of the moment,
  * the CPU-time ratio much less. Ratios are ours / SEP's (≤ 1: we are faster). The SEP column is skipped with
  * a notice when /usr/bin/python3 cannot import sep. Writes bench/results/stars-sep.json with the
- * load average (/proc/loadavg) before and after: the machine is shared, so read the figures with it.
+ * load average before and after: the machine is shared, so read the figures with it.
  *
  * Run: `npx tsc -p tsconfig.bench.json && node build/bench/run.js stars-sep`
  * (or `npm run bench -- stars-sep`). About a minute and a half on 2 cores. BENCH_REPEATS=n changes the count (default 7).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { backgroundGrid, backgroundMap, detectStars, mapFromGrid, measureStars, skySplines, type BackgroundMap, type DetectedStar, type SkyGrid } from '../src/stars/index.js';
@@ -63,14 +63,6 @@ interface SepResult {
   pipeline: SepTiming;
 }
 
-function loadAverage(): number[] {
-  try {
-    return readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** SEP's timings, or the reason there are none. */
 function runSep(image: { data: Float32Array; width: number; height: number }): SepResult | string {
   const probe = spawnSync(PYTHON, ['-c', 'import sep'], { encoding: 'utf8' });
@@ -92,7 +84,7 @@ function runSep(image: { data: Float32Array; width: number; height: number }): S
 }
 
 export default async function (): Promise<void> {
-  const loadStart = loadAverage();
+  const loadStart = loadavg().map((v) => +v.toFixed(2));
   const { image } = syntheticStarField(SIZE, STARS, SEED);
   const options = { fwhm: FWHM, gain: GAIN, readNoise: READ_NOISE };
   const detectOptions = { threshold: THRESHOLD, fwhm: FWHM };
@@ -141,7 +133,7 @@ export default async function (): Promise<void> {
   };
   const ours = Object.fromEntries(summarize(bench).map((t) => [t.name, t]));
   const sep = runSep(image);
-  const loadEnd = loadAverage();
+  const loadEnd = loadavg().map((v) => +v.toFixed(2));
 
   const ms = (name: string) => ours[name]!.medianMs;
   const rows: Record<string, unknown>[] = [];

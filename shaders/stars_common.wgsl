@@ -129,6 +129,8 @@ const LM_NOISE = 79u;
 
 const BETA_MIN = 1.5;
 const BETA_MAX = 20.0;
+const FWHM_PER_SIGMA = 2.3548200450309493;
+const PI = 3.141592653589793;
 
 // WGSL lets implementations assume values are finite, so NaN and ±inf pixels are found by
 // their bits, never by comparisons.

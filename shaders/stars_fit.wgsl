@@ -86,7 +86,6 @@ const FIT_ACTIVE = 101u;
 const MAX_ITERATIONS = 100u;
 const SQRT1_2PI = 0.3989422804014327;
 const GL = 0.28867513459481287;
-const PI = 3.141592653589793;
 
 @group(0) @binding(0) var<uniform> params: FitParams;
 @group(0) @binding(1) var<storage, read> stamps: array<vec2<f32>>;

@@ -88,8 +88,6 @@ const STATUS_FALLBACK = 1u;
 const STATUS_FAILED = 2u;
 const NO_FIT_REASON = 6u;
 const FIT_ACTIVE_MIN = 100.0;
-const FWHM_PER_SIGMA = 2.3548200450309493;
-const PI = 3.141592653589793;
 
 var<workgroup> cut: array<f32, CUTN>;
 var<workgroup> cutOk: array<u32, CUTN>;

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { type Command, CommanderError } from 'commander';
-import { clipForMessage, parseDecimal } from '../xafs/readSpectrum.js';
+import { clipForMessage, parseDecimal, readSpectrum, type Spectrum } from '../xafs/readSpectrum.js';
 
 /** A command line that cannot be used: exit status 2. */
 export class UsageError extends Error {
@@ -222,6 +222,18 @@ export function chooseMu(file: string, labels: readonly string[], columns: reado
   throw new UsageError(
     `${file}: which column is μ? ${named.length > 1 ? 'Several columns are labelled as μ' : 'No column is labelled as μ'}: give --mu, e.g. ${hints.join(' or ') || '--mu 2'}. Columns besides the energy (column ${energyCol}): ${shown}`,
   );
+}
+
+/**
+ * Reads spectrum file `name` (its `text`) with μ chosen by chooseMu, and chooseMu's choice. A μ
+ * that is one column is taken from the parsed table, so only an expression parses the text twice.
+ */
+export function readSpectrumChoosingMu(text: string, name: string, energy: number | string, mu: string | undefined): MuChoice & { spectrum: Spectrum } {
+  const table = readSpectrum(text, { fileName: name, energy });
+  const choice = chooseMu(name, table.labels, table.columns, energyIndex(energy, table.labels), mu);
+  const column = typeof choice.mu === 'number' ? table.columns[choice.mu - 1] : undefined;
+  const spectrum = column !== undefined ? { ...table, mu: column } : readSpectrum(text, { fileName: name, energy, mu: choice.mu });
+  return { ...choice, spectrum };
 }
 
 /** The 1-based column the energy comes from (by number, cN or label), or 0 for an expression. */

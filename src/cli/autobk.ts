@@ -11,14 +11,14 @@ import { Command } from 'commander';
 // handlers on import: this file also runs inside a worker (the fuzz suite's).
 import { autobk, MAX_CLAMP, MAX_RBKG, type AutobkOptions } from '../xafs/autobk.js';
 import { preEdge, type PreEdgeOptions } from '../xafs/preEdge.js';
-import { clipForMessage, readSpectrum } from '../xafs/readSpectrum.js';
+import { clipForMessage } from '../xafs/readSpectrum.js';
 import { MAX_K, MAX_KSTEP, MAX_KWEIGHT, MAX_NFFT, MAX_R, MIN_KSTEP, MIN_NFFT } from '../xafs/validate.js';
 import { edgeStepProblem, fallingMuProblem } from '../xafs/edgeChecks.js';
 import { xftf, type XftfOptions } from '../xafs/xft.js';
 import { columnsCsv } from '../io/csv.js';
 import { renderSvg } from '../plot/render.js';
 import { chikPlot, chirPlot, muPlot } from '../plot/xafs.js';
-import { checkInputFile, checkOutputs, chooseMu, energyIndex, EXIT_CODES, type NumberRange, numberArg, parseCommand, parseNumberOption, readTextFile, reportError, UsageError } from './args.js';
+import { checkInputFile, checkOutputs, EXIT_CODES, type NumberRange, numberArg, parseCommand, parseNumberOption, readSpectrumChoosingMu, readTextFile, reportError, UsageError } from './args.js';
 
 /**
  * The numeric AUTOBK options of the command line and their ranges, the library's own
@@ -142,11 +142,8 @@ export async function autobkCommand(argv: string[]): Promise<number> {
     const text = readTextFile(path);
     const name = basename(path);
     const energyCol = o.energy === undefined ? 1 : /^\d+$/.test(o.energy) ? Number(o.energy) : o.energy;
-    const table = readSpectrum(text, { fileName: name, energy: energyCol });
-    const eIndex = energyIndex(energyCol, table.labels);
-    const choice = chooseMu(name, table.labels, table.columns, eIndex, o.mu);
+    const { spectrum: spec, ...choice } = readSpectrumChoosingMu(text, name, energyCol, o.mu);
     if (choice.note !== null) console.log(`note: ${choice.note}`);
-    const spec = readSpectrum(text, { fileName: name, energy: energyCol, mu: choice.mu });
     if (options.edgeStep !== undefined) {
       const bad = edgeStepProblem(options.edgeStep);
       if (bad !== null) throw new UsageError(`--edge-step: ${bad}`);

@@ -10,9 +10,9 @@ import { SingleBar } from 'cli-progress';
 import { autobkBatch, readSpectrum, type AutobkBatchInput, type AutobkBatchResults, type BatchSpectrum } from '../xafs/index.js';
 import type { ChirSettings } from '../xafs/autobkBatchTypes.js';
 import { openTable, type TableWriter } from '../io/batchTable.js';
-import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata, fitError } from '../io/autobkTable.js';
+import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata, unreadRows, fitError } from '../io/autobkTable.js';
 import { csvNumber, csvText } from '../io/csv.js';
-import { checkOutputs, chooseMu, energyIndex, errorLine, readTextFile, reportError } from './args.js';
+import { checkOutputs, energyIndex, errorLine, readSpectrumChoosingMu, readTextFile, reportError } from './args.js';
 import { edgeStepProblem, fallingMuProblem } from '../xafs/edgeChecks.js';
 import { xftfSettings } from './autobk.js';
 import { columnRange, parseAutobkBatchArgs } from './autobkBatchArgs.js';
@@ -52,8 +52,8 @@ async function run(argv: string[]): Promise<number> {
   const unreadable: { name: string; error: string }[] = [];
   const notes: string[] = [];
   const falling: (string | null)[] = [];
+  const energyCol = colOf(energy) ?? 1;
   if (series !== undefined) {
-    const energyCol = colOf(energy) ?? 1;
     const spec = readSpectrum(readTextFile(series), { fileName: basename(series), energy: energyCol });
     const eIndex = energyIndex(energyCol, spec.labels);
     const cols = columns === undefined ? spec.columns.map((_, i) => i + 1).filter((c) => c !== eIndex) : columnRange(columns, spec.columns.length, eIndex);
@@ -72,11 +72,8 @@ async function run(argv: string[]): Promise<number> {
       try {
         const name = basename(f);
         const text = readTextFile(f);
-        const energyCol = colOf(energy) ?? 1;
-        const table = readSpectrum(text, { fileName: name, energy: energyCol });
-        const choice = chooseMu(name, table.labels, table.columns, energyIndex(energyCol, table.labels), mu);
-        if (choice.note !== null) notes.push(choice.note);
-        const s = readSpectrum(text, { fileName: name, energy: energyCol, mu: choice.mu });
+        const { spectrum: s, note } = readSpectrumChoosingMu(text, name, energyCol, mu);
+        if (note !== null) notes.push(note);
         falling.push(fallingMuProblem(s.energy, s.mu));
         spectra.push({ energy: s.energy, mu: s.mu, ...(e0 === undefined ? {} : { e0 }), ...(edgeStep === undefined ? {} : { edgeStep }) });
         names.push(name);
@@ -117,6 +114,8 @@ async function run(argv: string[]): Promise<number> {
       ...(bar === null ? {} : { onProgress: (p) => bar.update(p.done) }),
       ...(table === null ? {} : { onChunk: (c: AutobkBatchResults) => table.write(autobkRows(c, names, (i) => problemOf(c, i, falling))) }),
     });
+    // The files that could not be read get their error rows too: no input is missing from the file.
+    if (table !== null && unreadable.length > 0) await table.write(unreadRows(unreadable, total));
   } finally {
     bar?.stop();
     await table?.close();

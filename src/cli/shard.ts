@@ -4,7 +4,7 @@
  * processes one shard (index from --shard, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX); status
  * lists done, missing, failed and corrupt shards; merge concatenates them in manifest order.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import type { AutobkOptions } from '../xafs/autobk.js';
 import { readManifest, ShardInputError, type JsonValue } from '../shard/manifest.js';
@@ -53,6 +53,7 @@ export function planCommand(argv: string[]): Promise<number> {
       .option('--energy-axis <axis>', "'hdf5': which axis of a 2-D/3-D dataset is energy, 'first' or 'last' (default: the one whose length is the energy grid's)", choiceArg('--energy-axis', ['first', 'last'] as const))
       .option('--output <dir>', "folder of the shard outputs and markers, relative to the manifest (default '<manifest name>.shards')")
       .option('--force', 'replace an existing manifest that differs (a running job would then no longer match it)');
+    // Imported here: autobk.ts loads vega for its plots, which run, status and merge never need.
     const { addAutobkOptions } = await import('./autobk.js');
     addAutobkOptions(cmd, fit);
     cmd.addHelpText('after', SHARD_EXIT);
@@ -84,17 +85,22 @@ export function planCommand(argv: string[]): Promise<number> {
   });
 }
 
+/** A command on an existing manifest: --manifest and the exit-status help that all of them share. */
+function manifestCommand(name: string, description: string): Command {
+  return new Command(name).description(description).requiredOption('--manifest <file>', 'the manifest written by batchfit plan').addHelpText('after', SHARD_EXIT);
+}
+
 /** `batchfit run --manifest m.json [--shard I]` */
 export function runCommand(argv: string[]): Promise<number> {
   return guarded('batchfit run', async () => {
-    const cmd = new Command('batchfit run')
-      .description('Process one shard of a manifest: its output is written under a temporary name and renamed when complete, then a done marker; a shard already done (marker and output checksum match) is skipped.')
-      .requiredOption('--manifest <file>', 'the manifest written by batchfit plan')
+    const cmd = manifestCommand(
+      'batchfit run',
+      'Process one shard of a manifest: its output is written under a temporary name and renamed when complete, then a done marker; a shard already done (marker and output checksum match) is skipped.',
+    )
       .option('--shard <i>', 'shard index, 0-based (default: $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX)')
       .option('--device <d>', "'auto' (a hardware GPU, else all CPU cores), 'gpu' or 'cpu'", choiceArg('--device', ['auto', 'gpu', 'cpu'] as const), 'auto')
       .option('--workers <n>', 'CPU worker threads (default: all cores; 0: this thread)', numberArg('--workers', { min: 0, max: 1024, integer: true }))
       .option('--force', 'run even when the shard is already done');
-    cmd.addHelpText('after', SHARD_EXIT);
     if (!parseCommand(cmd, argv)) return 0;
     const o = cmd.opts<{ manifest: string; shard?: string; device: 'auto' | 'gpu' | 'cpu'; workers?: number; force?: boolean }>();
     let index: number;
@@ -111,11 +117,11 @@ export function runCommand(argv: string[]): Promise<number> {
 /** `batchfit status --manifest m.json [--json]` */
 export function statusCommand(argv: string[]): Promise<number> {
   return guarded('batchfit status', async () => {
-    const cmd = new Command('batchfit status')
-      .description('List the shards of a manifest that are not done (missing, failed, corrupt: an output whose size or SHA-256 differs from its marker) and the totals; every done output is checksummed.')
-      .requiredOption('--manifest <file>', 'the manifest written by batchfit plan')
+    const cmd = manifestCommand(
+      'batchfit status',
+      'List the shards of a manifest that are not done (missing, failed, corrupt: an output whose size or SHA-256 differs from its marker) and the totals; every done output is checksummed.',
+    )
       .option('--json', 'print the status as JSON (every shard with its state and detail)');
-    cmd.addHelpText('after', SHARD_EXIT);
     if (!parseCommand(cmd, argv)) return 0;
     const o = cmd.opts<{ manifest: string; json?: boolean }>();
     let st;
@@ -136,19 +142,18 @@ export function statusCommand(argv: string[]): Promise<number> {
 /** `batchfit merge --manifest m.json --out merged.arrow [--force]` */
 export function mergeCommand(argv: string[]): Promise<number> {
   return guarded('batchfit merge', async () => {
-    const cmd = new Command('batchfit merge')
-      .description('Check that every shard is done (checksums verified) and concatenate their rows in manifest order into one Arrow IPC file (pyarrow: pyarrow.ipc.open_file(path).read_all()).')
-      .requiredOption('--manifest <file>', 'the manifest written by batchfit plan')
+    const cmd = manifestCommand(
+      'batchfit merge',
+      'Check that every shard is done (checksums verified) and concatenate their rows in manifest order into one Arrow IPC file (pyarrow: pyarrow.ipc.open_file(path).read_all()).',
+    )
       .requiredOption('--out <file>', 'the merged file (.arrow)')
       .option('--force', 'replace --out if it exists');
-    cmd.addHelpText('after', SHARD_EXIT);
     if (!parseCommand(cmd, argv)) return 0;
     const o = cmd.opts<{ manifest: string; out: string; force?: boolean }>();
     if (!existsSync(o.manifest)) throw new UsageError(`--manifest ${o.manifest} does not exist`);
     if (!o.force && existsSync(o.out)) throw new UsageError(`${o.out} exists: give --force to overwrite, or another --out`);
     // The manifest must be readable and unedited (exit 2); shards not done are exit 1.
     try {
-      JSON.parse(readFileSync(o.manifest, 'utf8'));
       readManifest(o.manifest, { anyVersion: true });
     } catch (e) {
       throw asUsage(e);

@@ -383,17 +383,13 @@ export class AutobkLm {
   }
 
   /**
-   * The active count of the last submission that copied it (its only read-back); with
-   * `probeGapMs` the mapping is probed at that interval (ReadbackBuffer.mapProbing).
+   * The active count of the last submission that copied it (its only read-back), mapped after
+   * sleeping `sleepMs` of the `expectedMs` the work should take (ReadbackBuffer.mapAfter).
    */
-  async readActive(probeGapMs?: number): Promise<number> {
-    if (probeGapMs === undefined) {
-      await this.statusReadback.read(this.activeCount);
-    } else {
-      const mapped = await this.statusReadback.mapProbing(4, probeGapMs);
-      this.activeCount[0] = new Uint32Array(mapped, 0, 1)[0]!;
-      this.statusReadback.unmap();
-    }
+  async readActive(sleepMs = 0, expectedMs = 0): Promise<number> {
+    const mapped = await this.statusReadback.mapAfter(4, sleepMs, expectedMs);
+    this.activeCount[0] = new Uint32Array(mapped, 0, 1)[0]!;
+    this.statusReadback.unmap();
     return this.activeCount[0]!;
   }
 

@@ -65,10 +65,6 @@ export interface AutobkSeriesMaps {
 }
 
 const WG = 64;
-/** Shorter sleeps are left to the read-back itself (timer granularity, wake-up latency). */
-const MIN_SLEEP_MS = 4;
-/** After the sleep, the mapping is probed at this fraction of the expected time (ReadbackBuffer.mapProbing). */
-const PROBE_GAP = 0.02;
 /** Compute passes of one chunk timed with timestamp queries (setup + LM submissions + finish). */
 const TIMED_PASSES = 16;
 
@@ -330,19 +326,12 @@ export class AutobkSeriesGpu {
    * mapping is pending, Dawn's Node binding polls the device from this thread (a busy core and
    * garbage for V8's collector), so when the trials are expected to take long, the thread first
    * sleeps through half the time the previous submissions' trials took, then probes the mapping
-   * every PROBE_GAP of that time (the other slot's work makes the estimate loose).
+   * (ReadbackBuffer.mapAfter; the other slot's work makes the estimate loose).
    */
   async readActive(): Promise<number> {
     const elapsed = performance.now() - this.submitted.at;
     const expected = this.msPerTrial * this.submitted.trials;
-    const sleep = 0.5 * expected - elapsed;
-    let active: number;
-    if (sleep >= MIN_SLEEP_MS) {
-      await new Promise((resolve) => setTimeout(resolve, sleep));
-      active = await this.lm.readActive(Math.max(1, PROBE_GAP * expected));
-    } else {
-      active = await this.lm.readActive();
-    }
+    const active = await this.lm.readActive(0.5 * expected - elapsed, expected);
     if (this.submitted.trials > 0) this.msPerTrial = (performance.now() - this.submitted.at) / this.submitted.trials;
     return active;
   }
@@ -393,14 +382,7 @@ export class AutobkSeriesGpu {
     // As readActive: sleep through half the time the last finish took per spectrum, then probe.
     const expected = this.msPerFinished * n;
     const sleep = 0.5 * expected - (performance.now() - this.finished);
-    const bytes = timed > 0 ? stampsAt + 16 * timed : 4 * planeWords;
-    let mapped: ArrayBuffer;
-    if (sleep >= MIN_SLEEP_MS) {
-      await new Promise((resolve) => setTimeout(resolve, sleep));
-      mapped = await this.readback.mapProbing(bytes, Math.max(1, PROBE_GAP * expected));
-    } else {
-      mapped = await this.readback.map(bytes);
-    }
+    const mapped = await this.readback.mapAfter(timed > 0 ? stampsAt + 16 * timed : 4 * planeWords, sleep, expected);
     this.msPerFinished = (performance.now() - this.finished) / n;
     let o = 0;
     const f64 = (count: number): Float64Array => {

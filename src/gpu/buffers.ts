@@ -16,6 +16,10 @@ const MAP_MODE_READ = 0x1;
 const MAP_MODE_WRITE = 0x2;
 
 const TIMED_OUT = Symbol('timed out');
+/** Shorter sleeps are left to a plain mapping (timer granularity, wake-up latency). */
+const MIN_SLEEP_MS = 4;
+/** After a sleep, the mapping is probed at this fraction of the expected time (mapProbing). */
+const PROBE_GAP = 0.02;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -160,6 +164,17 @@ export class ReadbackBuffer {
       await mapping;
       await sleep(gapMs);
     }
+  }
+
+  /**
+   * `map` for work expected to take `expectedMs`, of which the thread may first sleep through
+   * `sleepMs`: a sleep worth taking (at least MIN_SLEEP_MS) is followed by `mapProbing` every
+   * PROBE_GAP of the expected time; a shorter wait is left to a plain `map`.
+   */
+  async mapAfter(bytes: number, sleepMs: number, expectedMs: number): Promise<ArrayBuffer> {
+    if (!(sleepMs >= MIN_SLEEP_MS)) return this.map(bytes);
+    await sleep(sleepMs);
+    return this.mapProbing(bytes, Math.max(1, PROBE_GAP * expectedMs));
   }
 
   unmap(): void {

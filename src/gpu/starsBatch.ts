@@ -181,13 +181,10 @@ const TIMED_SUBMISSIONS = 16;
  * a 1.5 s wait. So the thread first sleeps through SLEEP_FRACTION of the time the same
  * submission is expected to take — the previous call's time for it (GPU time from the
  * timestamps where the device has them, else wall time), scaled down to fewer stars but never
- * up (a small call's time per star includes fixed costs) — and then probes the mapping every
- * PROBE_GAP of that time (ReadbackBuffer.mapProbing). Waits shorter than MIN_SLEEP_MS are left
- * to a plain mapping (timer granularity).
+ * up (a small call's time per star includes fixed costs) — and then probes the mapping
+ * (ReadbackBuffer.mapAfter).
  */
 const SLEEP_FRACTION = 0.95;
-const PROBE_GAP = 0.02;
-const MIN_SLEEP_MS = 2;
 /** Read-back layout: the active count, the pass timestamps, then the catalogue. */
 const TIMESTAMP_OFFSET = 16;
 const CATALOGUE_OFFSET = TIMESTAMP_OFFSET + 16 * TIMED_SUBMISSIONS;
@@ -600,14 +597,7 @@ export class StarsGpuBatch implements FrameAttachment {
       const before = this.lastMs[submissions];
       const expected = before === undefined ? 0 : before * Math.min(1, atStart / (this.lastStars[submissions] as number));
       const sleep = SLEEP_FRACTION * expected - (performance.now() - submitted);
-      const bytes = CATALOGUE_OFFSET + 4 * CAT_PLANES * n;
-      let mapped: ArrayBuffer;
-      if (sleep >= MIN_SLEEP_MS) {
-        await new Promise((resolve) => setTimeout(resolve, sleep));
-        mapped = await buffers.readback.mapProbing(bytes, Math.max(1, PROBE_GAP * expected));
-      } else {
-        mapped = await buffers.readback.map(bytes);
-      }
+      const mapped = await buffers.readback.mapAfter(CATALOGUE_OFFSET + 4 * CAT_PLANES * n, sleep, expected);
       const tr = performance.now();
       this.lastMs[submissions] = tr - submitted;
       this.lastStars[submissions] = atStart;

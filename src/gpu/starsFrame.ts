@@ -147,6 +147,11 @@ export class GpuStarFrame {
     const n = W * this.height;
     if (data.length !== n) throw new RangeError(`frame data has ${data.length} pixels, the GPU frame holds ${W}×${this.height} = ${n}`);
     if ((sky.kind === 'planes') !== (this.planes === 3)) throw new Error(`this GPU frame holds its sky as ${this.planes === 3 ? 'planes' : 'a tile grid'}, not ${sky.kind === 'planes' ? 'planes' : 'a tile grid'}`);
+    // Every check before the first write, so that a rejected call leaves the frame as it was.
+    if (sky.kind === 'planes' && (sky.background.length !== n || sky.noise.length !== n)) throw new RangeError(`sky planes must hold ${n} values each`);
+    if (sky.kind === 'grid' && (!(Number.isInteger(sky.nx) && Number.isInteger(sky.ny) && sky.nx > 0 && sky.ny > 0) || sky.nx * sky.ny > this.gridCells)) {
+      throw new RangeError(`sky grid ${sky.nx}×${sky.ny} does not fit this GPU frame's ${this.gridCells} cells`);
+    }
     // Dawn's writeBuffer takes no SharedArrayBuffer (a frame shared with CPU workers): such
     // planes go through one reused staging array, a few MiB at a time.
     let staging: Float32Array | undefined;
@@ -167,7 +172,6 @@ export class GpuStarFrame {
       const b = (band.rowStart + band.rows) * W;
       put(band.buffer, data.subarray(a, b), 0);
       if (sky.kind === 'planes') {
-        if (sky.background.length !== n || sky.noise.length !== n) throw new RangeError(`sky planes must hold ${n} values each`);
         const plane = 4 * band.rows * W;
         put(band.buffer, sky.background.subarray(a, b), plane);
         put(band.buffer, sky.noise.subarray(a, b), 2 * plane);
@@ -175,9 +179,6 @@ export class GpuStarFrame {
     }
     if (sky.kind === 'grid') {
       const cells = sky.nx * sky.ny;
-      if (!(Number.isInteger(sky.nx) && Number.isInteger(sky.ny) && sky.nx > 0 && sky.ny > 0) || cells > this.gridCells) {
-        throw new RangeError(`sky grid ${sky.nx}×${sky.ny} does not fit this GPU frame's ${this.gridCells} cells`);
-      }
       // The spline's coefficients are computed here, once per frame (a few thousand meshes), so
       // that the kernels evaluate the sky at any pixel from 4 meshes with no system to solve.
       const g = new Float32Array(8 * cells);

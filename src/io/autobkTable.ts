@@ -82,10 +82,7 @@ export function autobkRows(c: AutobkBatchResults, names: readonly string[], prob
   const cols = c.columns;
   const bkg = c.bkg;
   const energy = new Float64Array(bkg.length);
-  for (let i = 0; i < n; i++) {
-    const r = valid[i] ? c.at(i) : undefined;
-    if (r !== undefined && r.status !== 'error') energy.set(r.energy.subarray(0, cols.ne[i]!), cols.rowOffsets[i]!);
-  }
+  for (let i = 0; i < n; i++) if (valid[i] && c.statusOf(i) !== 'error') energy.set(c.energyOf(i).subarray(0, cols.ne[i]!), cols.rowOffsets[i]!);
   const rowStart = cols.rowOffsets.subarray(0, n);
   const lists: Record<string, ListValues> = {
     energy: listOf(energy, rowStart, cols.ne, valid),
@@ -107,6 +104,35 @@ export function autobkRows(c: AutobkBatchResults, names: readonly string[], prob
       chisqr: cols.chisqr.slice(),
       redchi: cols.redchi.slice(),
       ...lists,
+    },
+  };
+}
+
+/**
+ * Rows for inputs that could not even be read (a file that does not parse): status error, the
+ * reason as message, no numbers, null lists. Indexes continue after the batch's `first` rows, so
+ * every input has a row in the file, as in the summary.
+ */
+export function unreadRows(unread: readonly { name: string; error: string }[], first: number): TableChunk {
+  const n = unread.length;
+  const none: ListValues = { values: new Float64Array(0), offsets: new Int32Array(n + 1) };
+  return {
+    count: n,
+    valid: new Uint8Array(n),
+    columns: {
+      name: unread.map((u) => u.name),
+      index: Int32Array.from({ length: n }, (_, i) => first + i),
+      status: unread.map(() => 'error'),
+      message: unread.map((u) => u.error),
+      e0: new Float64Array(n).fill(NaN),
+      edge_step: new Float64Array(n).fill(NaN),
+      nknots: new Int32Array(n),
+      chisqr: new Float64Array(n).fill(NaN),
+      redchi: new Float64Array(n).fill(NaN),
+      energy: none,
+      bkg: none,
+      chi: none,
+      chir_mag: none,
     },
   };
 }

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { FIT_REASONS } from '../stars/psfModel.js';
 import { MEASURE_METHODS, STAR_STATUS, type StarCatalogue } from '../stars/catalogue.js';
 import { flagNames } from '../stars/types.js';
-import { csvNumber, csvText } from './csv.js';
+import { csvNumber, csvText, unitComments } from './csv.js';
 import { openTable, type TableChunk, type TableColumn } from './batchTable.js';
 
 const f = (name: string, unit: string, description: string): TableColumn => ({ name, kind: 'float64', unit, description });
@@ -82,7 +82,7 @@ function rows(chunk: TableChunk, columns: readonly TableColumn[]): string[] {
 /** CSV: '# name [unit]: description' comment lines, a header row, one row per star. */
 export function catalogueCsv(cat: StarCatalogue, title: readonly string[]): string {
   const chunk = catalogueChunk(cat);
-  const head = [...title.map((t) => `# ${t}`), ...CATALOGUE_COLUMNS.map((c) => `# ${c.name} [${c.unit === '' ? '1' : c.unit}]: ${c.description}`)];
+  const head = [...title.map((t) => `# ${t}`), ...unitComments(CATALOGUE_COLUMNS)];
   return `${[...head, CATALOGUE_COLUMNS.map((c) => c.name).join(','), ...rows(chunk, CATALOGUE_COLUMNS)].join('\n')}\n`;
 }
 

@@ -163,8 +163,10 @@ function energyColumn(energy: number | string, labels: readonly string[]): numbe
   return typeof energy === 'number' ? energy - 1 : labels.indexOf(energy);
 }
 
+const UTF8 = new TextDecoder();
+
 function decode(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return UTF8.decode(bytes);
 }
 
 /** A series file's μ columns (0-based indices into spec.columns) and their labels. */
@@ -245,14 +247,12 @@ async function processSpectra(job: ShardJob, o: AutobkShardOptions, writer: Tabl
   for (let g = 0; g < items.length; g += SPECTRA_GROUP) {
     const group = items.slice(g, g + SPECTRA_GROUP);
     const spectra: { energy: Float64Array; mu: Float64Array; e0?: number; edgeStep?: number }[] = [];
-    const fitted: number[] = []; // group position of each spectrum in `spectra`
     const unread = new Map<number, string>();
     for (const [p, i] of group.entries()) {
       const path = job.manifest.inputs[i]!.path;
       try {
         const s = readSpectrum(decode(job.readInput(i)), { fileName: basename(path), energy: o.energy, ...(o.mu === undefined ? {} : { mu: o.mu }) });
         spectra.push({ energy: s.energy, mu: s.mu, ...(e0 === undefined ? {} : { e0 }), ...(edgeStep === undefined ? {} : { edgeStep }) });
-        fitted.push(p);
       } catch (e) {
         if ((e as Error).name === 'ShardInputError') throw e;
         unread.set(p, (e as Error).message);

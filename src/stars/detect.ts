@@ -3,7 +3,7 @@
  * filter), a minimum-width rule against hot pixels and cosmic rays, and DAOFIND's sharpness and
  * roundness cuts on request.
  */
-import { backgroundGrid, checkGrid, skyRow, skyRows, skySplines, type BackgroundMap, type SkyGrid, type SkySplines } from './background.js';
+import { backgroundGrid, checkGrid, medianInPlace, skyRow, skyRows, skySplines, type BackgroundMap, type SkyGrid, type SkySplines } from './background.js';
 import { DetectShape } from './detectShape.js';
 import { ARTEFACT_FWHM_RATIO, MIN_WIDTHS_FOR_MEDIAN } from './frameChecks.js';
 import { checkImage, numberOption, optionsObject, showValue, type Image } from './image.js';
@@ -214,7 +214,7 @@ export function detectStars(image: Image, detectOptions: DetectOptions = {}): De
     const widths = new Float64Array(found.length);
     let n = 0;
     for (const d of found) if (d.rejected === 0 && d.fwhm - d.fwhm === 0) widths[n++] = d.fwhm;
-    const reference = n >= MIN_WIDTHS_FOR_MEDIAN ? median(widths.subarray(0, n)) : fwhm;
+    const reference = n >= MIN_WIDTHS_FOR_MEDIAN ? medianInPlace(widths, n) : fwhm;
     // A NaN width (no measurable moments) is not evidence of an artefact: the DAOFIND cuts judge it.
     for (const d of found) if (d.fwhm < minFwhmRatio * reference) d.rejected |= REJECT_NARROW;
   }
@@ -243,12 +243,6 @@ function boundOption(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) throw new Error(`detectStars: ${name} = ${showValue(value)} must be a number (±Infinity disables the bound)`);
   return value;
-}
-
-function median(v: Float64Array): number {
-  v.sort();
-  const h = v.length >> 1;
-  return v.length & 1 ? (v[h] as number) : 0.5 * ((v[h - 1] as number) + (v[h] as number));
 }
 
 /**

@@ -4,6 +4,7 @@
  * cosmic rays) by the minimum-width rule, centres not believed (drifted, or wide on a structured
  * sky), and crowding. One host pass on float64 columns, so every path decides alike.
  */
+import { medianInPlace } from './background.js';
 import { STATUS_FAILED, STATUS_FALLBACK, type FloatColumn } from './catalogue.js';
 import { numberOption } from './image.js';
 import { stampRadius } from './measure.js';
@@ -116,10 +117,7 @@ function medianOf(v: FloatColumn, c: FrameCheckColumns, n: number): number {
     const f = v[k] as number;
     if (c.status[k] !== STATUS_FAILED && f - f === 0) values[m++] = f;
   }
-  if (m < MIN_WIDTHS_FOR_MEDIAN) return NaN;
-  const w = values.subarray(0, m).sort();
-  const h = m >> 1;
-  return m & 1 ? (w[h] as number) : 0.5 * ((w[h - 1] as number) + (w[h] as number));
+  return m < MIN_WIDTHS_FOR_MEDIAN ? NaN : medianInPlace(values, m);
 }
 
 function flagArtefacts(c: FrameCheckColumns, n: number, median: number): void {

@@ -3,7 +3,7 @@
  * a `StarWorkspace` allocated once per frame; results go into the columns of a StarCatalogue
  * through one reused record, so nothing is allocated per star.
  */
-import { daofindKernel } from './daofindKernel.js';
+import { DaofindMetrics } from './daofindKernel.js';
 import { allocateStarColumns, finalCheckFlags, NO_FIT_REASON, StarCatalogue, starMessage, writeStarRow, type CatalogueMeta, type StarColumns } from './catalogue.js';
 import { backgroundMap, type BackgroundMap } from './background.js';
 import { frameChecks } from './frameChecks.js';
@@ -127,29 +127,8 @@ export class StarWorkspace {
   /** Moment window σ at the expected FWHM, and that σ itself (the fit's fallback width). */
   readonly sigmaW: number;
   readonly sigma0: number;
-  /** DAOFIND kernel (lowered, normalised Gaussian) and its mask, (2kr+1)², plus scratch for its convolution. */
-  readonly daoRadius: number;
-  readonly daoKernel: Float64Array;
-  readonly daoMask: Uint8Array;
-  readonly daoConv: Float64Array;
-  /**
-   * The kernel's non-zero taps as offsets into `cut` and their weights, in the kernel's raster
-   * order so the convolution sums in the same order as a full pass over the kernel would.
-   */
-  readonly daoTapOffset: Int32Array;
-  readonly daoTapWeight: Float64Array;
-  /** The mask's pixels as offsets into `cut` from the kernel window's corner, in raster order. */
-  readonly daoMaskOffset: Int32Array;
-  /** ±1 by the photutils quadrant of each convolution output (0 at the centre, in none). */
-  readonly daoQuadrantSign: Float64Array;
-  /**
-   * roundness2 fits the kernel's triangular-weighted marginal to the data's; everything about the
-   * kernel side of that fit is fixed per frame: its marginal per offset and the weighted sums.
-   */
-  readonly daoMarginal: Float64Array;
-  readonly daoWSum: number;
-  readonly daoKSum: number;
-  readonly daoDen: number;
+  /** DAOFIND kernel and sharpness/roundness, run on `cut` (its arrays). */
+  readonly dao: DaofindMetrics;
   /**
    * Sky-subtracted image pixels within 2·kr of the metric centre (side 4kr + 1): `cut` NaN off the
    * image or where the image is NaN, `cutZ` the same with 0 there. Every metric of
@@ -192,8 +171,6 @@ export class StarWorkspace {
   touch = 0;
   /** Whether the last stamp has invalid pixels (then `valid` is not all ones). */
   stampHoles = true;
-  /** Result of marginalAmplitude. */
-  amplitude = NaN;
   /** Window variance of the next windowedSums and its six sums (see there). */
   winVar = 1;
   sum0 = 0;
@@ -229,48 +206,10 @@ export class StarWorkspace {
     const s = Math.max(fwhm, 0.5) * FWHM_TO_SIGMA;
     // photutils/DAOFIND kernel: Gaussian truncated at 1.5σ (at least radius 2), lowered to zero sum
     // and normalised so that its convolution estimates the amplitude of a fitted Gaussian.
-    const dao = daofindKernel(s);
-    const kr = dao.kr;
-    this.daoRadius = kr;
-    const ks = 2 * kr + 1;
-    this.daoKernel = dao.kernel;
-    this.daoMask = dao.mask;
-    this.daoConv = new Float64Array(ks * ks);
-    let taps = 0;
-    for (let k = 0; k < ks * ks; k++) if (this.daoKernel[k] !== 0) taps++;
-    this.cutRadius = 2 * kr;
-    const cs = 4 * kr + 1;
-    this.cut = new Float64Array(cs * cs);
-    this.cutZ = new Float64Array(cs * cs);
-    this.daoTapOffset = new Int32Array(taps);
-    this.daoTapWeight = new Float64Array(taps);
-    taps = 0;
-    for (let b = 0; b < ks; b++) {
-      for (let a = 0; a < ks; a++) {
-        const kv = this.daoKernel[b * ks + a] as number;
-        if (kv === 0) continue;
-        this.daoTapOffset[taps] = b * cs + a;
-        this.daoTapWeight[taps++] = kv;
-      }
-    }
-    let maskTaps = 0;
-    for (let k = 0; k < ks * ks; k++) maskTaps += this.daoMask[k] as number;
-    this.daoMaskOffset = new Int32Array(maskTaps);
-    this.daoQuadrantSign = new Float64Array(ks * ks);
-    maskTaps = 0;
-    for (let j = 0; j < ks; j++) {
-      for (let i = 0; i < ks; i++) {
-        if (this.daoMask[j * ks + i]) this.daoMaskOffset[maskTaps++] = j * cs + i;
-        let sign = 0;
-        if ((j <= kr && i > kr) || (j >= kr && i < kr)) sign = -1;
-        else if ((j < kr && i <= kr) || (j > kr && i >= kr)) sign = 1;
-        this.daoQuadrantSign[j * ks + i] = sign;
-      }
-    }
-    this.daoMarginal = dao.marginal;
-    this.daoWSum = dao.wSum;
-    this.daoKSum = dao.kSum;
-    this.daoDen = dao.den;
+    this.dao = new DaofindMetrics(s);
+    this.cutRadius = 2 * this.dao.kr;
+    this.cut = this.dao.cut;
+    this.cutZ = this.dao.cutZ;
   }
 }
 
@@ -1155,7 +1094,7 @@ function fillCut(ws: StarWorkspace, image: Image, px: number, py: number): void 
 
 /** SNR, peak, DAOFIND sharpness/roundness, the design's marginal metrics, Laplacian SNR. */
 function computeMetrics(ws: StarWorkspace, image: Image, res: StarMeasurement, o: Resolved): void {
-  // Small functions again, each free of allocation (see daofindMetrics).
+  // Small functions again, each free of allocation (see DaofindMetrics.measure).
   snrMetric(ws, res, o);
   fillCut(ws, image, centrePixel(res.x), centrePixel(res.y));
   coreMetrics(ws, res);
@@ -1226,150 +1165,13 @@ function marginalMetrics(ws: StarWorkspace, res: StarMeasurement): void {
   res.marginalAsymmetry = Math.min(Math.sqrt(ax * ax + ay * ay), 1);
 }
 
-/**
- * DAOFIND sharpness and roundness at the centre of `ws.cut`, with the photutils definitions:
- * sharpness = (peak − mean of the other kernel pixels) / convolved peak; roundness1 from the
- * quadrants of the convolved cutout (peak zeroed); roundness2 = 2(hx − hy)/(hx + hy) from linear
- * fits of the kernel's marginals to the data's, with triangular weights.
- */
+/** DAOFIND sharpness and roundness at the centre of `ws.cut` (photutils' definitions; see DaofindMetrics). */
 function daofindMetrics(ws: StarWorkspace, res: StarMeasurement): void {
-  // Four small functions rather than one: V8 boxed some of the sums of the single large one
-  // (80 bytes of garbage per star), and each of these stays free of allocation.
-  daoConvolve(ws);
-  daoSharpness(ws, res);
-  daoRoundness1(ws, res);
-  const cs = 4 * ws.daoRadius + 1;
-  marginalAmplitude(ws, 1, cs);
-  const hx = ws.amplitude;
-  marginalAmplitude(ws, cs, 1);
-  const hy = ws.amplitude;
-  res.roundness2 = hx > 0 && hy > 0 ? (2 * (hx - hy)) / (hx + hy) : NAN;
-}
-
-/**
- * Convolution value (i, j) of the ks×ks output centred on the metric centre, into ws.daoConv:
- * with the cut radius 2kr, its kernel tap (a, b) is cut pixel (i + a, j + b). Each value sums its
- * taps in the kernel's raster order.
- */
-function daoConvolve(ws: StarWorkspace): void {
-  const kr = ws.daoRadius;
-  const ks = 2 * kr + 1;
-  const cs = 4 * kr + 1;
-  const conv = ws.daoConv;
-  const cutZ = ws.cutZ;
-  const off = ws.daoTapOffset;
-  const wgt = ws.daoTapWeight;
-  const taps = off.length;
-  if (ks === 5) {
-    // The kernel of every FWHM below 4.7 px: a row of five outputs at once shares each tap's
-    // weight and offset and keeps five independent sums in flight (half the time of one output
-    // at a time).
-    for (let j = 0; j < 5; j++) {
-      const base = j * cs;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-      for (let t = 0; t < taps; t++) {
-        const w = wgt[t] as number;
-        const q = base + (off[t] as number);
-        s0 += w * (cutZ[q] as number);
-        s1 += w * (cutZ[q + 1] as number);
-        s2 += w * (cutZ[q + 2] as number);
-        s3 += w * (cutZ[q + 3] as number);
-        s4 += w * (cutZ[q + 4] as number);
-      }
-      const o = j * 5;
-      conv[o] = s0;
-      conv[o + 1] = s1;
-      conv[o + 2] = s2;
-      conv[o + 3] = s3;
-      conv[o + 4] = s4;
-    }
-    return;
-  }
-  for (let j = 0; j < ks; j++) {
-    for (let i = 0; i < ks; i++) {
-      const base = j * cs + i;
-      let s = 0;
-      for (let t = 0; t < taps; t++) s += (wgt[t] as number) * (cutZ[base + (off[t] as number)] as number);
-      conv[j * ks + i] = s;
-    }
-  }
-}
-
-/** (peak − mean of the other finite pixels under the kernel's mask) / convolved peak. */
-function daoSharpness(ws: StarWorkspace, res: StarMeasurement): void {
-  const kr = ws.daoRadius;
-  const ks = 2 * kr + 1;
-  const cs = 4 * kr + 1;
-  const cut = ws.cut;
-  const off = ws.daoMaskOffset;
-  // The kernel window's corner in the cut: the metric centre is the cut's centre (2kr, 2kr).
-  const origin = kr * cs + kr;
-  let sumMask = 0;
-  let nMask = 0;
-  for (let t = 0; t < off.length; t++) {
-    const v = cut[origin + (off[t] as number)] as number;
-    // Finite: NaN and ±∞ give NaN here.
-    if (v - v === 0) {
-      sumMask += v;
-      nMask++;
-    }
-  }
-  const convPeak = ws.daoConv[kr * ks + kr] as number;
-  const d0 = cut[2 * kr * cs + 2 * kr] as number;
-  res.sharpness = convPeak > 0 && nMask > 1 ? (d0 - (sumMask - d0) / (nMask - 1)) / convPeak : NAN;
-}
-
-/**
- * 2·(sum over quadrants 2 and 4 − sum over 1 and 3) / sum of |conv|, the centre excluded, with
- * the quadrants as photutils cuts them (1 = rows ≤ c, cols > c; 2 = rows < c, cols ≤ c;
- * 3 = rows ≥ c, cols < c; 4 = rows > c, cols ≥ c): the signs come from ws.daoQuadrantSign, so
- * the loop has no branch.
- */
-function daoRoundness1(ws: StarWorkspace, res: StarMeasurement): void {
-  const conv = ws.daoConv;
-  const sign = ws.daoQuadrantSign;
-  const n = sign.length;
-  const centre = n >> 1;
-  let sum2 = 0;
-  let sum4 = 0;
-  for (let k = 0; k < centre; k++) {
-    const v = conv[k] as number;
-    sum2 += (sign[k] as number) * v;
-    sum4 += Math.abs(v);
-  }
-  for (let k = centre + 1; k < n; k++) {
-    const v = conv[k] as number;
-    sum2 += (sign[k] as number) * v;
-    sum4 += Math.abs(v);
-  }
-  res.roundness1 = sum4 > 0 ? (2 * sum2) / sum4 : NAN;
-}
-
-/**
- * Amplitude of the kernel's marginal fitted (with a constant) to the data's, into ws.amplitude:
- * along x with (step, across) = (1, cs), along y with (cs, 1). The kernel side of the fit is
- * precomputed.
- */
-function marginalAmplitude(ws: StarWorkspace, step: number, across: number): void {
-  const kr = ws.daoRadius;
-  const ks = 2 * kr + 1;
-  const km = ws.daoMarginal;
-  const cutZ = ws.cutZ;
-  // Pixel (u, t) of the ks×ks window centred on the metric centre, along `step` and `across`.
-  const origin = kr * (4 * kr + 1) + kr;
-  let dSum = 0;
-  let dkSum = 0;
-  for (let u = 0; u < ks; u++) {
-    const wu = kr + 1 - Math.abs(u - kr);
-    let dm = 0;
-    for (let t = 0; t < ks; t++) dm += (kr + 1 - Math.abs(t - kr)) * (cutZ[origin + u * step + t * across] as number);
-    dSum += wu * dm;
-    dkSum += wu * dm * (km[u] as number);
-  }
-  const kSum = ws.daoKSum;
-  const num = dkSum - (dSum * kSum) / ws.daoWSum;
-  const den = ws.daoDen;
-  ws.amplitude = num > 0 && den > 0 ? num / den : NAN;
+  const dao = ws.dao;
+  dao.measure();
+  res.sharpness = dao.sharpness;
+  res.roundness1 = dao.roundness1;
+  res.roundness2 = dao.roundness2;
 }
 
 /** A position to measure: zero-based, pixel centres at integers. */

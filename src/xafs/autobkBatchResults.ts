@@ -420,6 +420,18 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
     return this.warningLists[this.warningIds === null ? 0 : this.warningIds[i]!]!;
   }
 
+  /**
+   * The cleaned energy grid (eV) spectrum i (local index) was fitted on: a view of
+   * the series grid, of its row of `columns.energy`, or of a grid the series cleaning changed.
+   * No record is made (what batch writers read per spectrum). Only for a spectrum not in error.
+   */
+  energyOf(i: number): Float64Array {
+    const c = this.columns;
+    if (c.ownEnergy[i] !== 1) return this.seriesEnergy!;
+    const row = c.rowOffsets[i]!;
+    return c.energy !== null ? c.energy.subarray(row, row + c.ne[i]!) : this.ownRows.get(this.start + i)!.energy;
+  }
+
   /** The record of spectrum i (local index; negative counts from the end), with views into the planes. */
   at(index: number): AutobkBatchResult | undefined {
     const i = index < 0 ? index + this.count : index;
@@ -434,7 +446,7 @@ export class AutobkBatchResults implements Iterable<AutobkBatchResult> {
     const ne = c.ne[i]!;
     const row = c.rowOffsets[i]!;
     const cw = c.coefWidth;
-    const energy = c.ownEnergy[i] !== 1 ? this.seriesEnergy! : c.energy !== null ? c.energy.subarray(row, row + ne) : this.ownRows.get(batchIndex)!.energy;
+    const energy = this.energyOf(i);
     let bkg: Float64Array;
     if (this.bkgPlane !== null) bkg = this.bkgPlane.subarray(row, row + ne);
     else this.formBkg(i, (bkg = new Float64Array(ne)));

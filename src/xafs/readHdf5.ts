@@ -175,6 +175,10 @@ export async function readHdf5(data: Uint8Array | ArrayBuffer, options: ReadHdf5
   if (options.energyAxis !== undefined && options.energyAxis !== 'first' && options.energyAxis !== 'last') {
     throw new RangeError(`${file}: energyAxis = '${String(options.energyAxis)}' must be 'first' or 'last'`);
   }
+  if (options.signals !== undefined && (options.signals === null || typeof options.signals !== 'object')) throw new TypeError(`${file}: signals must be an object of name → dataset path, got ${String(options.signals)}`);
+  for (const [name, path] of Object.entries(options.signals ?? {})) {
+    if (typeof path !== 'string' || path === '') throw new TypeError(`${file}: signals.${clipForMessage(name, 40)} must be a dataset path, got ${clipForMessage(String(path))}`);
+  }
   return withFile(data, file, (root, h5) => {
     if (typeof options.mu !== 'string' || options.mu.trim() === '') {
       throw new TypeError(`${file}: mu must be a dataset path or an expression over signals (μ is never guessed; ${describeDatasets(root, h5)})`);
@@ -184,7 +188,6 @@ export async function readHdf5(data: Uint8Array | ArrayBuffer, options: ReadHdf5
       throw new RangeError(`${file}: energy = '${clipForMessage(options.energy)}' has shape [${energyDs.shape.join('×')}]; it must be 1-D (one grid shared by all spectra)`);
     }
     const energy = energyDs.values;
-    const nE = energy.length;
     const muEntity = root.get(options.mu);
     let flat: Float64Array;
     let shape: number[];

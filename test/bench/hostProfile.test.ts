@@ -74,7 +74,8 @@ describe('profileHost', () => {
     const copy = profile.topOwn.filter((f) => f.name === 'copyBig' || f.name.startsWith('copyBig > '));
     expect(copy.reduce((s, f) => s + f.ms, 0)).toBeGreaterThan(10);
     expect(copy[0]!.where).toMatch(/^synthetic\.mjs:\d+$/);
-    expect(profile.topOwn.some((f) => f.name === 'spin')).toBe(true);
+    // spin's samples land in spin itself or, as for copyBig, in the builtins it calls (Date.now, Math.sqrt).
+    expect(profile.topOwn.some((f) => f.name === 'spin' || f.name.startsWith('spin > '))).toBe(true);
     expect(perItem(profile, 10).ownUs).toBeCloseTo((profile.ms.own * 1000) / 10);
   });
 

@@ -116,10 +116,18 @@ test('file errors are counted: unreadable, ambiguous μ and a falling μ give ex
   expect(text).toMatch(/missing\.xmu: error: /);
   expect(text).toMatch(/flipped\.xmu: error: μ falls at the edge/);
   expect(text).toMatch(/^4 spectra on the CPU: 1 converged, 0 at the iteration limit, 3 errors \(2 unreadable files, 1 without a rising edge\)/m);
-  const rows = await parquetReadObjects({ file: await asyncBufferFromFile(`${out}.parquet`), columns: ['name', 'status', 'message', 'chi'] });
-  expect(rows.map((row) => [row.name, row.status])).toEqual([['cu_rt01.xmu', 'converged'], ['flipped.xmu', 'error']]);
+  // Every input has a row, the unreadable files after the batch (as in the summary).
+  const rows = await parquetReadObjects({ file: await asyncBufferFromFile(`${out}.parquet`), columns: ['name', 'index', 'status', 'message', 'chi'] });
+  expect(rows.map((row) => [row.name, row.index, row.status])).toEqual([
+    ['cu_rt01.xmu', 0, 'converged'],
+    ['flipped.xmu', 1, 'error'],
+    ['znse_zn_xafs.001', 2, 'error'],
+    ['missing.xmu', 3, 'error'],
+  ]);
   expect(rows[1]!.chi).toBeNull();
   expect(rows[1]!.message).toMatch(/^μ falls at the edge/);
+  expect(rows[2]!.message).toMatch(/which column is μ\?/);
+  expect(rows[3]!.chi).toBeNull();
   const summary = readFileSync(`${out}.summary.csv`, 'utf8').trim().split('\n').filter((l) => !l.startsWith('#')).map((l) => l.split(',').slice(0, 2).join(','));
   expect(summary).toEqual(['name,status', 'cu_rt01.xmu,converged', 'flipped.xmu,error', 'znse_zn_xafs.001,error', 'missing.xmu,error']);
 });

@@ -112,6 +112,15 @@ describe('autobkBatch results are columnar', () => {
     expect(maxAbsDiff(r.chi, a.chi)).toBe(0);
     expect(res.e0[3]).toBe(a.e0);
     expect(res.chisqr[3]).toBe(a.details.chisqr);
+    // energyOf: the record's grid without making the record (a series: the series grid itself).
+    expect(res.energyOf(3)).toBe(r.energy);
+    const list = await autobkBatch([{ energy: ru.energy, mu: mu.subarray(0, ne) }, { energy: ru.energy.subarray(5), mu: mu.subarray(ne + 5, 2 * ne) }], {}, { device: 'cpu', workers: 0 });
+    for (let i = 0; i < 2; i++) {
+      const rec = list.at(i)!;
+      if (rec.status === 'error') throw new Error(rec.error);
+      expect(Array.from(list.energyOf(i))).toEqual(Array.from(rec.energy));
+    }
+    expect(list.energyOf(1).length).toBe(ne - 5);
   });
 
   it('rejects an onChunk that is not a function, naming it', async () => {

@@ -165,6 +165,8 @@ describe('readHdf5', () => {
     );
     await expect(readHdf5(bytes, { ...opts, mu: '' })).rejects.toThrow(/scan\.h5: mu must be a dataset path or an expression over signals \(μ is never guessed; datasets: \/entry\/energy/);
     await expect(readHdf5(bytes, { ...opts, mu: '/entry/short' })).rejects.toThrow(/mu has 10 points but energy has 408/);
+    // A signal that is not a path is named at once, not reported later as missing from the file.
+    await expect(readHdf5(bytes, { ...opts, mu: 'ln(i0)', signals: { i0: 5 as unknown as string } })).rejects.toThrow(/scan\.h5: signals\.i0 must be a dataset path, got 5/);
     await expect(readHdf5(bytes, { ...opts, mu: '/entry/grid2d' })).rejects.toThrow(/mu has shape \[4×5\], and neither its first nor its last axis has the energy grid's 408 points/);
     await expect(readHdf5(bytes, { fileName: 'scan.h5', energy: '/entry/grid2d', mu: '/entry/mu' })).rejects.toThrow(/energy = '\/entry\/grid2d' has shape \[4×5\]; it must be 1-D/);
     await expect(readHdf5(bytes, { ...opts, mu: 'ln(a/b)', signals: { a: '/entry/mu', b: '/entry/missing' } })).rejects.toThrow(/signals\.b = '\/entry\/missing' is not in the file/);
