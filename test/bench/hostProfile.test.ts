@@ -70,12 +70,16 @@ describe('profileHost', () => {
     // now and then (0.04 and 1.3 ms seen in CI runs of a ≥ 150 ms profile), never a real share.
     expect(profile.ms.webgpu).toBeLessThan(0.02 * profile.wallMs);
     // TypedArray#set is native: it shows as its own leaf (`copyBig > set`) or, where V8 does
-    // not give builtins frames, in copyBig's self time; either way it is copyBig's, and own.
-    const copy = profile.topOwn.filter((f) => f.name === 'copyBig' || f.name.startsWith('copyBig > '));
-    expect(copy.reduce((s, f) => s + f.ms, 0)).toBeGreaterThan(10);
-    expect(copy[0]!.where).toMatch(/^synthetic\.mjs:\d+$/);
-    // spin's samples land in spin itself or, as for copyBig, in the builtins it calls (Date.now, Math.sqrt).
-    expect(profile.topOwn.some((f) => f.name === 'spin' || f.name.startsWith('spin > '))).toBe(true);
+    // not give builtins frames, in copyBig's self time; either way it is copyBig's, and own. The
+    // same for spin and its builtins (Date.now, Math.sqrt). TurboFan may inline either into work
+    // (seen for spin in about one fresh process in five), and the profile then has no frame of
+    // that name: its time is work's. Every one of these frames is in synthetic.mjs.
+    const frames = (...names: string[]) => profile.topOwn.filter((f) => names.some((n) => f.name === n || f.name.startsWith(`${n} > `)));
+    const ms = (fs: { ms: number }[]) => fs.reduce((s, f) => s + f.ms, 0);
+    expect(ms(frames('copyBig', 'work'))).toBeGreaterThan(10);
+    expect(ms(frames('spin', 'work'))).toBeGreaterThan(10);
+    expect(ms(frames('spin', 'copyBig', 'work'))).toBeGreaterThan(30);
+    for (const f of frames('spin', 'copyBig', 'work')) expect(f.where).toMatch(/^synthetic\.mjs:\d+$/);
     expect(perItem(profile, 10).ownUs).toBeCloseTo((profile.ms.own * 1000) / 10);
   });
 
