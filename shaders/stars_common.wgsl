@@ -126,6 +126,17 @@ const LM_PIXELS = 76u;
 const LM_VARX = 77u;
 const LM_VARY = 78u;
 const LM_NOISE = 79u;
+// LM_STATUS: a finished fit's stop reason (the FIT_* codes of src/stars/psfModel.ts, written by
+// stars_fit), or one of the three after them: stars_extract sets a star PENDING (fit it from its
+// start) or SKIP (no fit), stars_fit keeps one it has not finished ACTIVE between dispatches.
+const FIT_CONVERGED = 0u;
+const FIT_MAX_ITERATIONS = 1u;
+const FIT_SINGULAR = 2u;
+const FIT_LAMBDA_OVERFLOW = 3u;
+const FIT_INVALID = 5u;
+const FIT_PENDING = 100u;
+const FIT_ACTIVE = 101u;
+const FIT_SKIP = 102u;
 
 const BETA_MIN = 1.5;
 const BETA_MAX = 20.0;

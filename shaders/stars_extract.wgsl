@@ -43,9 +43,6 @@ override WG: u32 = 64u;
 override SIDE: i32 = 2 * R + 1;
 override NPIX: u32 = u32(SIDE * SIDE);
 
-const FIT_PENDING = 100.0;
-const FIT_SKIP = 102.0;
-
 const CENTROID_OK = 0u;
 const CENTROID_NO_SIGNAL = 1u;
 const CENTROID_NOT_CONVERGED = 2u;
@@ -454,7 +451,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       info[ib + INFO_FLAGS] = sIn.y;
       info[ib + INFO_STAGE] = bitcast<f32>(STAGE_NO_POSITION);
       info[ib + INFO_DONE] = 0.0;
-      lm[lb + LM_STATUS] = FIT_SKIP;
+      lm[lb + LM_STATUS] = f32(FIT_SKIP);
     }
     return;
   }
@@ -513,7 +510,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         info[ib + INFO_IY] = bitcast<f32>(iy);
         info[ib + INFO_FLAGS] = bitcast<f32>(flags);
         info[ib + INFO_STAGE] = bitcast<f32>(STAGE_NO_BACKGROUND);
-        lm[lb + LM_STATUS] = FIT_SKIP;
+        lm[lb + LM_STATUS] = f32(FIT_SKIP);
       }
       return;
     }
@@ -584,7 +581,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       info[ib + INFO_SKYBY] = skyBy;
       info[ib + INFO_SKYIX] = bitcast<f32>(skyIx);
       info[ib + INFO_SKYIY] = bitcast<f32>(skyIy);
-      lm[lb + LM_STATUS] = FIT_SKIP;
+      lm[lb + LM_STATUS] = f32(FIT_SKIP);
     }
     return;
   }
@@ -668,7 +665,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   }
   if (params.fitting == 0u) {
     if (lid == 0u) {
-      lm[lb + LM_STATUS] = FIT_SKIP;
+      lm[lb + LM_STATUS] = f32(FIT_SKIP);
     }
     return;
   }
@@ -739,6 +736,6 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   } else if (!admissible(p, params.model)) {
     lm[lb + LM_STATUS] = 5.0;
   } else {
-    lm[lb + LM_STATUS] = FIT_PENDING;
+    lm[lb + LM_STATUS] = f32(FIT_PENDING);
   }
 }

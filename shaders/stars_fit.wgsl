@@ -76,13 +76,6 @@ override NRED: u32 = NSUM * WG;
 //! include "stars_common.wgsl"
 //! include variant default="stars_fit_workgroup.wgsl" subgroups="stars_fit_subgroups.wgsl"
 
-const FIT_CONVERGED = 0u;
-const FIT_MAX_ITERATIONS = 1u;
-const FIT_SINGULAR = 2u;
-const FIT_LAMBDA_OVERFLOW = 3u;
-const FIT_INVALID = 5u;
-const FIT_PENDING = 100u;
-const FIT_ACTIVE = 101u;
 const MAX_ITERATIONS = 100u;
 const SQRT1_2PI = 0.3989422804014327;
 const GL = 0.28867513459481287;

@@ -87,7 +87,6 @@ const STATUS_OK = 0u;
 const STATUS_FALLBACK = 1u;
 const STATUS_FAILED = 2u;
 const NO_FIT_REASON = 6u;
-const FIT_ACTIVE_MIN = 100.0;
 
 var<workgroup> cut: array<f32, CUTN>;
 var<workgroup> cutOk: array<u32, CUTN>;
@@ -180,7 +179,8 @@ fn writeRow(i: u32, ib: u32, lb: u32) {
   var fitted = false;
   if (params.fitting != 0u) {
     let code = lm[lb + LM_STATUS];
-    fitReason = select(u32(code), 1u, code >= FIT_ACTIVE_MIN);
+    // A fit still pending or active when the dispatch budget ran out stopped at its iteration limit.
+    fitReason = select(u32(code), FIT_MAX_ITERATIONS, code >= f32(FIT_PENDING));
     iterations = u32(lm[lb + LM_ITER]);
     let p0 = lm[lb];
     let p1 = lm[lb + 1u];
@@ -331,7 +331,7 @@ fn metrics(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let code = lm[lb + LM_STATUS];
     // 0: measure now; 1: already written, or its fit still runs; 2: written here, nothing to measure.
     var todo = 0;
-    if (info[ib + INFO_DONE] != 0.0 || (stage == STAGE_MEASURED && code >= FIT_ACTIVE_MIN && code < FIT_ACTIVE_MIN + 2.0)) {
+    if (info[ib + INFO_DONE] != 0.0 || (stage == STAGE_MEASURED && (code == f32(FIT_PENDING) || code == f32(FIT_ACTIVE)))) {
       todo = 1;
     } else if (stage != STAGE_MEASURED) {
       todo = 2;

@@ -8,9 +8,8 @@
  * flat Float64Array and row offsets, the layout Arrow itself uses. The Arrow encoding itself is
  * src/io/arrowBatch.ts (no Node built-ins), which the web app uses to build the same file in memory.
  */
-import { createWriteStream } from 'node:fs';
-import { finished } from 'node:stream/promises';
-import { RecordBatchFileWriter } from 'apache-arrow';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { AsyncByteQueue, RecordBatchFileWriter, type RecordBatch, type Schema } from 'apache-arrow';
 import { fileWriter, ParquetWriter } from 'hyparquet-writer';
 import { arrowRecordBatch, arrowSchema, tableMetadata, type ListValues, type TableChunk, type TableColumn } from './arrowBatch.js';
 
@@ -75,19 +74,83 @@ function parquetTable(path: string, columns: readonly TableColumn[], meta: Recor
 
 function arrowTable(path: string, columns: readonly TableColumn[], meta: Record<string, string>): TableWriter {
   const schema = arrowSchema(columns, meta);
-  const writer = new RecordBatchFileWriter();
-  const out = createWriteStream(path);
-  writer.toNodeStream().pipe(out);
+  const file = openArrowFile(path, schema);
   return {
     async write(chunk) {
-      if (chunk.count === 0) return;
-      writer.write(arrowRecordBatch(schema, columns, chunk));
-      // Let the file stream drain what this batch queued before the next chunk arrives.
-      await new Promise((resolve) => setImmediate(resolve));
+      if (chunk.count > 0) file.write(arrowRecordBatch(schema, columns, chunk));
     },
     async close() {
+      file.close();
+    },
+  };
+}
+
+/**
+ * Arrow's byte queue turned into a file: what the IPC writer emits for a record batch (prefixes,
+ * metadata, buffers, padding) is gathered and written to the file in one synchronous write when
+ * the batch is done. A piped stream would let the writer queue batches in memory while the disk
+ * lags; here memory holds one batch, whatever the disk's speed.
+ */
+class FileSink extends AsyncByteQueue {
+  private pending: Uint8Array[] = [];
+  private bytes = 0;
+
+  constructor(private readonly fd: number) {
+    super();
+  }
+
+  override write(value: Uint8Array): void {
+    // The IPC writer hands over Uint8Arrays only (after its own toUint8Array).
+    this.pending.push(value);
+    this.bytes += value.byteLength;
+  }
+
+  flush(): void {
+    if (this.bytes === 0) return;
+    const all = this.pending.length === 1 ? this.pending[0]! : new Uint8Array(this.bytes);
+    if (all !== this.pending[0]) {
+      let o = 0;
+      for (const b of this.pending) {
+        all.set(b, o);
+        o += b.byteLength;
+      }
+    }
+    this.pending = [];
+    this.bytes = 0;
+    for (let o = 0; o < all.byteLength; ) o += writeSync(this.fd, all, o);
+  }
+
+  override close(): void {
+    this.flush();
+    closeSync(this.fd);
+    super.close();
+  }
+}
+
+/** An Arrow IPC file being written: record batches in order, then close (footer, file closed). */
+export interface ArrowFile {
+  /** Appends a batch; all batches share the first one's schema. The bytes are in the file on return. */
+  write(batch: RecordBatch): void;
+  close(): void;
+}
+
+/**
+ * Creates (or truncates) `path` as an Arrow IPC file written batch by batch (FileSink). With
+ * `schema` the file is valid (no rows) even if no batch is written; without, the first batch's
+ * schema is the file's.
+ */
+export function openArrowFile(path: string, schema?: Schema): ArrowFile {
+  const sink = new FileSink(openSync(path, 'w'));
+  const writer = new RecordBatchFileWriter();
+  writer.reset(sink, schema ?? null);
+  return {
+    write(batch) {
+      writer.write(batch);
+      sink.flush();
+    },
+    close() {
+      // finish() writes the footer into the sink and closes it (which flushes and closes the file).
       writer.finish();
-      await finished(out);
     },
   };
 }

@@ -14,11 +14,10 @@
  * merged file as they are, with no re-encoding; hyparquet, the Parquet reader, is only a
  * development dependency. pyarrow reads the result with `pyarrow.ipc.open_file`.
  */
-import { createWriteStream, readFileSync } from 'node:fs';
-import { finished } from 'node:stream/promises';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { RecordBatchFileWriter, RecordBatchReader } from 'apache-arrow';
-import { openTable, type TableChunk, type TableColumn, type TableWriter } from '../io/batchTable.js';
+import { RecordBatchReader } from 'apache-arrow';
+import { openArrowFile, openTable, type TableChunk, type TableColumn, type TableWriter } from '../io/batchTable.js';
 import { autobkBatch, readSpectrum, AUTOBK_STATUS, type AutobkBatchResults, type AutobkOptions } from '../xafs/index.js';
 import { autobkSettings } from '../xafs/autobk.js';
 import { readHdf5, type ReadHdf5Options } from '../xafs/readHdf5.js';
@@ -186,7 +185,7 @@ async function fitPacked(job: ShardJob, o: AutobkShardOptions, writer: TableWrit
     ...(job.workers === undefined ? {} : { workers: job.workers }),
     notice: job.log,
     onChunk: async (chunk) => {
-      // A block per chunk: the Arrow writer keeps views of the arrays until its stream drains.
+      // A block sized by the chunk (one per chunk, not per spectrum); its rows are in the file when flush returns.
       const block = new RowBlock(chunk.count, chunk.count * chunk.kWidth);
       for (let i = 0; i < chunk.count; i++) block.addResult(series.item + chunk.start + i, series.input, series.name(chunk.start + i), chunk, i);
       await block.flush(writer, counts);
@@ -327,21 +326,20 @@ export const autobkShardProcessor: ShardProcessor = {
   },
 
   async merge(parts, outPath, manifest) {
-    // Record batches are appended as they are; each part is read whole (one shard's output).
-    const writer = new RecordBatchFileWriter();
-    const out = createWriteStream(outPath);
-    writer.toNodeStream().pipe(out);
+    // Record batches are appended as they are; each part is read whole (one shard's output) and
+    // is in the merged file before the next is read.
+    const file = openArrowFile(outPath);
     let rows = 0;
-    for (const part of parts) {
-      for (const batch of RecordBatchReader.from(readFileSync(part))) {
-        writer.write(batch);
-        rows += batch.numRows;
+    try {
+      for (const part of parts) {
+        for (const batch of RecordBatchReader.from(readFileSync(part))) {
+          file.write(batch);
+          rows += batch.numRows;
+        }
       }
-      // Let the stream take this part's batches before the next part is read.
-      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      file.close();
     }
-    writer.finish();
-    await finished(out);
     if (rows !== manifest.items) throw new Error(`merge: the shards hold ${rows} rows, the manifest ${manifest.items} items`);
     return rows;
   },
