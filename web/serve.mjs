@@ -1,28 +1,18 @@
 #!/usr/bin/env node
 // `npm run app`: builds the web app into web/dist when it is missing or older than its sources
 // (web/, src/, shaders/), then serves it on 127.0.0.1 and prints the address.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, preview } from 'vite';
+import { newest } from '../scripts/newest.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const config = join(root, 'web', 'vite.config.ts');
 const dist = join(root, 'web', 'dist', 'index.html');
 
-/** Newest modification time under dir (skipping dist and node_modules). */
-function newest(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name === 'dist' || e.name === 'node_modules') continue;
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 const port = Number(process.env.PORT ?? 5173);
-const stale = !existsSync(dist) || ['web', 'src', 'shaders'].some((d) => newest(join(root, d)) > statSync(dist).mtimeMs);
+const stale = !existsSync(dist) || ['web', 'src', 'shaders'].some((d) => newest(join(root, d), ['dist', 'node_modules']) > statSync(dist).mtimeMs);
 if (stale) {
   console.log('building the app into web/dist …');
   await build({ configFile: config });
