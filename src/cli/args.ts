@@ -189,7 +189,7 @@ export interface MuChoice {
  * such) and suggesting transmission and fluorescence expressions from the labels.
  */
 export function chooseMu(file: string, labels: readonly string[], columns: readonly Float64Array[], energyCol: number, mu: string | undefined): MuChoice {
-  if (mu !== undefined) return { mu: /^\d+$/.test(mu.trim()) ? Number(mu) : mu, note: null };
+  if (mu !== undefined) return { mu: columnArg(mu), note: null };
   const others = labels.map((_, i) => i + 1).filter((c) => c !== energyCol);
   if (others.length === 1) return { mu: others[0]!, note: null };
   const named = others.filter((c) => MU_LABEL.test(labels[c - 1]!));
@@ -234,6 +234,14 @@ export function readSpectrumChoosingMu(text: string, name: string, energy: numbe
   const column = typeof choice.mu === 'number' ? table.columns[choice.mu - 1] : undefined;
   const spectrum = column !== undefined ? { ...table, mu: column } : readSpectrum(text, { fileName: name, energy, mu: choice.mu });
   return { ...choice, spectrum };
+}
+
+/**
+ * A column option (--energy, --mu) as readSpectrum takes it: a bare number is the 1-based column,
+ * anything else a label, cN or an expression of them.
+ */
+export function columnArg(value: string): number | string {
+  return /^\d+$/.test(value.trim()) ? Number(value) : value;
 }
 
 /** The 1-based column the energy comes from (by number, cN or label), or 0 for an expression. */

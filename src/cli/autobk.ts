@@ -18,7 +18,7 @@ import { xftf, type XftfOptions } from '../xafs/xft.js';
 import { columnsCsv } from '../io/csv.js';
 import { renderSvg } from '../plot/render.js';
 import { chikPlot, chirPlot, muPlot } from '../plot/xafs.js';
-import { checkInputFile, checkOutputs, EXIT_CODES, type NumberRange, numberArg, parseCommand, parseNumberOption, readSpectrumChoosingMu, readTextFile, reportError, UsageError } from './args.js';
+import { checkInputFile, checkOutputs, columnArg, EXIT_CODES, type NumberRange, numberArg, parseCommand, parseNumberOption, readSpectrumChoosingMu, readTextFile, reportError, UsageError } from './args.js';
 
 /**
  * The numeric AUTOBK options of the command line and their ranges, the library's own
@@ -141,7 +141,7 @@ export async function autobkCommand(argv: string[]): Promise<number> {
     checkOutputs(outputs, o.force === true);
     const text = readTextFile(path);
     const name = basename(path);
-    const energyCol = o.energy === undefined ? 1 : /^\d+$/.test(o.energy) ? Number(o.energy) : o.energy;
+    const energyCol = o.energy === undefined ? 1 : columnArg(o.energy);
     const { spectrum: spec, ...choice } = readSpectrumChoosingMu(text, name, energyCol, o.mu);
     if (choice.note !== null) console.log(`note: ${choice.note}`);
     if (options.edgeStep !== undefined) {

@@ -12,7 +12,7 @@ import type { ChirSettings } from '../xafs/autobkBatchTypes.js';
 import { openTable, type TableWriter } from '../io/batchTable.js';
 import { AUTOBK_BATCH_COLUMNS, autobkRows, autobkTableMetadata, unreadRows, fitError } from '../io/autobkTable.js';
 import { csvNumber, csvText } from '../io/csv.js';
-import { checkOutputs, energyIndex, errorLine, readSpectrumChoosingMu, readTextFile, reportError } from './args.js';
+import { checkOutputs, columnArg, energyIndex, errorLine, readSpectrumChoosingMu, readTextFile, reportError } from './args.js';
 import { edgeStepProblem, fallingMuProblem } from '../xafs/edgeChecks.js';
 import { xftfSettings } from './autobk.js';
 import { columnRange, parseAutobkBatchArgs } from './autobkBatchArgs.js';
@@ -45,7 +45,7 @@ async function run(argv: string[]): Promise<number> {
   const { files, series, columns, mu, energy, out, device, workers, format } = args;
   const tablePath = out === undefined ? undefined : `${out}.${format}`;
   if (out !== undefined) checkOutputs([`${out}.summary.csv`, tablePath!], args.force);
-  const colOf = (s: string | undefined): number | string | undefined => (s === undefined ? undefined : /^\d+$/.test(s) ? Number(s) : s);
+  const colOf = (s: string | undefined): number | string | undefined => (s === undefined ? undefined : columnArg(s));
   const { e0, edgeStep, ...fitOptions } = args.options;
   let input: AutobkBatchInput;
   let names: string[];

@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import type { AutobkOptions } from '../xafs/autobk.js';
 import { readManifest, ShardInputError, type JsonValue } from '../shard/manifest.js';
 import { mergeShards, planJob, runShard, shardIndexFrom, shardStatus, statusLines } from '../shard/run.js';
-import { choiceArg, numberArg, parseCommand, reportError, UsageError } from './args.js';
+import { choiceArg, columnArg, numberArg, parseCommand, reportError, UsageError } from './args.js';
 
 const SHARD_EXIT = `
 Exit status:
@@ -59,7 +59,8 @@ export function planCommand(argv: string[]): Promise<number> {
     cmd.addHelpText('after', SHARD_EXIT);
     if (!parseCommand(cmd, argv)) return 0;
     const o = cmd.opts<{ manifest: string; shards?: number; layout: 'series' | 'spectra' | 'hdf5'; energy?: string; mu?: string; signal?: Record<string, string>; energyAxis?: 'first' | 'last'; output?: string; force?: boolean }>();
-    const energy = o.energy === undefined ? 1 : /^\d+$/.test(o.energy) && o.layout !== 'hdf5' ? Number(o.energy) : o.energy;
+    // In an HDF5 file the energy is a dataset's path, even one named by digits.
+    const energy = o.energy === undefined ? 1 : o.layout === 'hdf5' ? o.energy : columnArg(o.energy);
     try {
       const m = await planJob({
         inputs: cmd.args,
