@@ -161,7 +161,6 @@ const EXTRACT_PARAM_BYTES = 144;
 const FIT_PARAM_OFFSET = 256;
 const FIT_PARAM_BYTES = 32;
 const PARAM_STRIDE = 512;
-const MODEL_PARAMS = [6, 7, 5, 6];
 const NAN_BITS = 0x7fc00000;
 /** The loop counts of measure.ts (moment iterations, stamp re-centrings, shape passes), passed as uniforms. */
 const CENTROID_ITERATIONS = 40;
@@ -325,7 +324,7 @@ export class StarsGpuBatch implements FrameAttachment {
     const model = Math.max(config.model, 0);
     const [extract, fit, metrics] = await Promise.all([
       computePipeline(ctx, 'stars_extract', 'extract', { R, RO, SORT_N: sortN, WG }),
-      config.model === -1 ? Promise.resolve(undefined) : starsFitPipeline(ctx, { model: config.model, np: (MODEL_PARAMS[config.model] as number) + (config.slope ? 2 : 0), slope: config.slope, R, wg: WG }),
+      config.model === -1 ? Promise.resolve(undefined) : starsFitPipeline(ctx, { model: config.model, slope: config.slope, R, wg: WG }),
       computePipeline(ctx, 'stars_metrics', 'metrics', { R, KR: config.dao.radius, TAPS: config.dao.tapOffset.length, WG }),
     ]);
     return new StarsGpuBatch(frame, config, { extract, fit, metrics }, sortN);

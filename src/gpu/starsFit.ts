@@ -8,14 +8,11 @@
  */
 import type { GpuContext } from './context.js';
 import { computePipeline } from './pipelines.js';
-
-/** Parameters of each fit model 0…3 (gaussian, gaussianRotated, moffat, moffatBeta). */
-const MODEL_PARAMS = [6, 7, 5, 6] as const;
+import { fitParams } from '../stars/psfModel.js';
 
 export interface StarsFitKernel {
+  /** PSF model (PSF_* of src/stars/psfModel.ts); its parameter count comes with it (fitParams). */
   model: 0 | 1 | 2 | 3;
-  /** Its parameter count (6, 7, 5, 6), two more with the sky slope. */
-  np: number;
   /** Fit the sky slope Bx, By after B (MeasureOptions.skySlope 'fit'). */
   slope?: boolean;
   /** Stamp radius: side 2R + 1. */
@@ -53,8 +50,7 @@ export function starsFitWorkgroupBytes(np: number, R: number, wg: number): numbe
 
 /** The compiled fit kernel for `o` (cached per device like every pipeline). */
 export function starsFitPipeline(ctx: GpuContext, o: StarsFitKernel): Promise<GPUComputePipeline> {
-  const np = MODEL_PARAMS[o.model] + (o.slope === true ? 2 : 0);
-  if (o.np !== np) throw new RangeError(`PSF model ${o.model}${o.slope === true ? ' with the sky slope' : ''} has ${np} parameters, not ${o.np}`);
+  const np = fitParams(o.model, o.slope === true);
   if (!(o.wg >= 64 && (o.wg & (o.wg - 1)) === 0)) throw new RangeError(`workgroup size must be a power of two ≥ 64, got ${o.wg}`);
   // The rotated Gaussian with the sky slope on 31×31 stamps needs 22.8 KB, above WebGPU's default
   // 16 KB: say so by name rather than fail in pipeline validation.
@@ -66,5 +62,5 @@ export function starsFitPipeline(ctx: GpuContext, o: StarsFitKernel): Promise<GP
     );
   }
   const shader = starsFitUsesSubgroups(ctx) ? 'stars_fit/subgroups' : 'stars_fit';
-  return computePipeline(ctx, shader, 'iterate', { MODEL: o.model, NP: o.np, SLOPE: o.slope === true ? 1 : 0, R: o.R, WG: o.wg });
+  return computePipeline(ctx, shader, 'iterate', { MODEL: o.model, NP: np, SLOPE: o.slope === true ? 1 : 0, R: o.R, WG: o.wg });
 }

@@ -28,6 +28,7 @@ import { starsFitPipeline, starsFitUsesSubgroups, starsFitWorkgroupBytes } from 
 import { wgslSources } from '../../src/gpu/wgsl.generated.js';
 import { mulberry32 } from '../../src/math/random.js';
 import { createPsfFitter, newFitOutcome, type PsfModel } from '../../src/stars/psfFit.js';
+import { fitParams } from '../../src/stars/psfModel.js';
 import { gpuLabel, testGpu } from '../util/gpu.js';
 
 const ctx = await testGpu();
@@ -47,7 +48,6 @@ const FIT_CONVERGED = 0;
 const NAN_BITS = 0x7fc00000;
 const WG = 64;
 const BETA = 2.5;
-const MODEL_PARAMS = [6, 7, 5, 6] as const;
 const ITERATIONS_PER_SUBMISSION = 8;
 const STARS = 40;
 
@@ -78,7 +78,7 @@ function synthesize(model: PsfModel, R: number, count: number, seed: number, slo
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const side = 2 * R + 1;
   const npix = side * side;
-  const np = MODEL_PARAMS[model] + (slope ? 2 : 0);
+  const np = fitParams(model, slope);
   const stamps = new Float32Array(2 * npix * count);
   const lm = new Float32Array(LM_WORDS * count);
   const SUB = 8;
@@ -140,7 +140,7 @@ function synthesize(model: PsfModel, R: number, count: number, seed: number, slo
 /** Runs the fit loop of starsBatch.ts (8 iterations per submission until no star is active); the final LM words. */
 async function runFit(c: GpuContext, data: Synthetic): Promise<{ lm: Float32Array; submissions: number }> {
   const { model, R, count, slope } = data;
-  const pipeline = await starsFitPipeline(c, { model, np: MODEL_PARAMS[model] + (slope ? 2 : 0), slope, R, wg: WG });
+  const pipeline = await starsFitPipeline(c, { model, slope, R, wg: WG });
   const grid = dispatchGrid(count, c.limits.maxComputeWorkgroupsPerDimension);
   const params = createUniformBuffer(c, 'fit params', 32);
   const words = new Uint32Array(8);
@@ -249,7 +249,7 @@ describe.skipIf(!ctx)(`stars_fit kernel builds ${gpuLabel(ctx)}`, () => {
         const data = synthesize(model, R, STARS, 1000 * model + R);
         const sub = await runFit(ctx!, data);
         const plain = await runFit(plainCtx!, data);
-        const np = MODEL_PARAMS[model];
+        const np = fitParams(model, false);
         let worst = 0;
         let worstChi = 0;
         let worstIt = 0;
@@ -292,7 +292,7 @@ describe.skipIf(!ctx)(`stars_fit kernel builds ${gpuLabel(ctx)}`, () => {
     const fitter = createPsfFitter('f32');
     const side = 2 * R + 1;
     const npix = side * side;
-    const np = MODEL_PARAMS[model] + (slope ? 2 : 0);
+    const np = fitParams(model, slope);
     let worst = 0;
     let worstChi = 0;
     for (let s = 0; s < data.count; s++) {
@@ -326,7 +326,7 @@ describe('workgroup memory of the fit kernel', () => {
     // variable rounded up to 16 bytes: zs, wz 3 856 each, red 14 080, gx, gy 496 each, trial 48, ctl 16.
     expect(starsFitWorkgroupBytes(9, 15, 64)).toBe(2 * 3856 + 14080 + 2 * 496 + 48 + 16);
     const small = { limits: { maxComputeWorkgroupStorageSize: 16384 } } as unknown as GpuContext;
-    expect(() => starsFitPipeline(small, { model: 1, np: 9, slope: true, R: 15, wg: 64 })).toThrow(
+    expect(() => starsFitPipeline(small, { model: 1, slope: true, R: 15, wg: 64 })).toThrow(
       /needs 22848 bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize = 16384/,
     );
   });
