@@ -1087,7 +1087,8 @@ function fillCut(ws: StarWorkspace, image: Image, px: number, py: number): void 
       const x = px - cr + i;
       const v = rowOk && x >= 0 && x < W ? (data[start + i] as number) - (rowSky + bx * (u0 + i)) : NAN;
       cut[j * cs + i] = v;
-      cutZ[j * cs + i] = v === v ? v : 0;
+      // Off the image, NaN and ±∞ pixels add nothing to the convolution (as in stars_metrics.wgsl).
+      cutZ[j * cs + i] = v - v === 0 ? v : 0;
     }
   }
 }

@@ -144,6 +144,33 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
     expect(gpu[5]!.flags & 64).toBe(64);
   });
 
+  test('pixel metrics (peak, Laplacian, DAOFIND sharpness and roundness) agree with the CPU, with NaN and ±∞ pixels beside stars', async () => {
+    const data = f.image.data.slice();
+    // Two pixels from stars 0-2's centre pixels: inside the DAOFIND window, outside the 3×3 core.
+    for (const [k, v] of [[0, Infinity], [1, -Infinity], [2, NaN]] as const) {
+      const s = f.stars[k]!;
+      data[(Math.round(s.y) - 2) * 256 + Math.round(s.x) + 1] = v;
+    }
+    const image = { data, width: 256, height: 256 };
+    const cpu = measureStars(image, pos, o).toRecords();
+    const gpu = (await measureStarsBatch(image, pos, o, { device: 'gpu', gpu: ctx! })).toRecords();
+    let compared = 0;
+    for (let i = 0; i < pos.length; i++) {
+      const a = cpu[i]!;
+      const b = gpu[i]!;
+      // Metrics are taken at the final centre pixel: compare where both paths chose the same one.
+      if (!(converged(a) && converged(b)) || Math.round(a.x) !== Math.round(b.x) || Math.round(a.y) !== Math.round(b.y)) continue;
+      compared++;
+      // float32 against float64, on sums of a few dozen sky-subtracted pixels.
+      for (const k of ['peak', 'laplacianSnr', 'sharpness', 'roundness1', 'roundness2'] as const) {
+        expect(Number.isFinite(b[k]), `star ${i} ${k}`).toBe(Number.isFinite(a[k]));
+        if (Number.isFinite(a[k])) expect(Math.abs(b[k] - a[k]), `star ${i} ${k}: CPU ${a[k]}, GPU ${b[k]}`).toBeLessThanOrEqual(2e-3 * Math.max(1, Math.abs(a[k])));
+      }
+    }
+    expect(compared).toBeGreaterThanOrEqual(0.8 * pos.length);
+    for (const k of [0, 1, 2]) expect(Number.isFinite(gpu[k]!.roundness1), `star ${k}`).toBe(true);
+  });
+
   test('an aborted signal rejects with its reason, before and during the run; the device stays usable', async () => {
     const before = new AbortController();
     before.abort(new Error('stopped before'));

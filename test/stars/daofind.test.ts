@@ -87,6 +87,25 @@ describe('DAOFIND sharpness and roundness1', () => {
     });
   }
 
+  test('a ±∞ pixel in the cut-out is missing, as a NaN one is: the same metrics, all finite', () => {
+    const at = (v: number) => {
+      const data = frame(1);
+      // Two pixels from the centre pixel (50, 41): inside the kernel's window, outside the 3×3 core.
+      data[39 * W + 51] = v;
+      data[43 * W + 49] = -v;
+      const [m] = measureStars({ data, width: W, height: H }, [{ x: 50, y: 41 }], { method: 'moments', fwhm: 3 }).toRecords();
+      if (!m) throw new Error('no result');
+      return m;
+    };
+    const nan = at(NaN);
+    const inf = at(Infinity);
+    for (const k of ['sharpness', 'roundness1', 'roundness2', 'peak', 'laplacianSnr', 'x', 'y', 'fwhm'] as const) {
+      expect(Number.isFinite(nan[k]), k).toBe(true);
+      expect(inf[k], k).toBe(nan[k]);
+    }
+    expect(inf.flags).toBe(nan.flags);
+  });
+
   for (const [fwhm, k] of [
     [3, 1],
     [6, 2],
