@@ -98,15 +98,17 @@ var<workgroup> wAccept: u32;
 // One trial's scratch: JᵀJ and its Cholesky factor, the FFT residual rows, gradient, step,
 // δ, trial δ, Aᵀr, the clamp rows of J and χ at the clamp points.
 var<workgroup> wM: array<f32, MAXCOEF * MAXCOEF>;
-var<workgroup> wL: array<f32, MAXCOEF * MAXCOEF>;
+var<workgroup> cholL: array<f32, MAXCOEF * MAXCOEF>;
 var<workgroup> wR: array<f32, MAXROWS>;
-var<workgroup> wG: array<f32, MAXCOEF>;
-var<workgroup> wH: array<f32, MAXCOEF>;
+var<workgroup> cholG: array<f32, MAXCOEF>;
+var<workgroup> cholH: array<f32, MAXCOEF>;
 var<workgroup> wX: array<f32, MAXCOEF>;
 var<workgroup> wT: array<f32, MAXCOEF>;
 var<workgroup> wGA: array<f32, MAXCOEF>;
 var<workgroup> wJC: array<f32, MAXNC * MAXCOEF>;
 var<workgroup> wCE: array<f32, MAXNC>;
+
+//! include "cholesky.wgsl"
 
 @compute @workgroup_size(WG)
 fn gram_matrix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -242,7 +244,7 @@ fn lm_iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     for (var q = 0u; q < nc; q++) {
       acc += wJC[q * n + j] * consts[clampW0 + q] * sc * wCE[q];
     }
-    wG[j] = acc;
+    cholG[j] = acc;
   }
   for (var e = lid; e < n * n; e += WG) {
     let j = e / n;
@@ -263,50 +265,21 @@ fn lm_iterate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   if (lid == 0u) {
     chisq = ss + clampSsq(clampW0, sc);
     let lambda = state[s].lambda;
-    var ok = 1u;
-    for (var j = 0u; j < n && ok == 1u; j++) {
+    // M + λ·diag(M) into the factor's place (its lower triangle is all choleskyStep reads).
+    for (var j = 0u; j < n; j++) {
       for (var k = 0u; k <= j; k++) {
-        var sum = wM[j * n + k];
-        if (k == j) {
-          sum += lambda * wM[j * n + j];
-        }
-        for (var p = 0u; p < k; p++) {
-          sum -= wL[j * n + p] * wL[k * n + p];
-        }
-        if (k == j) {
-          if (!(sum > 0.0) || !finiteF32(sum)) {
-            ok = 0u;
-            break;
-          }
-          wL[j * n + j] = sqrt(sum);
-        } else {
-          wL[j * n + k] = sum / wL[k * n + k];
-        }
+        cholL[j * n + k] = wM[j * n + k];
       }
+      cholL[j * n + j] += lambda * wM[j * n + j];
     }
+    var ok = select(0u, 1u, choleskyStep(n));
     if (ok == 1u) {
-      // L·y = −g (y into h), then Lᵀ·h = y.
-      for (var j = 0u; j < n; j++) {
-        var sum = -wG[j];
-        for (var p = 0u; p < j; p++) {
-          sum -= wL[j * n + p] * wH[p];
-        }
-        wH[j] = sum / wL[j * n + j];
-      }
-      for (var jj = 0u; jj < n; jj++) {
-        let j = n - 1u - jj;
-        var sum = wH[j];
-        for (var p = j + 1u; p < n; p++) {
-          sum -= wL[p * n + j] * wH[p];
-        }
-        wH[j] = sum / wL[j * n + j];
-      }
       for (var j = 0u; j < n; j++) {
         var mh = 0.0;
         for (var k = 0u; k < n; k++) {
-          mh += wM[j * n + k] * wH[k];
+          mh += wM[j * n + k] * cholH[k];
         }
-        let hj = wH[j];
+        let hj = cholH[j];
         pred += hj * mh + 2.0 * lambda * wM[j * n + j] * hj * hj;
         wT[j] = wX[j] + hj;
       }

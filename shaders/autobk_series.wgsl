@@ -161,17 +161,18 @@ const MU_EXPONENT_LIMIT: u32 = 1123u;
 var<workgroup> x1: array<f32, MAXIN>;
 var<workgroup> x2: array<f32, MAXIN>;
 var<workgroup> xlo: array<f32, MAXIN>;
-// Residual rows r (halves of hi, lo), δ and its halves, trial step, coefficients, clamp χ.
+// Residual rows r (halves of hi, lo), δ and its halves, the gradient and step of choleskyStep
+// (cholG, cholH), coefficients, the Cholesky factor (cholL), clamp χ.
 var<workgroup> r1: array<f32, MAXROWS>;
 var<workgroup> r2: array<f32, MAXROWS>;
 var<workgroup> rlo: array<f32, MAXROWS>;
 var<workgroup> dv: array<f32, MAXCOEF>;
 var<workgroup> d1: array<f32, MAXCOEF>;
 var<workgroup> d2: array<f32, MAXCOEF>;
-var<workgroup> gv: array<f32, MAXCOEF>;
-var<workgroup> hv: array<f32, MAXCOEF>;
+var<workgroup> cholG: array<f32, MAXCOEF>;
+var<workgroup> cholH: array<f32, MAXCOEF>;
 var<workgroup> cv: array<f32, MAXCOEF>;
-var<workgroup> chol: array<f32, MAXCOEF * MAXCOEF>;
+var<workgroup> cholL: array<f32, MAXCOEF * MAXCOEF>;
 var<workgroup> cq: array<f32, MAXNC>;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> redLo: array<f32, WG>;
@@ -181,6 +182,7 @@ var<workgroup> wBad: atomic<u32>;
 var<workgroup> wMaxExp: atomic<u32>;
 
 //! include "df64.wgsl"
+//! include "cholesky.wgsl"
 
 // μ[j] − μ[iek0] of spectrum s in df64 (j on the energy grid): the constant μ[iek0] lies in
 // the spline space and in the kernel of the edge-step functional, so nothing large cancels.
@@ -449,7 +451,7 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
       let e = params.aOff + j * rows + i;
       acc = mac(acc, mats[e], mats[e + aPlane], mats[e + 2u * aPlane], r1[i], r2[i], rlo[i]);
     }
-    gv[j] = acc.x + acc.y;
+    cholG[j] = acc.x + acc.y;
   }
   let sc = 0.1 + 10.0 * at.y / f32(rows);
   let ds = (20.0 / f32(rows)) * sc * clampDot;
@@ -460,7 +462,7 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
       let e = params.gOff + q * n + j;
       cl += w * w * cq[q] * (mats[e] + mats[e + gPlane]);
     }
-    gv[j] = (1.0 + ds) * gv[j] - sc * sc * cl;
+    cholG[j] = (1.0 + ds) * cholG[j] - sc * sc * cl;
   }
   workgroupBarrier();
 
@@ -468,48 +470,19 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   // and h = −(JᵀJ)⁻¹·g.
   if (lid == 0u) {
     let m0 = s * params.matStride;
-    var ok = 1u;
-    for (var j = 0u; j < n && ok == 1u; j++) {
+    for (var j = 0u; j < n; j++) {
       for (var k = 0u; k <= j; k++) {
-        var sum = normal[m0 + j * n + k];
-        for (var p = 0u; p < k; p++) {
-          sum -= chol[j * n + p] * chol[k * n + p];
-        }
-        if (k == j) {
-          if (!(sum > 0.0)) {
-            ok = 0u;
-            break;
-          }
-          chol[j * n + j] = sqrt(sum);
-        } else {
-          chol[j * n + k] = sum / chol[k * n + k];
-        }
+        cholL[j * n + k] = normal[m0 + j * n + k];
       }
     }
-    if (ok == 1u) {
-      for (var j = 0u; j < n; j++) {
-        var sum = -gv[j];
-        for (var p = 0u; p < j; p++) {
-          sum -= chol[j * n + p] * hv[p];
-        }
-        hv[j] = sum / chol[j * n + j];
-      }
-      for (var jj = 0u; jj < n; jj++) {
-        let j = n - 1u - jj;
-        var sum = hv[j];
-        for (var p = j + 1u; p < n; p++) {
-          sum -= chol[p * n + j] * hv[p];
-        }
-        hv[j] = sum / chol[j * n + j];
-      }
-    }
-    wFlag = ok;
+    wFlag = select(0u, 1u, choleskyStep(n));
   }
   var chisqFinal = chisq;
   if (workgroupUniformLoad(&wFlag) == 1u) {
+    // cholG is free again: it keeps δ, to go back to if the trial is rejected.
     for (var j = lid; j < n; j += WG) {
-      gv[j] = dv[j];
-      setDelta(dv[j] + hv[j], j);
+      cholG[j] = dv[j];
+      setDelta(dv[j] + cholH[j], j);
     }
     workgroupBarrier();
     let chisqTrial = evaluate(s, lid).x;
@@ -519,7 +492,7 @@ fn series_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
       chisqFinal = chisqTrial;
     } else {
       for (var j = lid; j < n; j += WG) {
-        setDelta(gv[j], j);
+        setDelta(cholG[j], j);
       }
     }
   }
