@@ -8,7 +8,7 @@
  */
 export { readSpectrum, MuExpressionError, MU_EXPRESSION_MAX_DEPTH, MU_EXPRESSION_MAX_LENGTH, parseDecimal, type ReadSpectrumOptions, type Spectrum } from './readSpectrum.js';
 export { findE0, findE0Clean, findEnergyStep, lorentzianSmooth } from './findE0.js';
-export { preEdge, type PreEdgeOptions, type PreEdgeResult } from './preEdge.js';
+export { preEdge, type EdgeFit, type PreEdgeOptions, type PreEdgeResult } from './preEdge.js';
 export {
   autobk,
   autobkSetup,

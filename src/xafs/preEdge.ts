@@ -55,15 +55,8 @@ export interface PreEdgeOptions {
   makeFlat?: boolean;
 }
 
-/**
- * What preEdge returns: the arrays on the cleaned energy grid (Larch's group fields pre_edge,
- * post_edge, norm, flat) and the parameters as resolved from the options and defaults.
- */
-export interface PreEdgeResult {
-  /** Cleaned energies the arrays below refer to, eV (sorted, duplicates separated, finite). */
-  energy: Float64Array;
-  /** μ(E) on `energy` (the rows kept by cleaning). */
-  mu: Float64Array;
+/** The fitted edge: e0, the pre-edge line, the post-edge polynomial and the step, with the ranges and degrees used. */
+export interface EdgeFit {
   /** Edge energy used, eV: the option as given, or findE0's. */
   e0: number;
   /** Index of the energy nearest e0. */
@@ -73,17 +66,6 @@ export interface PreEdgeResult {
    * minus pre-edge curve at the energy nearest e0.
    */
   edgeStep: number;
-  /** Pre-edge curve at every energy (Larch's pre_edge), in μ's units. */
-  preEdge: Float64Array;
-  /** Post-edge curve (Larch's post_edge): the pre-edge line plus the normalisation polynomial. */
-  postEdge: Float64Array;
-  /** Normalised μ: (μ − preEdge)/edgeStep, dimensionless. */
-  norm: Float64Array;
-  /**
-   * Flattened μ (Larch's flat): norm with the post-edge curvature removed above e0, equal to norm
-   * below e0; null when `makeFlat` is false.
-   */
-  flat: Float64Array | null;
   /** Pre-edge line: (preOffset + preSlope·E)·E^(−nvict). */
   preOffset: number;
   /** Slope of the pre-edge line, per eV (of μ·E^nvict); 0 when npre is 0. */
@@ -104,6 +86,28 @@ export interface PreEdgeResult {
   nvict: number;
   /** Pre-edge degree used (0 when the pre-edge range was too short). */
   npre: number;
+}
+
+/**
+ * What preEdge returns: the arrays on the cleaned energy grid (Larch's group fields pre_edge,
+ * post_edge, norm, flat) and the parameters as resolved from the options and defaults.
+ */
+export interface PreEdgeResult extends EdgeFit {
+  /** Cleaned energies the arrays below refer to, eV (sorted, duplicates separated, finite). */
+  energy: Float64Array;
+  /** μ(E) on `energy` (the rows kept by cleaning). */
+  mu: Float64Array;
+  /** Pre-edge curve at every energy (Larch's pre_edge), in μ's units. */
+  preEdge: Float64Array;
+  /** Post-edge curve (Larch's post_edge): the pre-edge line plus the normalisation polynomial. */
+  postEdge: Float64Array;
+  /** Normalised μ: (μ − preEdge)/edgeStep, dimensionless. */
+  norm: Float64Array;
+  /**
+   * Flattened μ (Larch's flat): norm with the post-edge curvature removed above e0, equal to norm
+   * below e0; null when `makeFlat` is false.
+   */
+  flat: Float64Array | null;
   /** Rows dropped for a non-finite energy or mu. */
   droppedNonFinite: number;
   /** Whether the input energies had to be sorted. */
@@ -115,23 +119,6 @@ export interface PreEdgeResult {
 const MAX_NNORM = 5;
 const MAX_NVICT = 5;
 const WHAT = 'preEdge';
-
-/** The fitted edge of a clean spectrum: e0, the pre-edge line, the post-edge polynomial and the step. */
-export interface EdgeFit {
-  e0: number;
-  ie0: number;
-  edgeStep: number;
-  preOffset: number;
-  preSlope: number;
-  normCoefs: Float64Array;
-  pre1: number;
-  pre2: number;
-  norm1: number;
-  norm2: number;
-  nnorm: number;
-  nvict: number;
-  npre: number;
-}
 
 function checkOptions(optionsIn: PreEdgeOptions | undefined): PreEdgeOptions {
   const options = optionsObject(WHAT, 'options', optionsIn) as PreEdgeOptions;
