@@ -90,6 +90,21 @@ fn mapSky(x: i32, y: i32) -> vec2<f32> {
   return gridSky(f32(x), f32(y), params.gridNx, params.gridNy, params.cellW, params.cellH);
 }
 
+// A star's stamp centre pixel, flags and stage, and its local sky: the plane sky.x + sky.y·u +
+// sky.z·v about the pixel skyAt, with σ sky.w (the INFO words stars_metrics reads).
+fn writePlace(ib: u32, ix: i32, iy: i32, flags: u32, stage: u32, sky: vec4<f32>, skyAt: vec2<i32>) {
+  info[ib + INFO_IX] = bitcast<f32>(ix);
+  info[ib + INFO_IY] = bitcast<f32>(iy);
+  info[ib + INFO_FLAGS] = bitcast<f32>(flags);
+  info[ib + INFO_STAGE] = bitcast<f32>(stage);
+  info[ib + INFO_SKY] = sky.x;
+  info[ib + INFO_SKYBX] = sky.y;
+  info[ib + INFO_SKYBY] = sky.z;
+  info[ib + INFO_SIGMA] = sky.w;
+  info[ib + INFO_SKYIX] = bitcast<f32>(skyAt.x);
+  info[ib + INFO_SKYIY] = bitcast<f32>(skyAt.y);
+}
+
 fn reduceSum(v: vec4<f32>, lid: u32) -> vec4<f32> {
   red[lid] = v;
   workgroupBarrier();
@@ -571,16 +586,7 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   }
   if (stage != STAGE_MEASURED) {
     if (lid == 0u) {
-      info[ib + INFO_IX] = bitcast<f32>(ix);
-      info[ib + INFO_IY] = bitcast<f32>(iy);
-      info[ib + INFO_FLAGS] = bitcast<f32>(flags);
-      info[ib + INFO_STAGE] = bitcast<f32>(stage);
-      info[ib + INFO_SKY] = sky;
-      info[ib + INFO_SIGMA] = skySigma;
-      info[ib + INFO_SKYBX] = skyBx;
-      info[ib + INFO_SKYBY] = skyBy;
-      info[ib + INFO_SKYIX] = bitcast<f32>(skyIx);
-      info[ib + INFO_SKYIY] = bitcast<f32>(skyIy);
+      writePlace(ib, ix, iy, flags, stage, vec4<f32>(sky, skyBx, skyBy, skySigma), vec2<i32>(skyIx, skyIy));
       lm[lb + LM_STATUS] = f32(FIT_SKIP);
     }
     return;
@@ -644,16 +650,8 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let ax = select(0.0, (right - left) / (left + right), left + right > 0.0);
     let ay = select(0.0, (bottom - top) / (top + bottom), top + bottom > 0.0);
     info[ib + INFO_MASYM] = min(sqrt(ax * ax + ay * ay), 1.0);
-    info[ib + INFO_IX] = bitcast<f32>(ix);
-    info[ib + INFO_IY] = bitcast<f32>(iy);
-    info[ib + INFO_FLAGS] = bitcast<f32>(flags);
+    writePlace(ib, ix, iy, flags, STAGE_MEASURED, vec4<f32>(sky, skyBx, skyBy, skySigma), vec2<i32>(skyIx, skyIy));
     info[ib + INFO_COUNT] = bitcast<f32>(count);
-    info[ib + INFO_SKY] = sky;
-    info[ib + INFO_SIGMA] = skySigma;
-    info[ib + INFO_SKYBX] = skyBx;
-    info[ib + INFO_SKYBY] = skyBy;
-    info[ib + INFO_SKYIX] = bitcast<f32>(skyIx);
-    info[ib + INFO_SKYIY] = bitcast<f32>(skyIy);
     info[ib + INFO_CX] = cx;
     info[ib + INFO_CY] = cy;
     let nan = nanValue();
@@ -661,7 +659,6 @@ fn extract(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     info[ib + INFO_CYY] = select(nan, shape.y, shape.w > 0.0);
     info[ib + INFO_CXY] = select(nan, shape.z, shape.w > 0.0);
     info[ib + INFO_SUMFLUX] = sumFlux;
-    info[ib + INFO_STAGE] = bitcast<f32>(STAGE_MEASURED);
   }
   if (params.fitting == 0u) {
     if (lid == 0u) {
