@@ -1,7 +1,8 @@
 /**
  * The library in a real browser: bundled with Vite (its worker modules as separate module
- * workers), served on 127.0.0.1, run in headless Debian Chromium (WebGPU on SwiftShader there)
- * through navigator.gpu.
+ * workers), and with esbuild as the README tells esbuild users to (the three worker modules as
+ * entry points beside the bundle), served on 127.0.0.1, run in headless Debian Chromium (WebGPU
+ * on SwiftShader there) through navigator.gpu.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -58,6 +59,23 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
         lib: { entry: join(import.meta.dirname, 'entry.ts'), formats: ['es'], fileName: () => 'bundle.js' },
       },
     });
+    // esbuild leaves `new Worker(new URL('./autobkWorker.js', import.meta.url))` as it is: the
+    // workers are entry points of their own, named as the library asks for them, next to the bundle.
+    const { build: esbuild } = await import('esbuild');
+    const src = join(import.meta.dirname, '..', '..', 'src');
+    await esbuild({
+      entryPoints: {
+        bundle: join(import.meta.dirname, 'entry.ts'),
+        autobkWorker: join(src, 'xafs', 'autobkWorker.ts'),
+        starsWorker: join(src, 'stars', 'starsWorker.ts'),
+        backgroundWorker: join(src, 'stars', 'backgroundWorker.ts'),
+      },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      outdir: join(dir, 'esbuild'),
+      logLevel: 'silent',
+    });
     const page = `<!doctype html><meta charset="utf-8"><script type="module">
       import { runFftCheck, runLibraryCheck } from './bundle.js';
       window.runFftCheck = runFftCheck;
@@ -69,7 +87,7 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     server = createServer((req, res) => {
       const isolated = req.url?.startsWith('/isolated/') === true;
       const headers: Record<string, string> = isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
-      // The bundle and the worker bundles Vite emitted beside it.
+      // The bundle and the worker bundles Vite emitted beside it (esbuild's under /esbuild/).
       const file = normalize((req.url ?? '/').replace(/^\/isolated\//, '/').split('?')[0]!).replace(/^(\.\.[/\\])+/, '');
       if (file.endsWith('.js') && existsSync(join(dir, file))) {
         res.writeHead(200, { 'content-type': 'text/javascript', ...headers });
@@ -115,6 +133,7 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
   it.each([
     ['an ordinary page (no SharedArrayBuffer, no setImmediate)', '', false],
     ['a cross-origin-isolated page (SharedArrayBuffer)', 'isolated/', true],
+    ['an ordinary page, the library bundled by esbuild', 'esbuild/', false],
   ] as const)('the batch APIs on %s give Node’s results', async (_kind, path, shared) => {
     const fx = join(import.meta.dirname, '..', 'fixtures');
     const names = ['cu_rt01', 'fe2o3_rt1', 'znse_zn_xafs'];
