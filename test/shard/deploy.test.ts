@@ -1,10 +1,12 @@
-// The engine recipes in deploy/: the Kubernetes Indexed Job checked field by field against the
-// batch/v1 Job rules it relies on (kubeconform is not installable here: it is neither a Debian
-// bookworm package nor an npm package, and no JSON-schema validator or Kubernetes schema is
-// installed), the Dockerfile's runtime pieces, and the Slurm array script's directives and syntax.
+// The engine recipes in deploy/: the Kubernetes Indexed Job validated against the batch/v1 Job
+// schema (kubernetes-models: validators generated from Kubernetes' OpenAPI schema, ≥ 1.30 —
+// kubeconform itself is neither a Debian bookworm nor an npm package), with unknown fields refused
+// as kubeconform's -strict does and the API server's own rules for the fields it relies on; the
+// Dockerfile's runtime pieces; the Slurm array script's directives and syntax.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Job } from 'kubernetes-models/batch/v1/Job';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 
@@ -23,7 +25,19 @@ describe('deploy/kubernetes', () => {
   const docs = read('deploy/kubernetes/batchfit-job.yaml');
   const job = parse(docs) as Record<string, any>;
 
-  it('is a batch/v1 Indexed Job with per-index retries and a failure policy Kubernetes accepts', () => {
+  it("is a valid batch/v1 Job by Kubernetes' schema; a wrong type or value is refused", () => {
+    expect(() => new Job(job).validate()).not.toThrow();
+    const broken = (edit: (j: Record<string, any>) => void): Record<string, any> => {
+      const j = structuredClone(job);
+      edit(j);
+      return j;
+    };
+    expect(() => new Job(broken((j) => (j.spec.completionMode = 'indexed'))).validate()).toThrow(/completionMode/);
+    expect(() => new Job(broken((j) => (j.spec.backoffLimitPerIndex = '3'))).validate()).toThrow(/backoffLimitPerIndex/);
+    expect(() => new Job(broken((j) => delete j.spec.template.spec.containers[0].name)).validate()).toThrow(/name/);
+  });
+
+  it('is an Indexed Job with per-index retries and a failure policy Kubernetes accepts (no unknown field)', () => {
     onlyKeys(job, ['apiVersion', 'kind', 'metadata', 'spec'], 'Job');
     expect(job.apiVersion).toBe('batch/v1');
     expect(job.kind).toBe('Job');
