@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { readParquet } from 'parquet-wasm';
 import { afterEach, beforeAll, expect, test, vi } from 'vitest';
 import { autobkBatchCommand } from '../../src/cli/autobkBatch.js';
 import { autobk } from '../../src/xafs/autobk.js';
@@ -76,6 +77,17 @@ test('a 2 000-spectrum series streams to Parquet: 2 000 rows, list lengths = nk,
   }
   expect(rows[1999]!.name).toBe('series.dat:s1999');
   expect(rows[0]!.e0).toBeCloseTo(8980.5, 1);
+  // A second, independent reader: arrow-rs's (Rust) Parquet reader through parquet-wasm, handing
+  // the table over as Arrow IPC: the same rows, types, values and key-value metadata.
+  const rs = tableFromIPC(readParquet(new Uint8Array(readFileSync(`${out}.parquet`))).intoIPCStream());
+  expect(rs.numRows).toBe(N);
+  expect(String(rs.schema.fields.find((f) => f.name === 'chi')!.type)).toBe('List<Float64>');
+  expect(rs.schema.metadata.get('k_step')).toBe('0.05');
+  for (const i of [0, 1234, N - 1]) {
+    expect(rs.getChild('name')!.get(i)).toBe(rows[i]!.name);
+    expect(rs.getChild('e0')!.get(i)).toBe(rows[i]!.e0);
+    expect(Array.from(rs.getChild('chi')!.get(i)!)).toEqual(rows[i]!.chi);
+  }
   const summary = readFileSync(`${out}.summary.csv`, 'utf8').trim().split('\n').filter((l) => !l.startsWith('#'));
   expect(summary).toHaveLength(N + 1);
   expect(summary[0]).toBe('name,status,e0,edge_step,nknots,chisqr,redchi,message');

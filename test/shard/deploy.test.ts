@@ -1,8 +1,9 @@
 // The engine recipes in deploy/: the Kubernetes Indexed Job validated against the batch/v1 Job
-// schema (kubernetes-models: validators generated from Kubernetes' OpenAPI schema, ≥ 1.30 —
-// kubeconform itself is neither a Debian bookworm nor an npm package), with unknown fields refused
-// as kubeconform's -strict does and the API server's own rules for the fields it relies on; the
-// Dockerfile's runtime pieces; the Slurm array script's directives and syntax.
+// schema (kubernetes-models: validators generated from Kubernetes' OpenAPI schema of a release that
+// knows backoffLimitPerIndex, managedBy and successPolicy — kubeconform itself is neither a Debian
+// bookworm nor an npm package), with unknown fields refused as kubeconform's -strict does and the
+// API server's own rules for the fields it relies on; the Dockerfile's runtime pieces; the Slurm
+// array script's directives and syntax.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
