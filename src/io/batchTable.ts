@@ -121,9 +121,13 @@ class FileSink extends AsyncByteQueue {
   }
 
   override close(): void {
-    this.flush();
-    closeSync(this.fd);
-    super.close();
+    // The descriptor is released even when the last write fails (a full disk).
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+      super.close();
+    }
   }
 }
 
