@@ -8,7 +8,7 @@
  * flat Float64Array and row offsets, the layout Arrow itself uses. The Arrow encoding itself is
  * src/io/arrowBatch.ts (no Node built-ins), which the web app uses to build the same file in memory.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writevSync } from 'node:fs';
 import { AsyncByteQueue, RecordBatchFileWriter, type RecordBatch, type Schema } from 'apache-arrow';
 import { fileWriter, ParquetWriter } from 'hyparquet-writer';
 import { arrowRecordBatch, arrowSchema, tableMetadata, type ListValues, type TableChunk, type TableColumn } from './arrowBatch.js';
@@ -87,8 +87,8 @@ function arrowTable(path: string, columns: readonly TableColumn[], meta: Record<
 
 /**
  * Arrow's byte queue turned into a file: what the IPC writer emits for a record batch (prefixes,
- * metadata, buffers, padding) is gathered and written to the file in one synchronous write when
- * the batch is done. A piped stream would let the writer queue batches in memory while the disk
+ * metadata, buffers, padding) is gathered and written to the file in one synchronous gathering
+ * write when the batch is done. A piped stream would let the writer queue batches in memory while the disk
  * lags; here memory holds one batch, whatever the disk's speed.
  */
 class FileSink extends AsyncByteQueue {
@@ -106,18 +106,19 @@ class FileSink extends AsyncByteQueue {
   }
 
   flush(): void {
-    if (this.bytes === 0) return;
-    const all = this.pending.length === 1 ? this.pending[0]! : new Uint8Array(this.bytes);
-    if (all !== this.pending[0]) {
-      let o = 0;
-      for (const b of this.pending) {
-        all.set(b, o);
-        o += b.byteLength;
-      }
-    }
+    let bufs = this.pending;
+    let left = this.bytes;
     this.pending = [];
     this.bytes = 0;
-    for (let o = 0; o < all.byteLength; ) o += writeSync(this.fd, all, o);
+    // One gathering write per batch (no copy into one buffer); a short write (more than IOV_MAX
+    // pieces, or beyond the 2 GiB a single write takes) goes on from where it stopped.
+    while (left > 0) {
+      let n = writevSync(this.fd, bufs);
+      left -= n;
+      let i = 0;
+      while (i < bufs.length && n >= bufs[i]!.byteLength) n -= bufs[i++]!.byteLength;
+      bufs = i < bufs.length ? [bufs[i]!.subarray(n), ...bufs.slice(i + 1)] : [];
+    }
   }
 
   override close(): void {
