@@ -203,7 +203,7 @@ export async function starsCommand(argv: string[]): Promise<number> {
         bar?.stop();
       }
     }
-    const meta = { image: basename(imagePath), width: String(image.width), height: String(image.height), method: options.method ?? 'gaussian', created_by: 'batchfit stars' };
+    const meta = { image: basename(imagePath), width: String(image.width), height: String(image.height), method: options.method ?? 'gaussian', device: rows.meta.device, created_by: 'batchfit stars' };
     if (o.out === undefined) process.stdout.write(catalogueCsv(rows, []));
     else await writeCatalogue(rows, o.out, format!, meta);
     if (o.plot) {
@@ -215,7 +215,7 @@ export async function starsCommand(argv: string[]): Promise<number> {
       writeFileSync(`${plotPrefix}.shape.svg`, await renderSvg(shapeMapPlot(image.width, image.height, { x: pick(rows.x), y: pick(rows.y), fwhm: pick(rows.fwhm), ellipticity: pick(rows.ellipticity) })));
     }
     const [okCount, fallback, failed] = rows.countStatus();
-    process.stderr.write(`${rows.length} stars measured: ${okCount} ok, ${fallback} fallback, ${failed} failed${o.out === undefined ? '' : `; wrote ${o.out}${o.plot ? `, ${plotPrefix}.stamps.svg and ${plotPrefix}.shape.svg` : ''}`}\n`);
+    process.stderr.write(`${rows.length} stars measured on the ${rows.meta.device.toUpperCase()}: ${okCount} ok, ${fallback} fallback, ${failed} failed${o.out === undefined ? '' : `; wrote ${o.out}${o.plot ? `, ${plotPrefix}.stamps.svg and ${plotPrefix}.shape.svg` : ''}`}\n`);
     return failed > 0 ? 1 : 0;
   } catch (e) {
     return reportError('batchfit stars', e);

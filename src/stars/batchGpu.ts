@@ -273,7 +273,7 @@ export async function measureStarsGpu(
   cols['y'] = y;
   finalCheck(cols as StarColumns, W, H);
   frameChecks(cols as StarColumns, W, H, { fwhm: resolved.fwhm });
-  const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method });
+  const catalogue = new StarCatalogue(n, cols as StarColumns, { width: W, height: H, method, device: 'gpu' });
   catalogueStorage.set(catalogue, buf);
   hostMs += performance.now() - tc;
   return { catalogue, timings: { ...timings, runs, hostMs } };

@@ -76,6 +76,11 @@ export interface CatalogueMeta {
   height: number;
   /** The method asked for (a star's own `method` says what produced it). */
   method: MeasureMethod;
+  /**
+   * Where the stars were measured: 'cpu' (float64, or float32 fits with `precision: 'float32'`)
+   * or 'gpu' (WebGPU, float32 fits) — what `device: 'auto'` chose.
+   */
+  device: 'gpu' | 'cpu';
 }
 
 /**

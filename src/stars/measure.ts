@@ -1309,7 +1309,7 @@ export class FrameMeasurer {
     checkImage('measureStars', image);
     this.image = image;
     this.map = background === undefined ? backgroundMap(image) : checkMap('measureStars', background, image);
-    this.meta = { width: image.width, height: image.height, method: this.o.method };
+    this.meta = { width: image.width, height: image.height, method: this.o.method, device: 'cpu' };
     this.ws = new StarWorkspace(this.o.fwhm, options?.precision ?? 'f64');
     this.ws.fitStamp.beta = this.o.beta;
     this.ws.fitStamp.slope = this.o.slope;

@@ -38,7 +38,7 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
 /**
  * The runnable examples of README.md: each ```js block right after a `<!-- example -->` line.
  * They run as ES modules in the consumer project's root, where the shipped demo data is at
- * `node_modules/batchfit/data/`.
+ * `node_modules/batchfit/data/`; each `// prints: …` line of one is checked against its output.
  */
 export function readmeExamples(readme: string): string[] {
   const out: string[] = [];
@@ -140,6 +140,8 @@ describe('the installed package', () => {
       writeFileSync(file, code);
       const out = ok(run(process.execPath, [file], project), `README example ${i + 1}`);
       if (examples.length === 0) expect(out).toMatch(/^e0 8980\.50 points of chi\(R\) \d+ hdf5 e0 8980\.50$/m);
+      // A `// prints: LINE` comment is a line the example must print, as the README shows it.
+      for (const [, line] of code.matchAll(/^\/\/ prints: (.*)$/gm)) expect(out.split('\n'), `README example ${i + 1}`).toContain(line);
     });
   });
 

@@ -209,6 +209,12 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
     await expect(measureStarsBatch(frame, lists[0]!, o)).rejects.toThrow(/destroyed/);
   });
 
+  test("device 'auto' says where it measured: the CPU on a software adapter (as autobkBatch), else the GPU", async () => {
+    const cat = await measureStarsBatch(f.image, pos, o, { device: 'auto', workers: 0 });
+    expect(cat.meta.device).toBe(ctx!.adapterInfo.isFallbackAdapter ? 'cpu' : 'gpu');
+    if (cat.meta.device === 'cpu') expect(cat).toEqual(measureStars(f.image, pos, o));
+  });
+
   test('the catalogue: float32 columns viewing one read-back copy, float64 positions, ≤ 3 round trips, positions as columns or records', async () => {
     const xs = new Float64Array(pos.map((p) => p.x));
     const ys = new Float64Array(pos.map((p) => p.y));
@@ -216,6 +222,7 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
     const cat = await measureStarsBatch(f.image, { x: xs, y: ys }, o, { device: 'gpu', gpu: ctx!, onTimings: (t) => (submissions = t.submissions) });
     expect(submissions).toBeGreaterThanOrEqual(1);
     expect(submissions).toBeLessThanOrEqual(3);
+    expect(cat.meta.device).toBe('gpu');
     expect(cat.flux).toBeInstanceOf(Float32Array);
     expect(cat.x).toBeInstanceOf(Float64Array);
     const planes = [cat.xErr, cat.flux, cat.fwhm, cat.snr, cat.chi2Reduced, cat.status, cat.flags, cat.iterations];

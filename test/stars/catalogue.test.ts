@@ -57,7 +57,7 @@ describe('StarCatalogue', () => {
   });
 
   test('each flag has its message, the most telling first', () => {
-    const meta = { width: 10, height: 20, method: 'moffat' as const };
+    const meta = { width: 10, height: 20, method: 'moffat' as const, device: 'cpu' as const };
     expect(starMessage(FLAG_INVALID_POSITION, 6, NaN, 1, meta)).toBe('position x = NaN, y = 1 is not finite');
     expect(starMessage(FLAG_OUTSIDE, 6, 30, 1, meta)).toBe('position x = 30, y = 1 is outside the 10×20 image (pixel centres 0…9, 0…19)');
     expect(starMessage(FLAG_NO_BACKGROUND, 6, 3, 4, meta)).toBe('no background estimate near x = 3, y = 4');

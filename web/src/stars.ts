@@ -146,7 +146,8 @@ async function measure(gpu: GpuHandle): Promise<void> {
       { device, ...(ctx ? { gpu: ctx } : {}) },
     );
     const [ok, fallback, failed] = catalogue.countStatus();
-    const where = device === 'cpu' ? 'the CPU' : device === 'gpu' ? `WebGPU (${gpu.adapter})` : `device 'auto'`;
+    // Where it ran, as the catalogue says ('auto' falls back to the CPU on a software adapter).
+    const where = catalogue.meta.device === 'cpu' ? `the CPU${device === 'auto' ? " (device 'auto')" : ''}` : device === 'gpu' ? `WebGPU (${gpu.adapter})` : "WebGPU (device 'auto')";
     status.textContent = `${catalogue.length} stars measured on ${where} in ${fmt((performance.now() - t0) / 1000, 3)} s: ${ok} ok, ${fallback} fallback, ${failed} failed`;
     const count = byId('stars-count');
     count.textContent = String(catalogue.length);
