@@ -2,16 +2,20 @@
  * The library in a real browser: bundled with Vite (its worker modules as separate module
  * workers), and with esbuild as the README tells esbuild users to (the three worker modules as
  * entry points beside the bundle), served on 127.0.0.1, run in headless Debian Chromium (WebGPU
- * on SwiftShader there) through navigator.gpu.
+ * on SwiftShader there) through navigator.gpu: the batch APIs on both page kinds, the file
+ * readers (gzip FITS, TIFF, Athena, HDF5 through h5wasm) and the one-spectrum and one-frame APIs
+ * on files the page fetches, and the GPU FFT — each against Node's results.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import * as h5wasm from 'h5wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireGpu } from '../util/gpu.js';
-import { detectStars, measureStars, readFits } from '../../src/stars/index.js';
-import { autobkBatch, readSpectrum } from '../../src/xafs/index.js';
+import { backgroundGrid, backgroundMap, detectStars, measureStars, readFits, readImage } from '../../src/stars/index.js';
+import { autobk, autobkBatch, listAthenaGroups, preEdge, readAthena, readHdf5, readSpectrum, xftf, xftr } from '../../src/xafs/index.js';
 import { loadField } from '../stars/fields.js';
 import { loadReference, loadSpectrum } from '../xafs/fixtures.js';
 
@@ -36,6 +40,20 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   if (requireGpu) throw new Error(`BATCHFIT_REQUIRE_GPU=1 but ${CHROMIUM} is missing (apt-get install chromium)`);
   console.warn(`[batchfit] browser tests SKIPPED: ${CHROMIUM} not installed`);
+}
+
+/** An HDF5 file of one spectrum as I0 and It signals (μ = ln(i0/it)) on an energy dataset. */
+async function hdf5Fixture(s: { energy: Float64Array; mu: Float64Array }): Promise<Uint8Array> {
+  await h5wasm.ready;
+  const name = '/browser-scan.h5';
+  const f = new h5wasm.File(name, 'w');
+  f.create_dataset({ name: 'energy', data: s.energy });
+  f.create_dataset({ name: 'i0', data: new Float64Array(s.mu.length).fill(1e5) });
+  f.create_dataset({ name: 'it', data: Float64Array.from(s.mu, (m) => 1e5 * Math.exp(-m)) });
+  f.close();
+  const bytes = (h5wasm.FS!.readFile(name) as Uint8Array).slice();
+  h5wasm.FS!.unlink(name);
+  return bytes;
 }
 
 describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
@@ -76,9 +94,20 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       outdir: join(dir, 'esbuild'),
       logLevel: 'silent',
     });
+    // Files the formats check fetches, as a page gets a user's files: a gzip FITS, the camera
+    // TIFF, an Athena project, an HDF5 file (energy, i0, it; written here with h5wasm) and a
+    // column file.
+    const fx = join(import.meta.dirname, '..', 'fixtures');
+    mkdirSync(join(dir, 'fixtures'));
+    writeFileSync(join(dir, 'fixtures', 'sep_image.fits.gz'), gzipSync(readFileSync(join(fx, 'stars', 'sep_image.fits'))));
+    writeFileSync(join(dir, 'fixtures', 'frame.tiff'), readFileSync(join(fx, 'stars', 'tetra3_Alt40_Azi-45.tiff')));
+    writeFileSync(join(dir, 'fixtures', 'Copper.prj'), readFileSync(join(fx, 'xafs', 'Copper.prj')));
+    writeFileSync(join(dir, 'fixtures', 'cu_rt01.xmu'), readFileSync(join(fx, 'xafs', 'cu_rt01.xmu')));
+    writeFileSync(join(dir, 'fixtures', 'scan.h5'), await hdf5Fixture(readSpectrum(readFileSync(join(fx, 'xafs', 'cu_rt01.xmu'), 'utf8'), { mu: 2 })));
     const page = `<!doctype html><meta charset="utf-8"><script type="module">
-      import { runFftCheck, runLibraryCheck } from './bundle.js';
+      import { runFftCheck, runFormatsCheck, runLibraryCheck } from './bundle.js';
       window.runFftCheck = runFftCheck;
+      window.runFormatsCheck = runFormatsCheck;
       window.runLibraryCheck = runLibraryCheck;
       document.title = 'ready';
     </script>`;
@@ -91,6 +120,9 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
       const file = normalize((req.url ?? '/').replace(/^\/isolated\//, '/').split('?')[0]!).replace(/^(\.\.[/\\])+/, '');
       if (file.endsWith('.js') && existsSync(join(dir, file))) {
         res.writeHead(200, { 'content-type': 'text/javascript', ...headers });
+        res.end(readFileSync(join(dir, file)));
+      } else if (file.startsWith('/fixtures/') && existsSync(join(dir, file))) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', ...headers });
         res.end(readFileSync(join(dir, file)));
       } else {
         res.writeHead(200, { 'content-type': 'text/html', ...headers });
@@ -187,6 +219,54 @@ describe.skipIf(!haveChromium)('in Chromium through navigator.gpu', () => {
     expect(got.fits.width).toBe(fits.width);
     expect(got.fits.height).toBe(fits.height);
     expect(got.fits.sum).toBeCloseTo(fits.data.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0), 6);
+  }, 300_000);
+
+  it('the file readers and single-spectrum and frame APIs on fetched files give Node’s results', async () => {
+    const base = `${url}fixtures/`;
+    const urls = { fitsGz: `${base}sep_image.fits.gz`, tiff: `${base}frame.tiff`, prj: `${base}Copper.prj`, h5: `${base}scan.h5`, xmu: `${base}cu_rt01.xmu` };
+    type Formats = Awaited<ReturnType<typeof import('./entry.js').runFormatsCheck>>;
+    const got = await withPage((page) => page.evaluate(async (arg) => (window as unknown as { runFormatsCheck: (a: typeof arg) => Promise<Formats> }).runFormatsCheck(arg), urls));
+    const file = (name: string) => readFileSync(join(dir, 'fixtures', name));
+    const sum = (v: ArrayLike<number>) => Array.from(v).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+    // Readers: the same pixels, groups and datasets (sums in float64 over the same values, so exact).
+    const fits = await readImage(new Uint8Array(file('sep_image.fits.gz')), 'sep_image.fits.gz');
+    expect(got.fits).toEqual({ format: fits.format, width: fits.width, height: fits.height, sum: sum(fits.data) });
+    const tiff = await readImage(new Uint8Array(file('frame.tiff')), 'frame.tiff');
+    expect(got.tiff).toEqual({ format: tiff.format, width: tiff.width, height: tiff.height, sum: sum(tiff.data), saturation: tiff.saturation });
+    const prj = new Uint8Array(file('Copper.prj'));
+    const groups = listAthenaGroups(prj).map((g) => g.label);
+    const [cu] = readAthena(prj, { groups: groups[0]! }).groups;
+    expect({ ...got.athena, e0: 0 }).toEqual({ groups, points: cu!.energy.length, e0: 0 });
+    const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+    expect(rel(got.athena.e0, autobk(cu!.energy, cu!.mu).e0)).toBeLessThanOrEqual(1e-12);
+    const h5 = await readHdf5(new Uint8Array(file('scan.h5')), { energy: '/energy', mu: 'ln(i0/it)', signals: { i0: '/i0', it: '/it' } });
+    expect(got.hdf5).toEqual({ datasets: ['/energy', '/i0', '/it'], count: h5.count, shape: h5.shape, sum: sum(h5.mu) });
+    // One spectrum: Larch's chain; Chromium's V8 and Node's may round exp/log differently in the last place.
+    const { energy, mu } = readSpectrum(file('cu_rt01.xmu').toString('utf8'), { mu: 2 });
+    const pre = preEdge(energy, mu);
+    const bk = autobk(energy, mu, { rbkg: 1, kweight: 2 });
+    const ft = xftf(bk.k, bk.chi, { kmin: 2, kmax: 15, dk: 1, window: 'hanning', kweight: 2 });
+    const back = xftr(ft.r, ft.chirRe, ft.chirIm, { rmin: 1, rmax: 3, dr: 0.1, window: 'hanning' });
+    expect(rel(got.xafs.e0, pre.e0)).toBeLessThanOrEqual(1e-12);
+    expect(rel(got.xafs.edgeStep, pre.edgeStep)).toBeLessThanOrEqual(1e-12);
+    const close = (a: number[], b: ArrayLike<number>, what: string) => {
+      const max = Math.max(...Array.from(b, Math.abs));
+      expect(a.length, what).toBe(b.length);
+      expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!))) / max, what).toBeLessThanOrEqual(1e-9);
+    };
+    close(got.xafs.chi, bk.chi, 'chi');
+    close(got.xafs.chirMag, ft.chirMag, '|chi(R)|');
+    close(got.xafs.chiq, back.chiqRe, 'Re chi(q)');
+    // One frame: the sky map, its mesh grid in the page and in two Web Workers, detection, moments.
+    const map = backgroundMap(fits);
+    expect(got.stars.background).toBeCloseTo(sum(map.background), 6);
+    const grid = Array.from(backgroundGrid(fits, { tileSize: 32 }).background);
+    expect(got.stars.grid).toEqual(grid);
+    expect(got.stars.gridWorkers).toEqual(grid);
+    expect(got.stars.workers).toBe(2);
+    const found = detectStars(fits, { background: map });
+    expect(got.stars.found).toBe(found.length);
+    close(got.stars.x, measureStars(fits, found, { method: 'moments' }, map).x, 'star x');
   }, 300_000);
 
   it('runs the bundled GPU FFT and matches the CPU FFT within 2e-6·max|X|', async () => {

@@ -1,11 +1,12 @@
 // Browser entry for the Chromium test: the GPU FFT through navigator.gpu, checked against the
-// CPU FFT, both from the same bundle (shaders embedded, no file access); and the batch APIs.
+// CPU FFT, both from the same bundle (shaders embedded, no file access); the batch APIs; and the
+// file readers and single-spectrum/frame APIs on files the page fetches.
 import { workerPoolStats } from '../../src/cpu/workerPool.js';
 import { GpuContext } from '../../src/gpu/context.js';
 import { BatchedFft } from '../../src/gpu/fft.js';
 import { realFftPlan } from '../../src/math/fft.js';
-import { detectStars, measureStarsBatch, readFits, type StarCatalogue } from '../../src/stars/index.js';
-import { autobkBatch, readSpectrum, type AutobkBatchResults } from '../../src/xafs/index.js';
+import { backgroundGrid, backgroundGridBatch, backgroundMap, detectStars, measureStars, measureStarsBatch, readFits, readImage, type StarCatalogue } from '../../src/stars/index.js';
+import { autobk, autobkBatch, listAthenaGroups, listHdf5Datasets, preEdge, readAthena, readHdf5, readSpectrum, xftf, xftr, type AutobkBatchResults } from '../../src/xafs/index.js';
 
 export async function runFftCheck(n: number, columns: number, nOut: number) {
   const ctx = await GpuContext.create();
@@ -76,5 +77,50 @@ export async function runLibraryCheck(input: {
     fits: { width: fits.width, height: fits.height, sum: fits.data.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) },
     sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
     hardwareConcurrency: navigator.hardwareConcurrency,
+  };
+}
+
+/** Sum of the finite values (a cheap fingerprint of a plane to compare with Node's). */
+function finiteSum(v: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i]!)) s += v[i]!;
+  return s;
+}
+
+/**
+ * The file readers and the one-spectrum / one-frame APIs, on files fetched from the test server
+ * as a page would get them: readImage (gzip FITS, TIFF), listAthenaGroups/readAthena,
+ * listHdf5Datasets/readHdf5 (h5wasm in the page), preEdge, autobk, xftf, xftr, backgroundMap,
+ * backgroundGrid and backgroundGridBatch (two Web Workers), measureStars.
+ */
+export async function runFormatsCheck(urls: { fitsGz: string; tiff: string; prj: string; h5: string; xmu: string }) {
+  const bytes = async (url: string) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const fits = await readImage(await bytes(urls.fitsGz), 'sep_image.fits.gz');
+  const tiff = await readImage(await bytes(urls.tiff), 'frame.tiff');
+  const prj = await bytes(urls.prj);
+  const groups = listAthenaGroups(prj);
+  const [cu] = readAthena(prj, { groups: groups[0]!.label }).groups;
+  const h5bytes = await bytes(urls.h5);
+  const datasets = (await listHdf5Datasets(h5bytes)).map((d) => d.path);
+  const h5 = await readHdf5(h5bytes, { energy: '/energy', mu: 'ln(i0/it)', signals: { i0: '/i0', it: '/it' } });
+  const { energy, mu } = readSpectrum(await (await fetch(urls.xmu)).text(), { mu: 2 });
+  const pre = preEdge(energy, mu);
+  const bk = autobk(energy, mu, { rbkg: 1, kweight: 2 });
+  const ft = xftf(bk.k, bk.chi, { kmin: 2, kmax: 15, dk: 1, window: 'hanning', kweight: 2 });
+  const back = xftr(ft.r, ft.chirRe, ft.chirIm, { rmin: 1, rmax: 3, dr: 0.1, window: 'hanning' });
+  const map = backgroundMap(fits);
+  const grid = backgroundGrid(fits, { tileSize: 32 });
+  const started = workerPoolStats().started;
+  const gridWorkers = await backgroundGridBatch(fits, { tileSize: 32 }, { workers: 2 });
+  const workers = workerPoolStats().started - started;
+  const found = detectStars(fits, { background: map });
+  const cat = measureStars(fits, found, { method: 'moments' }, map);
+  return {
+    fits: { format: fits.format, width: fits.width, height: fits.height, sum: finiteSum(fits.data) },
+    tiff: { format: tiff.format, width: tiff.width, height: tiff.height, sum: finiteSum(tiff.data), saturation: tiff.saturation },
+    athena: { groups: groups.map((g) => g.label), points: cu!.energy.length, e0: autobk(cu!.energy, cu!.mu).e0 },
+    hdf5: { datasets, count: h5.count, shape: h5.shape, sum: finiteSum(h5.mu) },
+    xafs: { e0: pre.e0, edgeStep: pre.edgeStep, chi: Array.from(bk.chi), chirMag: Array.from(ft.chirMag), chiq: Array.from(back.chiqRe) },
+    stars: { background: finiteSum(map.background), grid: Array.from(grid.background), gridWorkers: Array.from(gridWorkers.background), workers, found: found.length, x: Array.from(cat.x) },
   };
 }
