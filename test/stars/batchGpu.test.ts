@@ -5,11 +5,11 @@
  * Then bands = whole frame, chunked = one dispatch, bad input → per-star statuses, abort.
  */
 import { describe, expect, test } from 'vitest';
-import { measureStars, type MeasureMethod, type MeasureOptions, type StarMeasurement } from '../../src/stars/index.js';
+import { measureStars, type MeasureMethod, type MeasureOptions } from '../../src/stars/index.js';
 import { backgroundGrid, backgroundMap, uploadFrame } from '../../src/stars/index.js';
 import { measureStarsBatch } from '../../src/stars/measureBatch.js';
 import { gpuLabel, testGpu } from '../util/gpu.js';
-import { isClean, loadField, type Field } from './fields.js';
+import { converged, expectGpuMatchesCpu, isClean, loadField, type Field } from './fields.js';
 
 const ctx = await testGpu();
 
@@ -41,7 +41,6 @@ function optionsOf(f: Field, c: Case): MeasureOptions {
   };
 }
 
-const converged = (m: StarMeasurement): boolean => m.status === 'ok' && (m.method === 'moments' || m.fitReason === 'converged');
 
 describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
   for (const c of CASES) {
@@ -54,22 +53,11 @@ describe.skipIf(!ctx)(`measureStarsBatch ${gpuLabel(ctx)}`, () => {
       expect(gpu).toHaveLength(pos.length);
       const clean = f.stars.map((s, i) => i).filter((i) => isClean(f.stars[i]!, c.fwhm));
       expect(clean.length).toBeGreaterThanOrEqual(20);
-      const fracCpu = clean.filter((i) => converged(cpu[i]!)).length / clean.length;
-      const fracGpu = clean.filter((i) => converged(gpu[i]!)).length / clean.length;
-      expect(Math.abs(fracGpu - fracCpu), `converged: CPU ${fracCpu}, GPU ${fracGpu}`).toBeLessThanOrEqual(0.01);
-      let compared = 0;
-      for (const i of clean) {
-        const a = cpu[i]!;
-        const b = gpu[i]!;
-        expect(b.id).toBe(i);
-        if (!(converged(a) && converged(b))) continue;
-        compared++;
-        expect(Math.abs(b.x - a.x), `star ${i} x`).toBeLessThanOrEqual(0.002);
-        expect(Math.abs(b.y - a.y), `star ${i} y`).toBeLessThanOrEqual(0.002);
-        expect(Math.abs(b.fwhm / a.fwhm - 1), `star ${i} fwhm`).toBeLessThanOrEqual(0.005);
-        expect(b.method).toBe(a.method);
-      }
-      expect(compared).toBeGreaterThanOrEqual(0.95 * clean.length);
+      expectGpuMatchesCpu(cpu, gpu, clean, {
+        positionTolerance: () => 0.002,
+        minCompared: 0.95,
+        also: (a, b) => expect(b.method).toBe(a.method),
+      });
       // Every star, clean or not, gets the CPU's status, and edge/saturation/NaN flags.
       const FLAGS = 1 | 2 | 4 | 32 | 64 | 128;
       for (let i = 0; i < pos.length; i++) {

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readF32, stampRadius, type Image } from '../../src/stars/index.js';
+import { expect } from 'vitest';
+import { readF32, stampRadius, type Image, type StarMeasurement } from '../../src/stars/index.js';
 
 export const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'stars');
 
@@ -63,4 +64,38 @@ export function rms2d(dx: number[], dy: number[]): number {
   let s = 0;
   for (let i = 0; i < dx.length; i++) s += (dx[i] as number) ** 2 + (dy[i] as number) ** 2;
   return Math.sqrt(s / dx.length);
+}
+
+/** A star whose measurement both paths can compare: status ok, and a converged fit unless moments. */
+export function converged(m: StarMeasurement): boolean {
+  return m.status === 'ok' && (m.method === 'moments' || m.fitReason === 'converged');
+}
+
+/**
+ * GPU = CPU on the `clean` stars: converged fractions within 1 percentage point; where both
+ * converged, x and y within `positionTolerance(cpu star)` px and FWHM within 0.5 %, plus `also`;
+ * at least `minCompared` of the clean stars compared.
+ */
+export function expectGpuMatchesCpu(
+  cpu: StarMeasurement[],
+  gpu: StarMeasurement[],
+  clean: number[],
+  o: { positionTolerance: (a: StarMeasurement, axis: 'x' | 'y') => number; minCompared: number; also?: (a: StarMeasurement, b: StarMeasurement, i: number) => void },
+): void {
+  const fracCpu = clean.filter((i) => converged(cpu[i]!)).length / clean.length;
+  const fracGpu = clean.filter((i) => converged(gpu[i]!)).length / clean.length;
+  expect(Math.abs(fracGpu - fracCpu), `converged: CPU ${fracCpu}, GPU ${fracGpu}`).toBeLessThanOrEqual(0.01);
+  let compared = 0;
+  for (const i of clean) {
+    const a = cpu[i]!;
+    const b = gpu[i]!;
+    expect(b.id).toBe(i);
+    if (!(converged(a) && converged(b))) continue;
+    compared++;
+    expect(Math.abs(b.x - a.x), `star ${i} x`).toBeLessThanOrEqual(o.positionTolerance(a, 'x'));
+    expect(Math.abs(b.y - a.y), `star ${i} y`).toBeLessThanOrEqual(o.positionTolerance(a, 'y'));
+    expect(Math.abs(b.fwhm / a.fwhm - 1), `star ${i} fwhm`).toBeLessThanOrEqual(0.005);
+    o.also?.(a, b, i);
+  }
+  expect(compared).toBeGreaterThanOrEqual(o.minCompared * clean.length);
 }
